@@ -1,0 +1,39 @@
+# sqmy — `make run` starts the service, `make test` runs the tests. Both create .venv when missing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test install lint bench model clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Build the default TF-IDF model from corpora/ when none is promoted yet (under SQMY_HOME, default ./var).
+model: $(STAMP)
+	$(BIN)/sqmy train --engine tfidf --if-missing
+
+## Start the service on SQMY_HOST:SQMY_PORT (default 127.0.0.1:8000).
+run: model
+	$(BIN)/sqmy serve
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+bench: $(STAMP)
+	$(BIN)/python bench/throughput.py
+	$(BIN)/python bench/corpus_eval.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,99 @@
+"""The engine contract shared by TF-IDF and BERT, and the artifact metadata format."""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator
+
+METADATA_NAME = "metadata.json"
+
+
+@dataclass(frozen=True)
+class Doc:
+    """One item to classify."""
+
+    text: str
+    title: str = ""
+
+
+@dataclass
+class Targets:
+    """Training labels, one entry per doc; ``None`` where a row does not carry that label."""
+
+    topic_l1: list[str | None]
+    topic_l2: list[str | None] = field(default_factory=list)  # "level1/level2"
+    lead: list[str | None] = field(default_factory=list)
+    involved: list[list[str] | None] = field(default_factory=list)  # lead + assisting units
+
+    def __post_init__(self) -> None:
+        n = len(self.topic_l1)
+        for name in ("topic_l2", "lead", "involved"):
+            value = getattr(self, name)
+            if not value:
+                setattr(self, name, [None] * n)
+            elif len(value) != n:
+                raise ValueError(f"Targets.{name} has {len(value)} rows, topic_l1 has {n}")
+
+
+@dataclass
+class HeadProbabilities:
+    """Calibrated probabilities of every head; columns follow the engine's ``*_classes_``."""
+
+    topic_l1: np.ndarray  # (n, n_l1), rows sum to 1
+    topic_l2: np.ndarray  # (n, n_l2), rows sum to 1, consistent with topic_l1
+    lead: np.ndarray  # (n, n_units), rows sum to 1
+    involved: np.ndarray  # (n, n_involved), independent probabilities
+
+
+class Engine(BaseEstimator, ABC):
+    """scikit-learn-style engine: hyperparameters in ``__init__``, fitted state in ``*_`` attributes."""
+
+    name: str = "engine"
+
+    topic_l1_classes_: list[str]
+    topic_l2_classes_: list[str]
+    lead_classes_: list[str]
+    involved_classes_: list[str]
+    metadata_: dict[str, Any]
+
+    @abstractmethod
+    def fit(self, docs: Sequence[Doc], targets: Targets) -> Engine: ...
+
+    @abstractmethod
+    def predict_proba(self, docs: Sequence[Doc]) -> HeadProbabilities: ...
+
+    @abstractmethod
+    def save(self, path: Path) -> Path: ...
+
+    @classmethod
+    @abstractmethod
+    def load(cls, path: Path) -> Engine: ...
+
+    @property
+    def version(self) -> str:
+        return str(getattr(self, "metadata_", {}).get("version", "unversioned"))
+
+
+def check_docs(docs: Any) -> Sequence[Doc]:
+    """Reject a bare string where a batch is expected (it would be iterated character by character)."""
+    if isinstance(docs, str | Doc):
+        raise TypeError("expected a sequence of Doc, got a single item; wrap it in a list")
+    return docs
+
+
+def read_metadata(path: Path) -> dict[str, Any]:
+    meta = Path(path) / METADATA_NAME
+    if not meta.is_file():
+        raise FileNotFoundError(f"{path}: no {METADATA_NAME}; not a model artifact directory")
+    return json.loads(meta.read_text(encoding="utf-8"))
+
+
+def write_metadata(path: Path, metadata: dict[str, Any]) -> None:
+    (Path(path) / METADATA_NAME).write_text(json.dumps(metadata, ensure_ascii=False, indent=2), encoding="utf-8")

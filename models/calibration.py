@@ -1,0 +1,57 @@
+"""Probability calibration for linear scores: temperature scaling (multiclass) and shared Platt scaling
+(multi-label), both fitted on out-of-fold scores so the confidences are honest on unseen items."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+from scipy.special import expit, log_softmax, softmax
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import KFold
+
+
+def softmax_t(scores: np.ndarray, temperature: float) -> np.ndarray:
+    return softmax(scores / temperature, axis=1)
+
+
+def fit_temperature(scores: np.ndarray, y_index: np.ndarray) -> float:
+    """Temperature minimising the negative log-likelihood of ``softmax(scores / T)``."""
+
+    def nll(log_t: float) -> float:
+        logp = log_softmax(scores / np.exp(log_t), axis=1)
+        return float(-logp[np.arange(len(y_index)), y_index].mean())
+
+    result = minimize_scalar(nll, bounds=(np.log(1e-3), np.log(1e3)), method="bounded")
+    return float(np.exp(result.x))
+
+
+def out_of_fold_scores(
+    fit_scores: Callable[[np.ndarray, np.ndarray], np.ndarray], n_rows: int, n_columns: int,
+    *, n_splits: int = 3, seed: int = 0,
+) -> np.ndarray:
+    """Scores for every row from a model that did not see it. ``fit_scores(train_idx, test_idx)`` returns
+    ``(len(test_idx), n_columns)`` scores; columns a fold cannot score are returned as NaN and filled here
+    with a low score so they get (almost) no probability mass."""
+    out = np.full((n_rows, n_columns), np.nan)
+    for train_idx, test_idx in KFold(n_splits=n_splits, shuffle=True, random_state=seed).split(np.zeros(n_rows)):
+        out[test_idx] = fit_scores(train_idx, test_idx)
+    low = np.nanmin(out) - 10.0 if np.isfinite(out).any() else -10.0
+    return np.where(np.isnan(out), low, out)
+
+
+class PlattScaler:
+    """One sigmoid ``p = σ(a·s + b)`` shared by all labels of a multi-label head."""
+
+    def fit(self, scores: np.ndarray, targets: np.ndarray) -> PlattScaler:
+        flat_y = targets.ravel()
+        if flat_y.min() == flat_y.max():
+            self.coef_, self.intercept_ = 0.0, float(4.0 if flat_y[0] else -4.0)
+            return self
+        lr = LogisticRegression(C=1e4).fit(scores.reshape(-1, 1), flat_y)
+        self.coef_, self.intercept_ = float(lr.coef_[0, 0]), float(lr.intercept_[0])
+        return self
+
+    def transform(self, scores: np.ndarray) -> np.ndarray:
+        return expit(self.coef_ * scores + self.intercept_)

@@ -1,0 +1,1 @@
+"""The sqmy application layer: routing logic, storage, batch jobs and the HTTP API."""

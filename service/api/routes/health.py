@@ -1,0 +1,38 @@
+"""Liveness, readiness and Prometheus metrics (public, outside /v1)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.responses import Response
+
+from models.base import Doc
+from service.responses import JSONResponse
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", operation_id="health-live")
+async def healthz() -> dict[str, str]:
+    """进程存活。"""
+    return {"status": "ok"}
+
+
+@router.get("/readyz", operation_id="health-ready")
+def readyz(request: Request) -> JSONResponse:
+    """至少一个模型已加载并能正常预测时返回 200，否则 503。"""
+    state = getattr(request.app.state, "sqmy", None)
+    if state is None or not state.router.engines:
+        return JSONResponse({"status": "not_ready", "error": "没有已加载的模型", "engines": {}}, status_code=503)
+    try:
+        engine = state.router.pick(state.settings.ENGINE)
+        engine.predict_proba([Doc(text="就绪检查")])
+    except Exception as exc:
+        return JSONResponse({"status": "not_ready", "error": f"模型无法预测：{exc}"}, status_code=503)
+    return JSONResponse({"status": "ready", "engines": {n: e.version for n, e in state.router.engines.items()}})
+
+
+@router.get("/metrics", operation_id="health-metrics")
+def metrics(request: Request) -> Response:
+    """Prometheus 文本格式的指标。"""
+    return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,80 @@
+"""Build the FastAPI app: load labels and models in the lifespan, mount the routers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.routing import APIRoute
+
+import sqmy
+from service.api.routes import classify, health, info
+from service.errors import install_error_handlers
+from service.metrics import Metrics
+from service.state import AppState
+from sqmy.config import Settings, get_settings
+
+
+def _operation_id(route: APIRoute) -> str:
+    return f"{route.tags[0]}-{route.name}" if route.tags else route.name
+
+
+class MetricsMiddleware:
+    """Pure ASGI middleware: request counts and latency per route (unknown paths pooled as 'other')."""
+
+    def __init__(self, app: Any, metrics: Metrics, routes: set[str]) -> None:
+        self.app, self.metrics, self.routes = app, metrics, routes
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = {"code": 500}
+
+        async def send_wrapper(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            path = scope["path"] if scope["path"] in self.routes else "other"
+            self.metrics.requests.labels(scope["method"], path, str(status["code"])).inc()
+            self.metrics.latency.labels(path).observe(time.perf_counter() - started)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = AppState.build(settings, metrics)
+        state.batcher.start()
+        app.state.sqmy = state
+        yield
+        await state.batcher.stop()
+        state.classification_log.close()
+        state.db.dispose()
+
+    app = FastAPI(
+        title="sqmy 社情民意分类服务", version=sqmy.__version__, lifespan=lifespan,
+        description="为社情民意信息、政协提案、群众留言建议分类和主办/协办单位。",
+        generate_unique_id_function=_operation_id,
+    )
+    app.state.metrics = metrics
+    install_error_handlers(app)
+    for module in (classify, info, health):
+        app.include_router(module.router)
+    if settings.ENABLE_NOOP:
+        @app.post("/v1/noop", include_in_schema=False)
+        async def noop() -> dict[str, bool]:
+            return {"ok": True}
+    routes = {r.path for r in app.routes if isinstance(r, APIRoute)}
+    app.add_middleware(MetricsMiddleware, metrics=metrics, routes=routes)
+    return app

@@ -1,0 +1,20 @@
+"""Prometheus metrics (``/metrics``), one registry per app so several apps can live in one process."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("sqmy_http_requests", "HTTP requests", ["method", "route", "status"],
+                                registry=self.registry)
+        self.latency = Histogram("sqmy_http_request_duration_seconds", "HTTP request latency", ["route"],
+                                 buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+                                 registry=self.registry)
+        self.classified = Counter("sqmy_items_classified", "Items classified", ["engine"], registry=self.registry)
+        self.needs_review = Counter("sqmy_items_needs_review", "Items flagged for review", ["engine"],
+                                    registry=self.registry)
+        self.errors = Counter("sqmy_errors", "Error responses", ["error_type"], registry=self.registry)
+        self.model = Gauge("sqmy_model_info", "Loaded model versions", ["engine", "version"], registry=self.registry)

@@ -1,0 +1,89 @@
+"""HTTP request and response models (they also document the API at ``/docs``)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+NonEmptyText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+EngineChoice = Literal["auto", "tfidf", "bert"]
+
+
+class ClassifyItem(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [{"id": "2026-0001", "title": "小区路灯坏了一个月",
+                      "text": "我们小区3栋门口路灯坏了一个多月，晚上出门很不安全，请尽快维修。"}]
+    })
+
+    id: str | None = Field(default=None, max_length=200, description="调用方的条目编号，原样返回")
+    title: str = Field(default="", max_length=500, description="标题（可选）")
+    text: NonEmptyText = Field(description="正文，不能为空")
+
+
+class ClassifyRequest(ClassifyItem):
+    engine: EngineChoice = Field(default="auto", description="auto：有微调 BERT 时用 BERT，否则 TF-IDF")
+    top_k: int = Field(default=5, ge=1, le=50, description="候选数量")
+
+
+class BatchClassifyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    items: list[ClassifyItem] = Field(min_length=1, description="待分类条目")
+    engine: EngineChoice = "auto"
+    top_k: int = Field(default=5, ge=1, le=50)
+
+
+class TopicCandidate(BaseModel):
+    topic: str
+    topic_path: list[str]
+    confidence: float
+
+
+class Department(BaseModel):
+    name: str
+    role: Literal["lead", "assist"]
+    confidence: float
+
+
+class DepartmentCandidate(BaseModel):
+    name: str
+    confidence: float = Field(description="作为主办单位的概率")
+    involvement: float = Field(description="参与办理（主办或协办）的概率")
+
+
+class Prediction(BaseModel):
+    id: str | None = None
+    topic: str = Field(description="一级分类")
+    topic_path: list[str] = Field(description="分类路径 [一级, 二级]")
+    topic_confidence: float
+    topic_path_confidence: float
+    topic_candidates: list[TopicCandidate]
+    departments: list[Department] = Field(description="建议的主办（lead）与协办（assist）单位")
+    department_candidates: list[DepartmentCandidate]
+    engine: str
+    model_version: str
+    needs_review: bool
+    review_reasons: list[str]
+
+
+class BatchPrediction(BaseModel):
+    data: list[Prediction]
+    count: int
+
+
+class EngineInfo(BaseModel):
+    engine: str
+    model_version: str
+    created_at: str | None = None
+    topic_labels: int
+    department_labels: int
+    metrics: dict | None = None
+
+
+class ServiceInfo(BaseModel):
+    version: str
+    default_engine: str
+    engines: list[EngineInfo]
+    max_text_chars: int
+    max_batch_size: int

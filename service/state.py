@@ -1,0 +1,79 @@
+"""What the running service holds: settings, labels, engines, storage. Built once in the lifespan."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.engine import Engine as DbEngine
+
+from models import ModelRegistry, load_engine
+from models.base import Doc, Engine
+from service.batcher import MicroBatcher
+from service.metrics import Metrics
+from service.routing import Router, RoutingPolicy
+from service.storage import ClassificationLog, make_engine
+from sqmy.config import Settings
+from sqmy.labels import LabelSpace, load_label_space
+
+log = logging.getLogger(__name__)
+
+ClassifyJob = tuple[Doc, str, int]  # (doc, engine choice, top_k)
+
+
+def load_current_engines(registry: ModelRegistry) -> dict[str, Engine]:
+    """Every engine that has a promoted version, loaded and warmed up with one prediction."""
+    engines: dict[str, Engine] = {}
+    for name in ("tfidf", "bert"):
+        version = registry.current(name)
+        if version is None:
+            continue
+        try:
+            engine = load_engine(registry.path(version))
+            engine.predict_proba([Doc(text="预热", title="")])
+            engines[name] = engine
+        except Exception:
+            log.exception("could not load %s model %s; continuing without it", name, version)
+    return engines
+
+
+def run_jobs(router: Router, jobs: list[ClassifyJob]) -> list[Any]:
+    """Classify a mixed batch, grouping jobs by engine and top-k; an engine error is returned per job."""
+    results: list[Any] = [None] * len(jobs)
+    groups: dict[tuple[str, int], list[int]] = {}
+    for i, (_doc, engine, top_k) in enumerate(jobs):
+        groups.setdefault((engine, top_k), []).append(i)
+    for (engine, top_k), idx in groups.items():
+        try:
+            out = router.classify([jobs[i][0] for i in idx], engine=engine, top_k=top_k)
+        except Exception as exc:
+            out = [exc] * len(idx)
+        for i, result in zip(idx, out, strict=True):
+            results[i] = result
+    return results
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    labels: LabelSpace
+    registry: ModelRegistry
+    router: Router
+    db: DbEngine
+    classification_log: ClassificationLog
+    batcher: MicroBatcher[ClassifyJob]
+    metrics: Metrics
+
+    @classmethod
+    def build(cls, settings: Settings, metrics: Metrics) -> AppState:
+        labels = load_label_space(settings.TAXONOMY_PATH, settings.DIRECTORY_PATH)
+        registry = ModelRegistry(settings.models_dir)
+        router = Router(load_current_engines(registry), RoutingPolicy.from_settings(settings))
+        for name, engine in router.engines.items():
+            metrics.model.labels(name, engine.version).set(1)
+        db = make_engine(settings.database_url)
+        batcher: MicroBatcher[ClassifyJob] = MicroBatcher(
+            lambda jobs: run_jobs(router, jobs), max_batch=settings.MAX_BATCH_SIZE,
+            wait_seconds=settings.BATCH_WAIT_MS / 1000)
+        return cls(settings, labels, registry, router, db, ClassificationLog(db), batcher, metrics)

@@ -1,0 +1,204 @@
+"""The ``sqmy`` command line: classify, batch, train, eval, serve. Machine-readable output is JSON."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from sqmy.config import Settings, get_settings
+from sqmy.io import dumps
+
+
+def _print(value: Any) -> None:
+    sys.stdout.write(dumps(value) + "\n")
+
+
+def _fail(message: str, code: int = 2) -> int:
+    sys.stderr.write(f"错误：{message}\n")
+    return code
+
+
+def _router(settings: Settings) -> Any:
+    from models import ModelRegistry
+    from service.routing import Router, RoutingPolicy
+    from service.state import load_current_engines
+
+    engines = load_current_engines(ModelRegistry(settings.models_dir))
+    if not engines:
+        raise SystemExit(_fail(f"{settings.models_dir} 中没有可用模型，请先运行：sqmy train --engine tfidf"))
+    return Router(engines, RoutingPolicy.from_settings(settings))
+
+
+def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
+    from models.base import Doc
+
+    text = args.text if args.text is not None else sys.stdin.read()
+    if not text.strip():
+        return _fail("正文为空：请把正文作为参数传入，或从标准输入读入")
+    if len(text) > settings.MAX_TEXT_CHARS:
+        return _fail(f"正文 {len(text)} 字，超过上限 {settings.MAX_TEXT_CHARS} 字（SQMY_MAX_TEXT_CHARS）")
+    from service.routing import EngineUnavailableError
+
+    try:
+        result = _router(settings).classify([Doc(text=text, title=args.title or "")], engine=args.engine,
+                                            top_k=args.top_k)[0]
+    except EngineUnavailableError as exc:
+        return _fail(str(exc))
+    _print(result)
+    return 0
+
+
+def cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
+    from service.batch import Columns, Progress, errors_path, run_batch
+    from service.routing import EngineUnavailableError
+
+    if not args.input.is_file():
+        return _fail(f"输入文件不存在：{args.input}")
+    router = _router(settings)
+    try:
+        router.pick(args.engine)
+        summary = run_batch(
+            args.input, args.output, router, engine=args.engine,
+            columns=Columns(args.id_col, args.title_col, args.text_col), chunk_size=args.chunk_size,
+            max_text_chars=settings.MAX_TEXT_CHARS, progress=None if args.quiet else Progress(),
+        )
+    except EngineUnavailableError as exc:
+        return _fail(str(exc))
+    except ValueError as exc:
+        return _fail(str(exc))
+    _print(summary.to_dict() | {"output": str(args.output), "errors_file": str(errors_path(args.output))})
+    return 0
+
+
+def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    from models import ModelRegistry
+    from sqmy.labels import load_label_space
+    from training.data import corpus_files, load_items, merge_items
+    from training.train import train_and_register
+
+    registry = ModelRegistry(settings.models_dir)
+    if args.if_missing and registry.current(args.engine):
+        sys.stderr.write(f"已有 {args.engine} 模型 {registry.current(args.engine)}，跳过训练\n")
+        return 0
+    labels = load_label_space(settings.TAXONOMY_PATH, settings.DIRECTORY_PATH)
+    sources: list[Path] = [] if args.no_corpus else corpus_files(args.corpus or settings.CORPUS_DIR)
+    corpus = load_items(sources, labels)
+    extra = load_items(args.data or [], labels)
+    for error in corpus.errors + extra.errors:
+        sys.stderr.write(f"跳过 {error['file']} 第 {error['row']} 行：{error['error']}\n")
+    items = merge_items(corpus.items, extra.items)
+    if not items:
+        return _fail("没有可用的训练数据")
+    meta = train_and_register(
+        args.engine, items, registry, sources=[str(p) for p in sources + list(args.data or [])],
+        eval_fraction=args.eval_fraction, promote=True if args.promote else None,
+        log=lambda m: sys.stderr.write(m + "\n"),
+    )
+    _print({"version": meta["version"], "engine": meta["engine"], "promoted": meta.get("promoted", False),
+            "skipped_rows": len(corpus.errors) + len(extra.errors), "data": meta["data"],
+            "metrics": {k: {m: v[m] for m in ("accuracy", "macro_f1", "ece", "n")}
+                        for k, v in meta["metrics"].items() if isinstance(v, dict)}})
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from sqmy.labels import load_label_space
+    from training.data import load_items
+    from training.evaluate import evaluate
+
+    router = _router(settings)
+    report = load_items(args.data, load_label_space(settings.TAXONOMY_PATH, settings.DIRECTORY_PATH))
+    if not report.items:
+        return _fail("评测文件中没有带标签的条目")
+    result = evaluate(router.pick(args.engine), report.items)
+    result["skipped_rows"] = report.errors
+    if args.text:
+        sys.stdout.write(format_report(result))
+    else:
+        _print(result)
+    return 0
+
+
+def format_report(result: dict[str, Any]) -> str:
+    lines = [f"engine {result['engine']}  model {result['model_version']}  items {result['n_items']}"]
+    for key in ("topic", "topic_l2", "lead"):
+        if key not in result:
+            continue
+        r = result[key]
+        lines.append(f"\n[{key}] accuracy {r['accuracy']:.4f}  macro-F1 {r['macro_f1']:.4f}  "
+                     f"ECE {r['ece']:.4f}  n {r['n']}")
+        for label, s in r["per_class"].items():
+            lines.append(f"  {label:<24} P {s['precision']:.3f}  R {s['recall']:.3f}  F1 {s['f1']:.3f}  "
+                         f"n {s['support']}")
+    return "\n".join(lines) + "\n"
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    uvicorn.run("service.main:create_app", factory=True, host=args.host or settings.HOST,
+                port=args.port or settings.PORT, workers=args.workers or settings.WORKERS,
+                log_level=settings.LOG_LEVEL, loop="uvloop", http="httptools")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sqmy", description="社情民意分类与承办单位推荐")
+    sub = parser.add_subparsers(dest="command", required=True)
+    engines = ["auto", "tfidf", "bert"]
+
+    p = sub.add_parser("classify", help="分类一条（正文作为参数或从标准输入读入）")
+    p.add_argument("text", nargs="?", help="正文；省略时读标准输入")
+    p.add_argument("--title", default="")
+    p.add_argument("--engine", choices=engines, default="auto")
+    p.add_argument("--top-k", type=int, default=None)
+    p.set_defaults(func=cmd_classify)
+
+    p = sub.add_parser("batch", help="批量分类 JSONL/CSV 文件")
+    p.add_argument("input", type=Path)
+    p.add_argument("output", type=Path)
+    p.add_argument("--engine", choices=engines, default="auto")
+    p.add_argument("--id-col")
+    p.add_argument("--title-col")
+    p.add_argument("--text-col")
+    p.add_argument("--chunk-size", type=int, default=256)
+    p.add_argument("--quiet", action="store_true", help="不显示进度")
+    p.set_defaults(func=cmd_batch)
+
+    p = sub.add_parser("train", help="训练模型并登记为新版本")
+    p.add_argument("--engine", choices=["tfidf"], default="tfidf")
+    p.add_argument("--corpus", type=Path, help="语料目录（默认 corpora/）")
+    p.add_argument("--data", type=Path, nargs="*", help="额外的带标签 JSONL/CSV（如本单位历史数据）")
+    p.add_argument("--no-corpus", action="store_true", help="只用 --data，不用自带语料")
+    p.add_argument("--eval-fraction", type=float, default=0.1, help="留作评测的比例（按编号哈希，稳定不变）")
+    p.add_argument("--promote", action="store_true", help="训练后立即设为当前模型")
+    p.add_argument("--if-missing", action="store_true", help="已有当前模型时跳过")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="在带标签的文件上评测当前模型")
+    p.add_argument("data", type=Path, nargs="+")
+    p.add_argument("--engine", choices=engines, default="auto")
+    p.add_argument("--text", action="store_true", help="输出可读表格而不是 JSON")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("serve", help="启动 HTTP 服务")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.add_argument("--workers", type=int)
+    p.set_defaults(func=cmd_serve)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = get_settings()
+    except ValueError as exc:
+        return _fail(f"配置错误：{exc}")
+    return int(args.func(args, settings) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

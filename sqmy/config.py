@@ -1,0 +1,68 @@
+"""All configuration in one place: environment variables prefixed ``SQMY_`` with defaults."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PACKAGE_DATA = Path(__file__).resolve().parent / "data"
+
+EngineName = Literal["auto", "tfidf", "bert"]
+
+
+class Settings(BaseSettings):
+    """Runtime settings; every field can be set as ``SQMY_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="SQMY_", env_ignore_empty=True, extra="ignore")
+
+    HOME: Path = Field(default=Path("var"), description="Everything a site accumulates: database, models, jobs.")
+    HOST: str = "127.0.0.1"
+    PORT: int = Field(default=8000, ge=1, le=65535)
+    DATABASE_URL: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite under HOME.")
+    ENGINE: EngineName = "auto"
+    TAXONOMY_PATH: Path = PACKAGE_DATA / "taxonomy.yaml"
+    DIRECTORY_PATH: Path = PACKAGE_DATA / "departments.yaml"
+    CORPUS_DIR: Path = PROJECT_ROOT / "corpora"
+    REVIEW_THRESHOLD: float = Field(default=0.6, ge=0.0, le=1.0, description="Topic confidence below → review.")
+    DEPT_REVIEW_THRESHOLD: float = Field(default=0.4, ge=0.0, le=1.0, description="Lead confidence below → review.")
+    ASSIST_THRESHOLD: float = Field(default=0.5, ge=0.0, le=1.0, description="Min. confidence of an assisting unit.")
+    MAX_ASSISTS: int = Field(default=3, ge=0, le=10)
+    TOP_K: int = Field(default=5, ge=1, le=50)
+    MAX_TEXT_CHARS: int = Field(default=20_000, ge=100)
+    MAX_BATCH_SIZE: int = Field(default=256, ge=1)
+    BATCH_WAIT_MS: float = Field(default=2.0, ge=0.0, description="Micro-batching window of the HTTP service.")
+    LOG_LEVEL: str = "info"
+    WORKERS: int = Field(default=1, ge=1, description="uvicorn worker processes of `sqmy serve`.")
+    ENABLE_NOOP: bool = Field(default=False, description="Mount POST /v1/noop (benchmark baseline).")
+
+    @model_validator(mode="after")
+    def _check_paths(self) -> Settings:
+        for name in ("TAXONOMY_PATH", "DIRECTORY_PATH"):
+            path = getattr(self, name)
+            if not Path(path).is_file():
+                raise ValueError(f"SQMY_{name} points to a missing file: {path}")
+        return self
+
+    @property
+    def database_url(self) -> str:
+        """The configured database URL, or a SQLite file under ``HOME``."""
+        return self.DATABASE_URL or f"sqlite:///{(self.HOME / 'sqmy.db').resolve()}"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.HOME / "models"
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.HOME / "jobs"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings (cached; tests call ``get_settings.cache_clear()``)."""
+    return Settings()

@@ -1,0 +1,107 @@
+"""Shared fixtures: a tiny corpus, a SQMY_HOME with a model trained on it, and a running server."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from models import ModelRegistry
+from models.tfidf import TfidfEngine
+from sqmy.config import Settings
+from sqmy.labels import LabelSpace, load_label_space
+from tests.utils.tiny_corpus import write_tiny_corpus
+from training.data import corpus_files, load_items
+from training.train import train_and_register
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+SQMY = str(Path(sys.executable).parent / "sqmy")
+
+
+@pytest.fixture(scope="session")
+def labels() -> LabelSpace:
+    settings = Settings()
+    return load_label_space(settings.TAXONOMY_PATH, settings.DIRECTORY_PATH)
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("corpus")
+    write_tiny_corpus(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def trained_home(tmp_path_factory: pytest.TempPathFactory, tiny_corpus_dir: Path, labels: LabelSpace) -> Path:
+    """A SQMY_HOME holding one promoted TF-IDF model trained on the tiny corpus."""
+    home = tmp_path_factory.mktemp("home")
+    items = load_items(corpus_files(tiny_corpus_dir), labels).items
+    train_and_register("tfidf", items, ModelRegistry(home / "models"), eval_fraction=0.0, log=lambda _m: None)
+    return home
+
+
+@pytest.fixture(scope="session")
+def tfidf_engine(trained_home: Path) -> TfidfEngine:
+    registry = ModelRegistry(trained_home / "models")
+    return TfidfEngine.load(registry.path(registry.current("tfidf")))
+
+
+@pytest.fixture
+def home(tmp_path: Path, trained_home: Path) -> Path:
+    """A private copy of the trained home (tests may write to it)."""
+    target = tmp_path / "home"
+    shutil.copytree(trained_home, target)
+    return target
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def sqmy_env(home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SQMY_")}
+    return env | {"SQMY_HOME": str(home), "SQMY_LOG_LEVEL": "warning"} | extra
+
+
+class Server:
+    def __init__(self, home: Path, **env: str) -> None:
+        self.home, self.port = home, free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process = subprocess.Popen(
+            [SQMY, "serve"], env=sqmy_env(home, SQMY_PORT=str(self.port), **env),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.process.stdout.read().decode()}")  # type: ignore[union-attr]
+            try:
+                httpx.get(f"{self.url}/healthz", timeout=1)
+                return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise RuntimeError("server did not start within 60 s")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, trained_home: Path) -> Iterator[Server]:
+    home = tmp_path_factory.mktemp("server-home")
+    shutil.copytree(trained_home, home, dirs_exist_ok=True)
+    srv = Server(home)
+    yield srv
+    srv.stop()

@@ -1,0 +1,122 @@
+"""The HTTP API against a real uvicorn server (``sqmy serve``) with a real SQLite file."""
+
+import sqlite3
+import time
+
+import httpx
+import pytest
+
+from tests.conftest import Server
+
+
+def post(server, path, **kwargs):
+    return httpx.post(f"{server.url}{path}", timeout=30, **kwargs)
+
+
+def test_classify_returns_routing(server):
+    r = post(server, "/v1/classify", json={"id": "x1", "title": "讨薪", "text": "老板拖欠我们三个月工资"})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["id"] == "x1" and body["topic"] == "劳动和社会保障"
+    assert body["engine"] == "tfidf" and body["model_version"].startswith("tfidf-")
+    assert 0 < body["topic_confidence"] <= 1
+    assert body["departments"][0]["role"] == "lead"
+    assert isinstance(body["needs_review"], bool)
+
+
+def test_results_are_stored_in_sqlite(server):
+    post(server, "/v1/classify", json={"id": "stored-1", "text": "工地夜间施工噪音扰民"})
+    db = server.home / "sqmy.db"
+    rows = []
+    for _ in range(100):  # the log is written by a background thread; wait for it (bounded)
+        with sqlite3.connect(db) as conn:
+            rows = conn.execute("select topic, engine from classifications where item_id='stored-1'").fetchall()
+        if rows:
+            break
+        time.sleep(0.05)
+    assert rows and rows[0][1] == "tfidf"
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("pragma journal_mode").fetchone()[0] == "wal"
+
+
+def test_batch_classifies_every_item_in_order(server):
+    items = [{"id": str(n), "text": t} for n, t in enumerate(["出租车不打表", "学校乱收费", "河水被污染"])]
+    r = post(server, "/v1/classify/batch", json={"items": items})
+    assert r.status_code == 200
+    assert [d["id"] for d in r.json()["data"]] == ["0", "1", "2"] and r.json()["count"] == 3
+
+
+@pytest.mark.parametrize(("payload", "status", "field"), [
+    ({"text": ""}, 422, "text"),
+    ({"text": "   \n "}, 422, "text"),
+    ({"title": "只有标题"}, 422, "text"),
+    ({"text": 123}, 422, "text"),
+    ({"text": "正文", "top_k": "many"}, 422, "top_k"),
+    ({"text": "正文", "engine": "gpt"}, 422, "engine"),
+    ({"text": "正文", "unexpected": 1}, 422, "unexpected"),
+    ({"text": "长" * 20_001}, 413, "text"),
+])
+def test_bad_input_gets_a_clear_error_naming_the_field(server, payload, status, field):
+    r = post(server, "/v1/classify", json=payload)
+    assert r.status_code == status
+    body = r.json()
+    assert body["field"] == field and field in body["error"]
+    assert body["error_type"] in ("validation", "too_large")
+
+
+def test_malformed_json_and_wrong_encoding(server):
+    r = post(server, "/v1/classify", content=b'{"text": "abc"', headers={"content-type": "application/json"})
+    assert r.status_code == 400 and r.json()["error_type"] == "invalid_json"
+    gbk = '{"text": "路灯坏了"}'.encode("gbk")
+    r = post(server, "/v1/classify", content=gbk, headers={"content-type": "application/json"})
+    assert r.status_code == 400 and "UTF-8" in r.json()["error"]
+
+
+def test_batch_limits(server):
+    r = post(server, "/v1/classify/batch", json={"items": [{"text": "路灯"}] * 257})
+    assert r.status_code == 413 and r.json()["field"] == "items"
+    r = post(server, "/v1/classify/batch", json={"items": [{"text": "路灯"}, {"text": ""}]})
+    assert r.status_code == 422 and r.json()["field"] == "items.1.text"
+    r = post(server, "/v1/classify/batch", json={"items": []})
+    assert r.status_code == 422 and r.json()["field"] == "items"
+
+
+def test_unknown_engine_that_is_not_loaded(server):
+    r = post(server, "/v1/classify", json={"text": "路灯坏了", "engine": "bert"})
+    assert r.status_code == 503 and r.json()["field"] == "engine"
+
+
+def test_taxonomy_and_departments(server):
+    tax = httpx.get(f"{server.url}/v1/taxonomy").json()
+    assert tax["count"] == 15 and tax["data"][0]["children"]
+    dep = httpx.get(f"{server.url}/v1/departments").json()
+    assert any(u["name"] == "市综合行政执法局" and "城管" in u["aliases"] for u in dep["units"])
+
+
+def test_health_ready_metrics_and_docs(server):
+    assert httpx.get(f"{server.url}/healthz").json() == {"status": "ok"}
+    ready = httpx.get(f"{server.url}/readyz")
+    assert ready.status_code == 200 and "tfidf" in ready.json()["engines"]
+    post(server, "/v1/classify", json={"text": "出租车拒载"})
+    metrics = httpx.get(f"{server.url}/metrics").text
+    assert 'sqmy_items_classified_total{engine="tfidf"}' in metrics
+    assert "sqmy_http_request_duration_seconds_bucket" in metrics
+    assert 'sqmy_errors_total{error_type="validation"}' in metrics
+    assert httpx.get(f"{server.url}/docs").status_code == 200
+    assert "/v1/classify" in httpx.get(f"{server.url}/openapi.json").json()["paths"]
+
+
+def test_unknown_path_is_a_json_404(server):
+    r = httpx.get(f"{server.url}/v1/nothing")
+    assert r.status_code == 404 and r.json()["error_type"] == "not_found"
+
+
+def test_service_without_a_model_is_alive_but_not_ready(tmp_path):
+    srv = Server(tmp_path / "empty-home")
+    try:
+        assert httpx.get(f"{srv.url}/healthz").status_code == 200
+        assert httpx.get(f"{srv.url}/readyz").status_code == 503
+        r = httpx.post(f"{srv.url}/v1/classify", json={"text": "路灯坏了"})
+        assert r.status_code == 503 and "sqmy train" in r.json()["error"]
+    finally:
+        srv.stop()
