@@ -11,14 +11,13 @@ import joblib
 import numpy as np
 import scipy.sparse as sp
 import sklearn
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.pipeline import FeatureUnion
 from sklearn.svm import LinearSVC
 from sklearn.utils.validation import check_is_fitted
 
 from models.base import Doc, Engine, HeadProbabilities, Targets, check_docs, read_metadata, write_metadata
 from models.calibration import PlattScaler, fit_temperature, out_of_fold_scores, softmax_t
-from models.text import join_title, words
+from models.features import TextFeatures
+from models.text import join_title
 
 MODEL_NAME = "model.joblib"
 
@@ -34,7 +33,9 @@ def _scores(clf: LinearSVC, x: sp.spmatrix) -> np.ndarray:
 
 
 class MulticlassHead:
-    """A linear SVM over shared features whose scores are temperature-scaled into probabilities."""
+    """A linear SVM over shared features whose scores are temperature-scaled into probabilities.
+
+    After fitting, ``linear()`` gives the weights (the engine stacks them) and ``from_scores`` the calibration."""
 
     def __init__(self, *, c: float = 0.5, class_weight: str | None = None, cv: int = 3) -> None:
         self.c, self.class_weight, self.cv = c, class_weight, cv
@@ -44,7 +45,8 @@ class MulticlassHead:
         index = {c: i for i, c in enumerate(self.classes_)}
         y = np.array([index[v] for v in labels])
         if len(self.classes_) == 1:
-            self.clf_, self.temperature_ = None, 1.0
+            self.coef_ = np.zeros((x.shape[1], 1), dtype=np.float32)
+            self.intercept_, self.temperature_ = np.zeros(1, dtype=np.float32), 1.0
             return self
 
         def fold(train: np.ndarray, test: np.ndarray) -> np.ndarray:
@@ -56,14 +58,20 @@ class MulticlassHead:
 
         n_splits = min(self.cv, len(y))
         oof = out_of_fold_scores(fold, len(y), len(self.classes_), n_splits=n_splits) if n_splits > 1 else None
-        self.clf_ = _svm(self.c, self.class_weight).fit(x, y)
+        clf = _svm(self.c, self.class_weight).fit(x, y)
+        coef, intercept = clf.coef_, clf.intercept_
+        if coef.shape[0] == 1:  # binary: scores (-d/2, d/2)
+            coef, intercept = np.vstack([-coef / 2, coef / 2]), np.array([-intercept[0] / 2, intercept[0] / 2])
+        self.coef_, self.intercept_ = coef.T.astype(np.float32), intercept.astype(np.float32)
         self.temperature_ = fit_temperature(oof, y) if oof is not None else 1.0
         return self
 
-    def predict_proba(self, x: sp.csr_matrix) -> np.ndarray:
-        if self.clf_ is None:
-            return np.ones((x.shape[0], 1))
-        return softmax_t(_scores(self.clf_, x), self.temperature_)
+    def linear(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(W, b)`` with ``x @ W + b`` equal to the head's scores, ``W`` of shape ``(n_features, n_classes)``."""
+        return self.coef_, self.intercept_
+
+    def from_scores(self, scores: np.ndarray) -> np.ndarray:
+        return softmax_t(scores, self.temperature_)
 
 
 class MultilabelHead:
@@ -96,22 +104,17 @@ class MultilabelHead:
             return np.asarray(x[test] @ coef.T) + intercept
 
         n_splits = min(self.cv, len(y))
-        coef, self.intercept_ = self._fit_columns(x, y, self.c)
-        self.coef_ = sp.csr_matrix(coef.T)
+        coef, intercept = self._fit_columns(x, y, self.c)
+        self.coef_, self.intercept_ = coef.T.astype(np.float32), intercept.astype(np.float32)
         oof = out_of_fold_scores(fold, len(y), len(self.classes_), n_splits=n_splits) if n_splits > 1 else None
         self.scaler_ = PlattScaler().fit(oof if oof is not None else np.asarray(x @ coef.T), y)
         return self
 
-    def predict_proba(self, x: sp.csr_matrix) -> np.ndarray:
-        return self.scaler_.transform(np.asarray((x @ self.coef_).todense()) + self.intercept_)
+    def linear(self) -> tuple[np.ndarray, np.ndarray]:
+        return self.coef_, self.intercept_
 
-
-def _features(max_features: int) -> FeatureUnion:
-    word = TfidfVectorizer(analyzer=words, sublinear_tf=True, min_df=1, max_features=max_features,
-                           dtype=np.float32)
-    char = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True, min_df=2,
-                           max_features=max_features, lowercase=False, dtype=np.float32)
-    return FeatureUnion([("word", word), ("char", char)])
+    def from_scores(self, scores: np.ndarray) -> np.ndarray:
+        return self.scaler_.transform(scores)
 
 
 class TfidfEngine(Engine):
@@ -121,8 +124,10 @@ class TfidfEngine(Engine):
     ----------
     c : float, default=0.5
         Inverse regularisation of every linear SVM.
-    max_features : int, default=300000
+    max_features : int, default=60000
         Vocabulary cap of each of the word and character vectorizers.
+    min_df : int, default=2
+        Minimum document frequency of a word or character n-gram.
     cv : int, default=3
         Folds used to fit the calibration on out-of-fold scores.
 
@@ -134,20 +139,21 @@ class TfidfEngine(Engine):
 
     name = "tfidf"
 
-    def __init__(self, *, c: float = 0.5, max_features: int = 300_000, cv: int = 3) -> None:
+    def __init__(self, *, c: float = 0.5, max_features: int = 60_000, min_df: int = 2, cv: int = 3) -> None:
         self.c = c
         self.max_features = max_features
+        self.min_df = min_df
         self.cv = cv
 
     def _transform(self, docs: Sequence[Doc]) -> sp.csr_matrix:
-        return self.features_.transform([join_title(d.title, d.text) for d in check_docs(docs)]).tocsr()
+        return self.features_.transform([join_title(d.title, d.text) for d in check_docs(docs)])
 
     def fit(self, docs: Sequence[Doc], targets: Targets) -> TfidfEngine:
         docs = check_docs(docs)
         if len(docs) != len(targets.topic_l1):
             raise ValueError(f"{len(docs)} docs but {len(targets.topic_l1)} targets")
-        self.features_ = _features(self.max_features)
-        x = self.features_.fit_transform([join_title(d.title, d.text) for d in docs]).tocsr()
+        self.features_ = TextFeatures(min_df=self.min_df, max_features=self.max_features)
+        x = self.features_.fit_transform([join_title(d.title, d.text) for d in docs])
 
         def rows(values: Sequence[Any]) -> np.ndarray:
             return np.array([i for i, v in enumerate(values) if v])
@@ -166,20 +172,36 @@ class TfidfEngine(Engine):
         self.lead_, self.lead_classes_ = head(
             targets.lead, lambda: MulticlassHead(c=self.c, cv=self.cv, class_weight="balanced"))
         self.involved_, self.involved_classes_ = head(targets.involved, lambda: MultilabelHead(c=self.c, cv=self.cv))
-        self.metadata_ = {"engine": self.name, "params": self.get_params(), "sklearn_version": sklearn.__version__}
+        self._stack_heads()
+        self.metadata_ = {"engine": self.name, "params": self.get_params(), "sklearn_version": sklearn.__version__,
+                          "n_features": self.features_.n_features}
         return self
+
+    def _stack_heads(self) -> None:
+        """One dense ``(n_features, n_outputs)`` matrix for all heads: a single sparse-dense product."""
+        heads = [h for h in (self.topic_l1_, self.topic_l2_, self.lead_, self.involved_) if h is not None]
+        parts = [h.linear() for h in heads]
+        self.weights_ = np.hstack([w for w, _ in parts]).astype(np.float32)
+        self.bias_ = np.concatenate([b for _, b in parts]).astype(np.float32)
+        self.slices_ = np.cumsum([0] + [w.shape[1] for w, _ in parts]).tolist()
+        for head in heads:  # the stacked copy is the only one kept (halves the artifact)
+            head.coef_ = head.intercept_ = None
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "topic_l1_")
 
     def predict_proba(self, docs: Sequence[Doc]) -> HeadProbabilities:
         check_is_fitted(self)
-        x = self._transform(docs)
-        n = x.shape[0]
-        l1 = self.topic_l1_.predict_proba(x)
-        l2 = self.topic_l2_.predict_proba(x) if self.topic_l2_ else np.zeros((n, 0))
-        lead = self.lead_.predict_proba(x) if self.lead_ else np.zeros((n, 0))
-        involved = self.involved_.predict_proba(x) if self.involved_ else np.zeros((n, 0))
+        scores = np.asarray(self._transform(docs) @ self.weights_) + self.bias_
+        n, out, k = scores.shape[0], {}, 0
+        for name in ("topic_l1_", "topic_l2_", "lead_", "involved_"):
+            head = getattr(self, name)
+            if head is None:
+                out[name] = np.zeros((n, 0))
+                continue
+            out[name] = head.from_scores(scores[:, self.slices_[k]:self.slices_[k + 1]])
+            k += 1
+        l1, l2, lead, involved = out["topic_l1_"], out["topic_l2_"], out["lead_"], out["involved_"]
         return HeadProbabilities(l1, hierarchical_l2(l1, self.topic_l1_classes_, l2, self.topic_l2_classes_),
                                  lead, involved)
 

@@ -83,7 +83,10 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         sys.stderr.write(f"已有 {args.engine} 模型 {registry.current(args.engine)}，跳过训练\n")
         return 0
     labels = load_label_space(settings.TAXONOMY_PATH, settings.DIRECTORY_PATH)
-    sources: list[Path] = [] if args.no_corpus else corpus_files(args.corpus or settings.CORPUS_DIR)
+    try:
+        sources: list[Path] = [] if args.no_corpus else corpus_files(args.corpus or settings.CORPUS_DIR)
+    except FileNotFoundError as exc:
+        return _fail(f"{exc}（可用 --corpus 指定语料目录，或 --no-corpus 只用 --data）")
     corpus = load_items(sources, labels)
     extra = load_items(args.data or [], labels)
     for error in corpus.errors + extra.errors:
