@@ -17,12 +17,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import REPO, SHARED_DATA  # noqa: E402
-from models.tfidf import TfidfEngine  # noqa: E402
-from sqmy.config import Settings  # noqa: E402
-from sqmy.labels import load_label_space  # noqa: E402
-from training.data import corpus_files, load_items, to_training  # noqa: E402
-from training.evaluate import evaluate  # noqa: E402
+from bench.common import REPO, SHARED_DATA
+from models.tfidf import TfidfEngine
+from sqmy.config import Settings
+from sqmy.labels import load_label_space
+from training.data import corpus_files, load_items, to_training
+from training.evaluate import evaluate
 
 
 def main() -> None:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import OUT, SQMY, bench_env, ensure_model, generated_items, write_jsonl  # noqa: E402
+from bench.common import OUT, SQMY, bench_env, ensure_model, generated_items, write_jsonl
 
 LUA = """wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"

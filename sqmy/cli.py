@@ -34,7 +34,17 @@ def _router(settings: Settings) -> Any:
 def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
     from models.base import Doc
 
-    text = args.text if args.text is not None else sys.stdin.read()
+    if args.text is not None:
+        text = args.text
+    else:
+        raw = sys.stdin.buffer.read()
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            try:
+                text = raw.decode("gb18030")
+            except UnicodeDecodeError:
+                return _fail("标准输入既不是 UTF-8 也不是 GB18030 编码的文本")
     if not text.strip():
         return _fail("正文为空：请把正文作为参数传入，或从标准输入读入")
     if len(text) > settings.MAX_TEXT_CHARS:
@@ -140,6 +150,13 @@ def format_report(result: dict[str, Any]) -> str:
 
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
+
+    from sqmy.labels import LabelFileError, load_label_space
+
+    try:  # fail here, with a readable message, rather than inside the server's start-up
+        load_label_space(settings.TAXONOMY_PATH, settings.DIRECTORY_PATH)
+    except LabelFileError as exc:
+        return _fail(f"分类体系或承办单位名录无效：{exc}")
 
     uvicorn.run("service.main:create_app", factory=True, host=args.host or settings.HOST,
                 port=args.port or settings.PORT, workers=args.workers or settings.WORKERS,

@@ -7,9 +7,12 @@ import subprocess
 from tests.conftest import SQMY, sqmy_env
 
 
-def sqmy(home, *args, stdin=None):
-    return subprocess.run([SQMY, *map(str, args)], env=sqmy_env(home), input=stdin, capture_output=True,
-                          text=True, timeout=300)
+def sqmy(home, *args, stdin=None, **env):
+    if isinstance(stdin, str):
+        stdin = stdin.encode("utf-8")
+    done = subprocess.run([SQMY, *map(str, args)], env=sqmy_env(home, **env), input=stdin, capture_output=True,
+                          timeout=300)
+    return subprocess.CompletedProcess(done.args, done.returncode, done.stdout.decode(), done.stderr.decode())
 
 
 def test_train_builds_and_promotes_a_model(tmp_path, tiny_corpus_dir):
@@ -96,3 +99,16 @@ def test_eval_reports_metrics_for_the_labels_present(home, tmp_path):
     assert set(report["topic"]["per_class"]) == {"环境保护", "劳动和社会保障", "交通运输"}
     assert report["topic"]["confusion"]["rows"] == sorted(report["topic"]["per_class"])
     assert report["topic"]["accuracy"] == 1.0
+
+
+def test_classify_reads_gbk_from_stdin(home):
+    done = sqmy(home, "classify", stdin="出租车司机拒载还不打表".encode("gbk"))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["topic"] == "交通运输"
+
+
+def test_serve_refuses_a_broken_directory_file(home, tmp_path):
+    broken = tmp_path / "departments.yaml"
+    broken.write_text("units:\n  - {id: a, name: 市甲局, leads: [不存在/不存在]}\n", encoding="utf-8")
+    done = sqmy(home, "serve", SQMY_DIRECTORY_PATH=str(broken))
+    assert done.returncode == 2 and "不存在/不存在" in done.stderr and "departments.yaml" in done.stderr

@@ -34,5 +34,6 @@ def near_duplicates(texts: Sequence[str], *, threshold: float = 0.8, k: int = 5,
 
 def length_stats(texts: Sequence[str]) -> dict[str, float]:
     lengths = np.array([len(t) for t in texts])
-    return {"min": int(lengths.min()), "p10": float(np.percentile(lengths, 10)), "median": float(np.median(lengths)),
-            "mean": round(float(lengths.mean()), 1), "p90": float(np.percentile(lengths, 90)), "max": int(lengths.max())}
+    return {"min": int(lengths.min()), "p10": float(np.percentile(lengths, 10)),
+            "median": float(np.median(lengths)), "mean": round(float(lengths.mean()), 1),
+            "p90": float(np.percentile(lengths, 90)), "max": int(lengths.max())}
