@@ -15,4 +15,8 @@ def load_engine(path):
         from models.tfidf import TfidfEngine
 
         return TfidfEngine.load(path)
+    if engine == "bert":
+        from models.bert import BertEngine
+
+        return BertEngine.load(path)
     raise ValueError(f"{path}: unsupported engine {engine!r}")

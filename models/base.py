@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,7 +64,7 @@ class Engine(BaseEstimator, ABC):
     metadata_: dict[str, Any]
 
     @abstractmethod
-    def fit(self, docs: Sequence[Doc], targets: Targets) -> Engine: ...
+    def fit(self, docs: Sequence[Doc], targets: Targets, log: Callable[[str], None] | None = None) -> Engine: ...
 
     @abstractmethod
     def predict_proba(self, docs: Sequence[Doc]) -> HeadProbabilities: ...

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -148,7 +148,7 @@ class TfidfEngine(Engine):
     def _transform(self, docs: Sequence[Doc]) -> sp.csr_matrix:
         return self.features_.transform([join_title(d.title, d.text) for d in check_docs(docs)])
 
-    def fit(self, docs: Sequence[Doc], targets: Targets) -> TfidfEngine:
+    def fit(self, docs: Sequence[Doc], targets: Targets, log: Callable[[str], None] | None = None) -> TfidfEngine:
         docs = check_docs(docs)
         if len(docs) != len(targets.topic_l1):
             raise ValueError(f"{len(docs)} docs but {len(targets.topic_l1)} targets")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from models.base import Doc, Engine, HeadProbabilities
 from sqmy.config import Settings
 
 ENGINE_PREFERENCE = ("bert", "tfidf")  # what "auto" tries, best first
+log = logging.getLogger(__name__)
 
 
 class EngineUnavailableError(RuntimeError):
@@ -134,6 +136,14 @@ class Router:
         return engines[requested]
 
     def classify(self, docs: Sequence[Doc], *, engine: str = "auto", top_k: int | None = None) -> list[dict[str, Any]]:
+        """Route ``docs``; with ``engine="auto"`` a failing BERT falls back to TF-IDF (the answer says so)."""
         chosen = self.pick(engine)
-        probs = chosen.predict_proba(list(docs))
+        try:
+            probs = chosen.predict_proba(list(docs))
+        except Exception:
+            fallback = self._engines.get("tfidf")
+            if engine != "auto" or fallback is None or fallback is chosen:
+                raise
+            log.exception("%s engine failed; answering with tfidf", chosen.name)
+            chosen, probs = fallback, fallback.predict_proba(list(docs))
         return [build_result(chosen, probs, i, self.policy, top_k) for i in range(len(docs))]

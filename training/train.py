@@ -23,6 +23,10 @@ def make_engine(name: str, **params: Any) -> Engine:
         from models.tfidf import TfidfEngine
 
         return TfidfEngine(**params)
+    if name == "bert":
+        from models.bert import BertEngine
+
+        return BertEngine(**params)
     raise ValueError(f"unknown or unavailable engine {name!r}")
 
 
@@ -53,7 +57,7 @@ def train_and_register(
     engine = make_engine(engine_name, **(params or {}))
     log(f"training {engine_name} on {len(train)} items ({len(held_out)} held out for evaluation)")
     started = time.perf_counter()
-    engine.fit(docs, targets)
+    engine.fit(docs, targets, log=log)
     train_seconds = time.perf_counter() - started
     version = registry.new_version(engine_name)
     parent = registry.current(engine_name)

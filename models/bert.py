@@ -1,0 +1,335 @@
+"""BERT engine: a mean-pooled encoder (any local Hugging Face BERT-family checkpoint) with a multi-task head
+(level-1 topic, level-2 topic, lead unit, involved units), fine-tuned on CPU-friendly settings and calibrated
+on a held-out validation split."""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models.base import Doc, Engine, HeadProbabilities, Targets, check_docs, read_metadata, write_metadata
+from models.calibration import PlattScaler, fit_temperature, softmax_t
+from models.tfidf import hierarchical_l2
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a model hub
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ENCODER_DIR = "encoder"
+HEADS_NAME = "heads.pt"
+HEAD_NAMES = ("topic_l1", "topic_l2", "lead", "involved")
+
+
+def _torch():
+    import torch
+
+    return torch
+
+
+def _module(hidden: int, sizes: dict[str, int], dropout: float):
+    """The multi-task head on top of the mean-pooled encoder output."""
+    nn = _torch().nn
+
+    class Heads(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.dropout = nn.Dropout(dropout)
+            self.heads = nn.ModuleDict({name: nn.Linear(hidden, n) for name, n in sizes.items() if n})
+
+        def forward(self, pooled):
+            pooled = self.dropout(pooled)
+            return {name: head(pooled) for name, head in self.heads.items()}
+
+    return Heads()
+
+
+def _load_encoder(auto_model: Any, path: str | Path) -> Any:
+    """The encoder without its pooler (unused: we mean-pool); families without the option load as they are."""
+    try:
+        return auto_model.from_pretrained(path, add_pooling_layer=False)
+    except TypeError:
+        return auto_model.from_pretrained(path)
+
+
+def mean_pool(hidden, mask):
+    mask = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-6)
+
+
+class BertEngine(Engine):
+    """Fine-tuned encoder with calibrated multi-task heads.
+
+    Parameters
+    ----------
+    base : str, default=""
+        Path of a local Hugging Face checkpoint (bert-base-chinese, chinese-roberta-wwm-ext, rbt3, or the
+        e5-small built by ``sqmy base-encoder``).
+    max_length : int, default=256
+        Tokens per item: the title first, then the head of the text.
+    n_layers : int or None, default=None
+        Keep only the first N encoder layers (faster, a little less accurate).
+    epochs, batch_size : int, default=4, 16
+    lr_encoder, lr_head : float, default=1e-4, 3e-3
+        Separate learning rates for the pretrained encoder and the freshly initialised heads.
+    warmup : float, default=0.1
+        Share of steps with a linear learning-rate warm-up.
+    patience : int, default=1
+        Epochs without validation improvement before stopping early.
+    validation_fraction : float, default=0.1
+        Held out from the training items for early stopping and calibration.
+    prefix : str, default="passage: "
+        Prepended to every text (e5 was trained with it; use "" for other checkpoints).
+    seed : int, default=0
+    """
+
+    name = "bert"
+
+    def __init__(self, *, base: str = "", max_length: int = 256, n_layers: int | None = None, epochs: int = 4,
+                 batch_size: int = 16, lr_encoder: float = 1e-4, lr_head: float = 3e-3, warmup: float = 0.1,
+                 patience: int = 1, validation_fraction: float = 0.1, prefix: str = "passage: ",
+                 seed: int = 0) -> None:
+        self.base = base
+        self.max_length = max_length
+        self.n_layers = n_layers
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr_encoder = lr_encoder
+        self.lr_head = lr_head
+        self.warmup = warmup
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.prefix = prefix
+        self.seed = seed
+
+    # ------------------------------------------------------------------ text
+    def _texts(self, docs: Sequence[Doc]) -> list[str]:
+        return [f"{self.prefix}{d.title.strip()}。{d.text.strip()}" if d.title.strip() else f"{self.prefix}{d.text}"
+                for d in docs]
+
+    def _encode(self, texts: Sequence[str]) -> list[list[int]]:
+        return self.tokenizer_(list(texts), truncation=True, max_length=self.max_length)["input_ids"]
+
+    def _batches(self, ids: list[list[int]], order: Sequence[int]):
+        """Length-bucketed dynamic padding: batches of similar lengths, padded to their own maximum."""
+        torch = _torch()
+        pad = self.tokenizer_.pad_token_id
+        for start in range(0, len(order), self.batch_size):
+            rows = list(order[start:start + self.batch_size])
+            width = max(len(ids[i]) for i in rows)
+            input_ids = torch.full((len(rows), width), pad, dtype=torch.long)
+            mask = torch.zeros((len(rows), width), dtype=torch.long)
+            for r, i in enumerate(rows):
+                input_ids[r, : len(ids[i])] = torch.tensor(ids[i])
+                mask[r, : len(ids[i])] = 1
+            yield rows, input_ids, mask
+
+    def _logits(self, input_ids, mask):
+        hidden = self.encoder_(input_ids=input_ids, attention_mask=mask).last_hidden_state
+        return self.heads_(mean_pool(hidden, mask))
+
+    # ------------------------------------------------------------------- fit
+    def fit(self, docs: Sequence[Doc], targets: Targets, log: Callable[[str], None] | None = None) -> BertEngine:
+        torch = _torch()
+        from transformers import AutoModel, AutoTokenizer, get_linear_schedule_with_warmup
+
+        docs = check_docs(docs)
+        log = log or (lambda _message: None)
+        if not self.base or not (Path(self.base) / "config.json").is_file():
+            raise FileNotFoundError(f"base encoder {self.base!r} is not a local Hugging Face checkpoint "
+                                    "(build one with `sqmy base-encoder`)")
+        random.seed(self.seed)
+        np.random.seed(self.seed)
+        torch.manual_seed(self.seed)
+        self.tokenizer_ = AutoTokenizer.from_pretrained(self.base)
+        self.encoder_ = _load_encoder(AutoModel, self.base)
+        if self.n_layers:
+            self.encoder_.encoder.layer = self.encoder_.encoder.layer[: self.n_layers]
+            self.encoder_.config.num_hidden_layers = self.n_layers
+
+        label_rows = {"topic_l1": targets.topic_l1, "topic_l2": targets.topic_l2, "lead": targets.lead}
+        self.topic_l1_classes_ = sorted({v for v in targets.topic_l1 if v})
+        self.topic_l2_classes_ = sorted({v for v in targets.topic_l2 if v})
+        self.lead_classes_ = sorted({v for v in targets.lead if v})
+        self.involved_classes_ = sorted({u for units in targets.involved if units for u in units})
+        classes = {"topic_l1": self.topic_l1_classes_, "topic_l2": self.topic_l2_classes_,
+                   "lead": self.lead_classes_, "involved": self.involved_classes_}
+        y = {name: np.array([classes[name].index(v) if v else -100 for v in values])
+             for name, values in label_rows.items()}
+        involved = np.zeros((len(docs), len(self.involved_classes_)), dtype=np.float32)
+        has_involved = np.array([units is not None for units in targets.involved])
+        for row, units in enumerate(targets.involved):
+            for unit in units or []:
+                involved[row, self.involved_classes_.index(unit)] = 1
+        self.heads_ = _module(self.encoder_.config.hidden_size, {k: len(v) for k, v in classes.items()}, 0.1)
+
+        ids = self._encode(self._texts(docs))
+        rng = np.random.default_rng(self.seed)
+        perm = rng.permutation(len(docs))
+        n_val = round(len(docs) * self.validation_fraction) if len(docs) >= 20 else 0
+        val, train = perm[:n_val], perm[n_val:]
+        steps_per_epoch = math.ceil(len(train) / self.batch_size)
+        optimizer = torch.optim.AdamW([
+            {"params": self.encoder_.parameters(), "lr": self.lr_encoder},
+            {"params": self.heads_.parameters(), "lr": self.lr_head},
+        ], weight_decay=0.01)
+        total = max(1, steps_per_epoch * self.epochs)
+        scheduler = get_linear_schedule_with_warmup(optimizer, int(total * self.warmup), total)
+        ce = torch.nn.CrossEntropyLoss(ignore_index=-100)
+        bce = torch.nn.BCEWithLogitsLoss(reduction="none")
+
+        def loss_of(rows: list[int], logits: dict[str, Any]):
+            loss = 0.0
+            for name in ("topic_l1", "topic_l2", "lead"):
+                target = torch.tensor(y[name][rows])
+                if name in logits and (target != -100).any():
+                    loss = loss + ce(logits[name], target)
+            if "involved" in logits and has_involved[rows].any():
+                per = bce(logits["involved"], torch.tensor(involved[rows])).mean(1)
+                loss = loss + (per * torch.tensor(has_involved[rows], dtype=per.dtype)).sum() / max(
+                    1, int(has_involved[rows].sum()))
+            return loss
+
+        best, best_state, stale, history = math.inf, None, 0, []
+        started = time.perf_counter()
+        for epoch in range(self.epochs):
+            self.encoder_.train()
+            self.heads_.train()
+            # bucket by length, then shuffle the buckets: little padding, random order
+            order = sorted(rng.permutation(train).tolist(), key=lambda i: len(ids[i]))
+            batches = list(self._batches(ids, order))
+            rng.shuffle(batches)
+            for step, (rows, input_ids, mask) in enumerate(batches, 1):
+                loss = loss_of(rows, self._logits(input_ids, mask))
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(list(self.encoder_.parameters()) + list(self.heads_.parameters()), 1.0)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+                if step % 20 == 0 or step == len(batches):
+                    log(f"epoch {epoch + 1}/{self.epochs} step {step}/{len(batches)} loss {float(loss.detach()):.4f} "
+                        f"({time.perf_counter() - started:.0f}s)")
+            val_loss = self._validation_loss(ids, val, loss_of) if len(val) else float(loss.detach())
+            history.append({"epoch": epoch + 1, "validation_loss": round(val_loss, 4)})
+            log(f"epoch {epoch + 1}: validation loss {val_loss:.4f}")
+            if val_loss < best - 1e-4:
+                best, stale = val_loss, 0
+                best_state = ({k: v.detach().clone() for k, v in self.encoder_.state_dict().items()},
+                              {k: v.detach().clone() for k, v in self.heads_.state_dict().items()})
+            else:
+                stale += 1
+                if stale > self.patience:
+                    log("early stopping")
+                    break
+        if best_state is not None:
+            self.encoder_.load_state_dict(best_state[0])
+            self.heads_.load_state_dict(best_state[1])
+        self.encoder_.eval()
+        self.heads_.eval()
+        self._calibrate(ids, val if len(val) else train, y, involved, has_involved)
+        self.metadata_ = {"engine": self.name, "params": self.get_params(), "history": history,
+                          "torch_version": torch.__version__, "base": str(self.base)}
+        return self
+
+    def _validation_loss(self, ids: list[list[int]], rows: np.ndarray, loss_of: Callable[..., Any]) -> float:
+        torch = _torch()
+        self.encoder_.eval()
+        self.heads_.eval()
+        total, n = 0.0, 0
+        with torch.no_grad():
+            for batch_rows, input_ids, mask in self._batches(ids, sorted(rows.tolist(), key=lambda i: len(ids[i]))):
+                total += float(loss_of(batch_rows, self._logits(input_ids, mask))) * len(batch_rows)
+                n += len(batch_rows)
+        return total / max(n, 1)
+
+    def _raw_logits(self, ids: list[list[int]]) -> dict[str, np.ndarray]:
+        torch = _torch()
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        out: dict[str, np.ndarray] = {}
+        with torch.inference_mode():
+            for rows, input_ids, mask in self._batches(ids, order):
+                for name, value in self._logits(input_ids, mask).items():
+                    out.setdefault(name, np.zeros((len(ids), value.shape[1]), dtype=np.float32))[rows] = value.numpy()
+        return out
+
+    def _calibrate(self, ids: list[list[int]], rows: np.ndarray, y: dict[str, np.ndarray], involved: np.ndarray,
+                   has_involved: np.ndarray) -> None:
+        logits = self._raw_logits([ids[i] for i in rows])
+        self.temperatures_ = {}
+        for name in ("topic_l1", "topic_l2", "lead"):
+            target = y[name][rows]
+            keep = target != -100
+            self.temperatures_[name] = (fit_temperature(logits[name][keep], target[keep])
+                                        if name in logits and keep.sum() >= 5 else 1.0)
+        self.platt_ = PlattScaler()
+        keep = has_involved[rows]
+        if "involved" in logits and keep.any():
+            self.platt_.fit(logits["involved"][keep], involved[rows][keep].astype(int))
+        else:
+            self.platt_.coef_, self.platt_.intercept_ = 1.0, 0.0
+
+    # --------------------------------------------------------------- predict
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "heads_")
+
+    def predict_proba(self, docs: Sequence[Doc]) -> HeadProbabilities:
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(self)
+        docs = check_docs(docs)
+        logits = self._raw_logits(self._encode(self._texts(docs)))
+        n = len(docs)
+
+        def head(name: str) -> np.ndarray:
+            if name not in logits:
+                return np.zeros((n, 0))
+            if name == "involved":
+                return self.platt_.transform(logits[name])
+            return softmax_t(logits[name], self.temperatures_[name])
+
+        l1 = head("topic_l1")
+        return HeadProbabilities(l1, hierarchical_l2(l1, self.topic_l1_classes_, head("topic_l2"),
+                                                     self.topic_l2_classes_), head("lead"), head("involved"))
+
+    # ------------------------------------------------------------ save/load
+    def save(self, path: Path) -> Path:
+        torch = _torch()
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self.encoder_.save_pretrained(path / ENCODER_DIR)
+        self.tokenizer_.save_pretrained(path / ENCODER_DIR)
+        torch.save({
+            "state": self.heads_.state_dict(), "params": self.get_params(),
+            "classes": {"topic_l1": self.topic_l1_classes_, "topic_l2": self.topic_l2_classes_,
+                        "lead": self.lead_classes_, "involved": self.involved_classes_},
+            "temperatures": self.temperatures_, "platt": (self.platt_.coef_, self.platt_.intercept_),
+        }, path / HEADS_NAME)
+        write_metadata(path, self.metadata_)
+        return path
+
+    @classmethod
+    def load(cls, path: Path) -> BertEngine:
+        torch = _torch()
+        from transformers import AutoModel, AutoTokenizer
+
+        path = Path(path)
+        saved = torch.load(path / HEADS_NAME, weights_only=False)
+        engine = cls(**saved["params"])
+        engine.tokenizer_ = AutoTokenizer.from_pretrained(path / ENCODER_DIR)
+        engine.encoder_ = _load_encoder(AutoModel, path / ENCODER_DIR).eval()
+        classes = saved["classes"]
+        engine.topic_l1_classes_, engine.topic_l2_classes_ = classes["topic_l1"], classes["topic_l2"]
+        engine.lead_classes_, engine.involved_classes_ = classes["lead"], classes["involved"]
+        engine.heads_ = _module(engine.encoder_.config.hidden_size, {k: len(v) for k, v in classes.items()}, 0.1)
+        engine.heads_.load_state_dict(saved["state"])
+        engine.heads_.eval()
+        engine.temperatures_ = saved["temperatures"]
+        engine.platt_ = PlattScaler()
+        engine.platt_.coef_, engine.platt_.intercept_ = saved["platt"]
+        engine.metadata_ = read_metadata(path)
+        return engine

@@ -1,0 +1,90 @@
+"""The BERT engine with a tiny random checkpoint: fine-tune → save → load → predict → fallback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import numpy as np
+import pytest
+
+from models import ModelRegistry, load_engine
+from models.base import Doc
+from models.bert import BertEngine
+from service.routing import Router, RoutingPolicy
+from tests.conftest import SQMY, sqmy_env
+from tests.utils.tiny_bert import write_tiny_bert
+from training.data import corpus_files, load_items, to_training
+from training.train import train_and_register
+
+
+@pytest.fixture(scope="module")
+def tiny_base(tmp_path_factory):
+    return write_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture(scope="module")
+def items(tiny_corpus_dir, labels):
+    return load_items(corpus_files(tiny_corpus_dir), labels).items
+
+
+@pytest.fixture(scope="module")
+def bert_engine(tiny_base, items):
+    params = {"base": str(tiny_base), "epochs": 25, "batch_size": 8, "lr_encoder": 3e-3, "lr_head": 1e-2,
+              "prefix": "", "patience": 100, "validation_fraction": 0.0}
+    return BertEngine(**params).fit(*to_training(items))
+
+
+def test_fine_tuning_learns_the_training_items(bert_engine, items):
+    probs = bert_engine.predict_proba([i.doc for i in items])
+    predicted = [bert_engine.topic_l1_classes_[k] for k in probs.topic_l1.argmax(1)]
+    assert np.mean([p == i.topic_l1 for p, i in zip(predicted, items, strict=True)]) >= 0.9
+    np.testing.assert_allclose(probs.topic_l1.sum(1), 1, atol=1e-5)
+    np.testing.assert_allclose(probs.lead.sum(1), 1, atol=1e-5)
+
+
+def test_save_load_round_trip(bert_engine, tmp_path):
+    docs = [Doc("小区路灯坏了"), Doc("拖欠工资", title="讨薪")]
+    bert_engine.metadata_["version"] = "bert-test"
+    loaded = BertEngine.load(bert_engine.save(tmp_path / "bert"))
+    np.testing.assert_allclose(loaded.predict_proba(docs).topic_l1, bert_engine.predict_proba(docs).topic_l1,
+                               atol=1e-5)
+    assert loaded.lead_classes_ == bert_engine.lead_classes_ and loaded.version == "bert-test"
+
+
+def test_n_layers_keeps_only_the_first_layers(tiny_base, items):
+    engine = BertEngine(base=str(tiny_base), epochs=1, n_layers=1, prefix="").fit(*to_training(items[:20]))
+    assert len(engine.encoder_.encoder.layer) == 1
+
+
+def test_missing_base_is_a_clear_error(items):
+    with pytest.raises(FileNotFoundError, match="sqmy base-encoder"):
+        BertEngine(base="/nonexistent").fit(*to_training(items))
+
+
+class Broken:
+    name = "bert"
+
+    def predict_proba(self, docs):
+        raise RuntimeError("GPU on fire")
+
+
+def test_auto_prefers_bert_and_falls_back_to_tfidf(bert_engine, tfidf_engine):
+    doc = [Doc("出租车拒载")]
+    assert Router({"bert": bert_engine, "tfidf": tfidf_engine}, RoutingPolicy()).classify(doc)[0]["engine"] == "bert"
+    router = Router({"bert": Broken(), "tfidf": tfidf_engine}, RoutingPolicy())
+    assert router.classify(doc)[0]["engine"] == "tfidf"
+    with pytest.raises(RuntimeError):
+        router.classify(doc, engine="bert")
+
+
+def test_registry_and_cli_serve_a_trained_bert(tmp_path, tiny_base, items, tiny_corpus_dir):
+    home = tmp_path / "home"
+    meta = train_and_register("bert", items, ModelRegistry(home / "models"), eval_fraction=0.0,
+                              params={"base": str(tiny_base), "epochs": 2, "prefix": ""}, log=lambda _m: None)
+    assert meta["engine"] == "bert" and meta["promoted"]
+    assert isinstance(load_engine(home / "models" / meta["version"]), BertEngine)
+    done = subprocess.run([SQMY, "classify", "工厂排污", "--engine", "bert"], env=sqmy_env(home),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["engine"] == "bert"
