@@ -97,3 +97,21 @@ def read_metadata(path: Path) -> dict[str, Any]:
 
 def write_metadata(path: Path, metadata: dict[str, Any]) -> None:
     (Path(path) / METADATA_NAME).write_text(json.dumps(metadata, ensure_ascii=False, indent=2), encoding="utf-8")
+
+
+def hierarchical_l2(l1: np.ndarray, l1_classes: list[str], l2: np.ndarray, l2_classes: list[str]) -> np.ndarray:
+    """Make level-2 probabilities consistent with level 1: P(l2) = P(l1) · P(l2 | l1).
+
+    ``P(l2 | l1)`` is the level-2 head's probability renormalised within its parent; a level-1 class
+    without level-2 children keeps its mass on no level-2 column (the path then stops at level 1)."""
+    if l2.shape[1] == 0:
+        return l2
+    parent = np.array([l1_classes.index(c.split("/")[0]) if c.split("/")[0] in l1_classes else -1
+                       for c in l2_classes])
+    out = np.zeros_like(l2)
+    for j in range(len(l1_classes)):
+        cols = parent == j
+        if cols.any():
+            within = l2[:, cols]
+            out[:, cols] = l1[:, [j]] * within / np.maximum(within.sum(axis=1, keepdims=True), 1e-12)
+    return out

@@ -14,9 +14,17 @@ from typing import Any
 
 import numpy as np
 
-from models.base import Doc, Engine, HeadProbabilities, Targets, check_docs, read_metadata, write_metadata
+from models.base import (
+    Doc,
+    Engine,
+    HeadProbabilities,
+    Targets,
+    check_docs,
+    hierarchical_l2,
+    read_metadata,
+    write_metadata,
+)
 from models.calibration import PlattScaler, fit_temperature, softmax_t
-from models.tfidf import hierarchical_l2
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a model hub
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -86,6 +94,8 @@ class BertEngine(Engine):
     prefix : str, default="passage: "
         Prepended to every text (e5 was trained with it; use "" for other checkpoints).
     seed : int, default=0
+    device : str, default="auto"
+        "auto" uses a CUDA GPU when one is visible, else the CPU.
     """
 
     name = "bert"
@@ -93,7 +103,7 @@ class BertEngine(Engine):
     def __init__(self, *, base: str = "", max_length: int = 256, n_layers: int | None = None, epochs: int = 4,
                  batch_size: int = 16, lr_encoder: float = 1e-4, lr_head: float = 3e-3, warmup: float = 0.1,
                  patience: int = 1, validation_fraction: float = 0.1, prefix: str = "passage: ",
-                 seed: int = 0) -> None:
+                 seed: int = 0, device: str = "auto") -> None:
         self.base = base
         self.max_length = max_length
         self.n_layers = n_layers
@@ -106,6 +116,13 @@ class BertEngine(Engine):
         self.validation_fraction = validation_fraction
         self.prefix = prefix
         self.seed = seed
+        self.device = device
+
+    def _device(self):
+        torch = _torch()
+        if self.device == "auto":
+            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device(self.device)
 
     # ------------------------------------------------------------------ text
     def _texts(self, docs: Sequence[Doc]) -> list[str]:
@@ -130,6 +147,8 @@ class BertEngine(Engine):
             yield rows, input_ids, mask
 
     def _logits(self, input_ids, mask):
+        device = next(self.heads_.parameters()).device
+        input_ids, mask = input_ids.to(device), mask.to(device)
         hidden = self.encoder_(input_ids=input_ids, attention_mask=mask).last_hidden_state
         return self.heads_(mean_pool(hidden, mask))
 
@@ -167,6 +186,9 @@ class BertEngine(Engine):
             for unit in units or []:
                 involved[row, self.involved_classes_.index(unit)] = 1
         self.heads_ = _module(self.encoder_.config.hidden_size, {k: len(v) for k, v in classes.items()}, 0.1)
+        device = self._device()
+        self.encoder_.to(device)
+        self.heads_.to(device)
 
         ids = self._encode(self._texts(docs))
         rng = np.random.default_rng(self.seed)
@@ -185,13 +207,14 @@ class BertEngine(Engine):
 
         def loss_of(rows: list[int], logits: dict[str, Any]):
             loss = 0.0
+            device = next(self.heads_.parameters()).device
             for name in ("topic_l1", "topic_l2", "lead"):
-                target = torch.tensor(y[name][rows])
+                target = torch.tensor(y[name][rows], device=device)
                 if name in logits and (target != -100).any():
                     loss = loss + ce(logits[name], target)
             if "involved" in logits and has_involved[rows].any():
-                per = bce(logits["involved"], torch.tensor(involved[rows])).mean(1)
-                loss = loss + (per * torch.tensor(has_involved[rows], dtype=per.dtype)).sum() / max(
+                per = bce(logits["involved"], torch.tensor(involved[rows], device=device)).mean(1)
+                loss = loss + (per * torch.tensor(has_involved[rows], dtype=per.dtype, device=device)).sum() / max(
                     1, int(has_involved[rows].sum()))
             return loss
 
@@ -251,10 +274,16 @@ class BertEngine(Engine):
         torch = _torch()
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         out: dict[str, np.ndarray] = {}
+        runner = getattr(self, "onnx_", None)
         with torch.inference_mode():
             for rows, input_ids, mask in self._batches(ids, order):
+                if runner is not None:
+                    for name, value in runner(input_ids.numpy(), mask.numpy()).items():
+                        out.setdefault(name, np.zeros((len(ids), value.shape[1]), dtype=np.float32))[rows] = value
+                    continue
                 for name, value in self._logits(input_ids, mask).items():
-                    out.setdefault(name, np.zeros((len(ids), value.shape[1]), dtype=np.float32))[rows] = value.numpy()
+                    out.setdefault(name, np.zeros((len(ids), value.shape[1]), dtype=np.float32))[rows] = \
+                        value.float().cpu().numpy()
         return out
 
     def _calibrate(self, ids: list[list[int]], rows: np.ndarray, y: dict[str, np.ndarray], involved: np.ndarray,
@@ -313,23 +342,31 @@ class BertEngine(Engine):
         return path
 
     @classmethod
-    def load(cls, path: Path) -> BertEngine:
+    def load(cls, path: Path, *, runtime: str = "auto") -> BertEngine:
+        """Load a saved engine. ``runtime="auto"`` serves the int8 ONNX graph with onnxruntime when the
+        artifact has one (the fast CPU path) and torch otherwise; ``"torch"`` or ``"onnx"`` force one."""
         torch = _torch()
         from transformers import AutoModel, AutoTokenizer
 
         path = Path(path)
-        saved = torch.load(path / HEADS_NAME, weights_only=False)
+        saved = torch.load(path / HEADS_NAME, weights_only=False, map_location="cpu")
         engine = cls(**saved["params"])
         engine.tokenizer_ = AutoTokenizer.from_pretrained(path / ENCODER_DIR)
-        engine.encoder_ = _load_encoder(AutoModel, path / ENCODER_DIR).eval()
+        device = engine._device()
+        engine.encoder_ = _load_encoder(AutoModel, path / ENCODER_DIR).float().eval().to(device)
         classes = saved["classes"]
         engine.topic_l1_classes_, engine.topic_l2_classes_ = classes["topic_l1"], classes["topic_l2"]
         engine.lead_classes_, engine.involved_classes_ = classes["lead"], classes["involved"]
         engine.heads_ = _module(engine.encoder_.config.hidden_size, {k: len(v) for k, v in classes.items()}, 0.1)
         engine.heads_.load_state_dict(saved["state"])
-        engine.heads_.eval()
+        engine.heads_.eval().to(device)
         engine.temperatures_ = saved["temperatures"]
         engine.platt_ = PlattScaler()
         engine.platt_.coef_, engine.platt_.intercept_ = saved["platt"]
         engine.metadata_ = read_metadata(path)
+        from models.bert_onnx import INT8_NAME, OnnxRunner
+
+        if runtime == "onnx" or (runtime == "auto" and (path / INT8_NAME).is_file() and device.type == "cpu"):
+            engine.onnx_ = OnnxRunner(path / INT8_NAME, threads=torch.get_num_threads())
+            engine.metadata_["runtime"] = "onnxruntime-int8"
         return engine

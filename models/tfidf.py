@@ -14,7 +14,16 @@ import sklearn
 from sklearn.svm import LinearSVC
 from sklearn.utils.validation import check_is_fitted
 
-from models.base import Doc, Engine, HeadProbabilities, Targets, check_docs, read_metadata, write_metadata
+from models.base import (
+    Doc,
+    Engine,
+    HeadProbabilities,
+    Targets,
+    check_docs,
+    hierarchical_l2,
+    read_metadata,
+    write_metadata,
+)
 from models.calibration import PlattScaler, fit_temperature, out_of_fold_scores, softmax_t
 from models.features import TextFeatures
 from models.text import join_title
@@ -224,21 +233,3 @@ class TfidfEngine(Engine):
             raise TypeError(f"{path}: {MODEL_NAME} holds a {type(engine).__name__}, not a {cls.__name__}")
         engine.metadata_ = metadata
         return engine
-
-
-def hierarchical_l2(l1: np.ndarray, l1_classes: list[str], l2: np.ndarray, l2_classes: list[str]) -> np.ndarray:
-    """Make level-2 probabilities consistent with level 1: P(l2) = P(l1) · P(l2 | l1).
-
-    ``P(l2 | l1)`` is the level-2 head's probability renormalised within its parent; a level-1 class
-    without level-2 children keeps its mass on no level-2 column (the path then stops at level 1)."""
-    if l2.shape[1] == 0:
-        return l2
-    parent = np.array([l1_classes.index(c.split("/")[0]) if c.split("/")[0] in l1_classes else -1
-                       for c in l2_classes])
-    out = np.zeros_like(l2)
-    for j in range(len(l1_classes)):
-        cols = parent == j
-        if cols.any():
-            within = l2[:, cols]
-            out[:, cols] = l1[:, [j]] * within / np.maximum(within.sum(axis=1, keepdims=True), 1e-12)
-    return out

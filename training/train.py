@@ -79,6 +79,11 @@ def train_and_register(
     }
     engine.metadata_["metrics"] = _summary(evaluate(engine, held_out)) if held_out else {}
     path: Path = engine.save(registry.root / version)
+    if engine_name == "bert":  # the CPU serving path: int8 ONNX run by onnxruntime
+        from models.bert_onnx import export_onnx
+
+        export_onnx(engine, path)
+        engine.metadata_["onnx"] = "model.int8.onnx"
     write_metadata(path, engine.metadata_)
     if promote or (promote is None and parent is None):
         registry.set_current(engine_name, version)

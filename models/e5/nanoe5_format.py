@@ -55,7 +55,8 @@ def dequantize_q4_0(raw: bytes | np.ndarray, n_elements: int) -> np.ndarray:
     return (np.concatenate([low, high], axis=1).astype(np.float32) * scale).reshape(-1)
 
 
-def read_e5_file(path: Path) -> E5File:
+def read_e5_file(path: Path, *, raw: bool = False) -> E5File:
+    """Parse the file; Q4_0 tensors are dequantized to float32 unless ``raw`` (then their block bytes)."""
     data = Path(path).read_bytes()
     if data[:4] != MAGIC:
         raise ValueError(f"{path}: not an E5S1 file")
@@ -97,8 +98,10 @@ def read_e5_file(path: Path) -> E5File:
         name = data[pos:pos + name_len].decode()
         pos += name_len
         dtype, n_el, offset, n_bytes = take("BIQQ")
-        raw = data[offset:offset + n_bytes]
-        tensors[name] = (np.frombuffer(raw, dtype="<f4", count=n_el).copy() if dtype == 0
-                         else dequantize_q4_0(raw, n_el))
+        block = data[offset:offset + n_bytes]
+        if dtype == 0:
+            tensors[name] = np.frombuffer(block, dtype="<f4", count=n_el).copy()
+        else:
+            tensors[name] = np.frombuffer(block, dtype=np.uint8).copy() if raw else dequantize_q4_0(block, n_el)
     return E5File(hidden, layers, heads, ff, vocab, maxp, tvs, eps,
                   E5Tokenizer(pieces, scores, bos, eos, pad, unk, normalization), tensors)

@@ -88,3 +88,22 @@ def test_registry_and_cli_serve_a_trained_bert(tmp_path, tiny_base, items, tiny_
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["engine"] == "bert"
+
+
+def test_onnx_export_matches_torch_and_int8_is_served(bert_engine, tmp_path):
+    from models.bert_onnx import INT8_NAME, ONNX_NAME, OnnxRunner, export_onnx
+
+    bert_engine.metadata_["version"] = "bert-onnx"
+    path = bert_engine.save(tmp_path / "bert")
+    export_onnx(bert_engine, path)
+    texts = ["小区路灯坏了", "讨薪。公司拖欠工资三个月，老板一直不见人", "出租车拒载"]
+    ids = bert_engine._encode(texts)
+    _rows, input_ids, mask = next(bert_engine._batches(ids, range(len(ids))))
+    torch_logits = {k: v.detach().numpy() for k, v in bert_engine._logits(input_ids, mask).items()}
+    onnx_logits = OnnxRunner(path / ONNX_NAME)(input_ids.numpy(), mask.numpy())
+    for name, value in torch_logits.items():
+        np.testing.assert_allclose(onnx_logits[name], value, atol=1e-3)
+    served = BertEngine.load(path)
+    assert served.metadata_["runtime"] == "onnxruntime-int8" and (path / INT8_NAME).is_file()
+    docs = [Doc(t) for t in texts]
+    assert (served.predict_proba(docs).topic_l1.argmax(1) == bert_engine.predict_proba(docs).topic_l1.argmax(1)).all()

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from models import load_engine
-from models.base import Doc
-from models.tfidf import TfidfEngine, hierarchical_l2
+from models.base import Doc, hierarchical_l2
+from models.tfidf import TfidfEngine
 
 
 def test_probabilities_have_one_column_per_class_and_sum_to_one(tfidf_engine):

