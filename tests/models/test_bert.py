@@ -107,3 +107,25 @@ def test_onnx_export_matches_torch_and_int8_is_served(bert_engine, tmp_path):
     assert served.metadata_["runtime"] == "onnxruntime-int8" and (path / INT8_NAME).is_file()
     docs = [Doc(t) for t in texts]
     assert (served.predict_proba(docs).topic_l1.argmax(1) == bert_engine.predict_proba(docs).topic_l1.argmax(1)).all()
+
+
+def test_running_service_falls_back_to_tfidf_past_the_bert_budget(tmp_path, tiny_base, items, trained_home):
+    import shutil
+
+    import httpx
+
+    from tests.conftest import Server
+
+    home = tmp_path / "home"
+    shutil.copytree(trained_home, home)
+    train_and_register("bert", items, ModelRegistry(home / "models"), eval_fraction=0.0, promote=True,
+                       params={"base": str(tiny_base), "epochs": 1, "prefix": ""}, log=lambda _m: None)
+    server = Server(home, SQMY_BERT_BUDGET_MS="0.001")
+    try:
+        assert set(httpx.get(f"{server.url}/readyz").json()["engines"]) == {"bert", "tfidf"}
+        auto = httpx.post(f"{server.url}/v1/classify", json={"text": "工厂排污"}, timeout=30).json()
+        assert auto["engine"] == "tfidf"  # BERT could not answer within 1 µs
+        forced = httpx.post(f"{server.url}/v1/classify", json={"text": "工厂排污", "engine": "bert"}, timeout=30)
+        assert forced.json()["engine"] == "bert"
+    finally:
+        server.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter
@@ -30,8 +31,19 @@ def _check_lengths(items: list[ClassifyItem], state: AppState, prefix: str = "")
             raise SqmyError(ErrorType.too_large, f"字段 {field}：正文 {len(item.text)} 字，超过上限 {limit} 字", field)
 
 
+async def _predict(jobs: list[tuple[Doc, str, int]], engine: str, state: AppState) -> list[Any]:
+    """Micro-batched prediction; with ``auto``, BERT answers within the latency budget or TF-IDF does."""
+    if engine != "auto" or "bert" not in state.router.engines or "tfidf" not in state.router.engines:
+        return await state.batcher.submit(jobs)
+    try:
+        return await asyncio.wait_for(state.batcher.submit(jobs), state.settings.BERT_BUDGET_MS / 1000)
+    except TimeoutError:
+        state.metrics.errors.labels("bert_timeout").inc()
+        return await state.batcher.submit([(doc, "tfidf", k) for doc, _, k in jobs])
+
+
 async def _classify(items: list[ClassifyItem], engine: str, top_k: int, state: AppState) -> list[dict[str, Any]]:
-    results = await state.batcher.submit([(Doc(text=i.text, title=i.title), engine, top_k) for i in items])
+    results = await _predict([(Doc(text=i.text, title=i.title), engine, top_k) for i in items], engine, state)
     for result in results:
         if isinstance(result, EngineUnavailableError):
             raise SqmyError(ErrorType.not_ready, str(result), "engine")
