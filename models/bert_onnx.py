@@ -4,6 +4,7 @@ bf16 on CPUs without AMX is several times slower than fp32, so CPU serving uses 
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,17 @@ def export_onnx(engine: Any, directory: Path, *, quantize: bool = True) -> Path:
     engine.head_order_ = list(engine.heads_.heads.keys())
     dummy = engine.tokenizer_(["导出样例"], return_tensors="pt")
     path = directory / ONNX_NAME
+    with warnings.catch_warnings():  # the tracer's notes on shape checks that are constant for this graph
+        warnings.simplefilter("ignore")
+        _export(torch, engine, dummy, path)
+    if quantize:
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        quantize_dynamic(str(path), str(directory / INT8_NAME), weight_type=QuantType.QInt8)
+    return path
+
+
+def _export(torch: Any, engine: Any, dummy: Any, path: Path) -> None:
     torch.onnx.export(
         _wrapper(engine), (dummy["input_ids"], dummy["attention_mask"]), str(path),
         input_names=["input_ids", "attention_mask"], output_names=engine.head_order_,
@@ -49,11 +61,6 @@ def export_onnx(engine: Any, directory: Path, *, quantize: bool = True) -> Path:
                       **{name: {0: "batch"} for name in engine.head_order_}},
         opset_version=OPSET, dynamo=False,
     )
-    if quantize:
-        from onnxruntime.quantization import QuantType, quantize_dynamic
-
-        quantize_dynamic(str(path), str(directory / INT8_NAME), weight_type=QuantType.QInt8)
-    return path
 
 
 class OnnxRunner:
