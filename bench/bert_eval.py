@@ -42,6 +42,18 @@ def aligned(probs: HeadProbabilities, classes: list[str], order: list[str]) -> n
     return out
 
 
+def uncalibrated_ece(tfidf: TfidfEngine, bert: BertEngine, real: list, order: list[str], truth: list[str]) -> dict:
+    """ECE of the level-1 topic with calibration switched off (temperature 1), for comparison."""
+    saved = tfidf.topic_l1_.temperature_, bert.temperatures_["topic_l1"]
+    tfidf.topic_l1_.temperature_, bert.temperatures_["topic_l1"] = 1.0, 1.0
+    try:
+        return {name: topic_report(aligned(engine.predict_proba([i.doc for i in real]), engine.topic_l1_classes_,
+                                           order), order, truth)["ece"]
+                for name, engine in (("tfidf", tfidf), ("bert", bert))}
+    finally:
+        tfidf.topic_l1_.temperature_, bert.temperatures_["topic_l1"] = saved
+
+
 def speed(engine: BertEngine, max_length: int, n: int = 64) -> dict:
     engine.max_length = max_length
     docs = [Doc(i["text"] * 3, i["title"]) for i in generated_items(n, chars=400)]
@@ -89,6 +101,7 @@ def main() -> None:
 
     truth = [i.topic_l1 for i in real]
     order = sorted(set(tfidf.topic_l1_classes_) | set(bert.topic_l1_classes_))
+    uncalibrated = uncalibrated_ece(tfidf, bert, real, order, truth)
     p_bert = aligned(bert.predict_proba([i.doc for i in real]), bert.topic_l1_classes_, order)
     p_tfidf = aligned(tfidf.predict_proba([i.doc for i in real]), tfidf.topic_l1_classes_, order)
     result = {
@@ -98,6 +111,7 @@ def main() -> None:
         "tfidf": topic_report(p_tfidf, order, truth),
         "bert": topic_report(p_bert, order, truth),
         "ensemble": topic_report((p_bert + p_tfidf) / 2, order, truth),
+        "ece_before_calibration": uncalibrated,
         "speed_torch_fp32": {str(n): speed(bert, n) for n in (128, 256)},
     }
     print(json.dumps(result, ensure_ascii=False, indent=1))

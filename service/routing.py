@@ -13,7 +13,7 @@ import numpy as np
 from models.base import Doc, Engine, HeadProbabilities
 from sqmy.config import Settings
 
-ENGINE_PREFERENCE = ("bert", "tfidf")  # what "auto" tries, best first
+ENGINE_PREFERENCE = ("ensemble", "bert", "tfidf")  # what "auto" tries, best first
 log = logging.getLogger(__name__)
 
 

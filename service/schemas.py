@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 NonEmptyText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
-EngineChoice = Literal["auto", "tfidf", "bert"]
+EngineChoice = Literal["auto", "tfidf", "bert", "ensemble"]
 
 
 class ClassifyItem(BaseModel):

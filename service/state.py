@@ -22,8 +22,9 @@ log = logging.getLogger(__name__)
 ClassifyJob = tuple[Doc, str, int]  # (doc, engine choice, top_k)
 
 
-def load_current_engines(registry: ModelRegistry) -> dict[str, Engine]:
-    """Every engine that has a promoted version, loaded and warmed up with one prediction."""
+def load_current_engines(registry: ModelRegistry, *, ensemble: bool = False) -> dict[str, Engine]:
+    """Every engine that has a promoted version, loaded and warmed up with one prediction; with ``ensemble``
+    and both BERT and TF-IDF loaded, also their average (which ``auto`` then prefers)."""
     engines: dict[str, Engine] = {}
     for name in ("tfidf", "bert"):
         version = registry.current(name)
@@ -35,6 +36,10 @@ def load_current_engines(registry: ModelRegistry) -> dict[str, Engine]:
             engines[name] = engine
         except Exception:
             log.exception("could not load %s model %s; continuing without it", name, version)
+    if ensemble and {"bert", "tfidf"} <= set(engines):
+        from models.ensemble import EnsembleEngine
+
+        engines["ensemble"] = EnsembleEngine(members=[engines["bert"], engines["tfidf"]])
     return engines
 
 
@@ -69,7 +74,8 @@ class AppState:
     def build(cls, settings: Settings, metrics: Metrics) -> AppState:
         labels = load_label_space(settings.TAXONOMY_PATH, settings.DIRECTORY_PATH)
         registry = ModelRegistry(settings.models_dir)
-        router = Router(load_current_engines(registry), RoutingPolicy.from_settings(settings))
+        engines = load_current_engines(registry, ensemble=settings.ENSEMBLE)
+        router = Router(engines, RoutingPolicy.from_settings(settings))
         for name, engine in router.engines.items():
             metrics.model.labels(name, engine.version).set(1)
         db = make_engine(settings.database_url)

@@ -25,7 +25,7 @@ def _router(settings: Settings) -> Any:
     from service.routing import Router, RoutingPolicy
     from service.state import load_current_engines
 
-    engines = load_current_engines(ModelRegistry(settings.models_dir))
+    engines = load_current_engines(ModelRegistry(settings.models_dir), ensemble=settings.ENSEMBLE)
     if not engines:
         raise SystemExit(_fail(f"{settings.models_dir} 中没有可用模型，请先运行：sqmy train --engine tfidf"))
     return Router(engines, RoutingPolicy.from_settings(settings))
@@ -193,7 +193,7 @@ def cmd_base_encoder(args: argparse.Namespace, settings: Settings) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sqmy", description="社情民意分类与承办单位推荐")
     sub = parser.add_subparsers(dest="command", required=True)
-    engines = ["auto", "tfidf", "bert"]
+    engines = ["auto", "tfidf", "bert", "ensemble"]
 
     p = sub.add_parser("classify", help="分类一条（正文作为参数或从标准输入读入）")
     p.add_argument("text", nargs="?", help="正文；省略时读标准输入")

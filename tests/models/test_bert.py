@@ -129,3 +129,19 @@ def test_running_service_falls_back_to_tfidf_past_the_bert_budget(tmp_path, tiny
         assert forced.json()["engine"] == "bert"
     finally:
         server.stop()
+
+
+def test_ensemble_averages_calibrated_probabilities(bert_engine, tfidf_engine):
+    from models.ensemble import EnsembleEngine
+
+    ensemble = EnsembleEngine(members=[bert_engine, tfidf_engine])
+    docs = [Doc("小区物业乱收费"), Doc("医院服务态度差")]
+    probs = ensemble.predict_proba(docs)
+    np.testing.assert_allclose(probs.topic_l1.sum(1), 1, atol=1e-6)
+    j = ensemble.topic_l1_classes_.index("城乡建设")
+    expected = (bert_engine.predict_proba(docs).topic_l1[:, bert_engine.topic_l1_classes_.index("城乡建设")]
+                + tfidf_engine.predict_proba(docs).topic_l1[:, tfidf_engine.topic_l1_classes_.index("城乡建设")]) / 2
+    np.testing.assert_allclose(probs.topic_l1[:, j], expected, atol=1e-6)
+    router = Router({"ensemble": ensemble, "bert": bert_engine, "tfidf": tfidf_engine}, RoutingPolicy())
+    result = router.classify(docs)[0]
+    assert result["engine"] == "ensemble" and "+" in result["model_version"]

@@ -1,0 +1,71 @@
+"""Average of the calibrated probabilities of several engines (aligned on the union of their labels)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from models.base import Doc, Engine, HeadProbabilities, Targets, hierarchical_l2
+
+HEADS = ("topic_l1", "topic_l2", "lead", "involved")
+
+
+class EnsembleEngine(Engine):
+    """Serves the mean of its members' probabilities; it is assembled from loaded engines, never trained."""
+
+    name = "ensemble"
+
+    def __init__(self, *, members: Sequence[Engine] = ()) -> None:
+        self.members = members
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return bool(self.members)
+
+    @property
+    def version(self) -> str:
+        return "+".join(m.version for m in self.members)
+
+    def _classes(self, head: str) -> list[str]:
+        return sorted({c for m in self.members for c in getattr(m, f"{head}_classes_")})
+
+    @property
+    def topic_l1_classes_(self) -> list[str]:  # type: ignore[override]
+        return self._classes("topic_l1")
+
+    @property
+    def topic_l2_classes_(self) -> list[str]:  # type: ignore[override]
+        return self._classes("topic_l2")
+
+    @property
+    def lead_classes_(self) -> list[str]:  # type: ignore[override]
+        return self._classes("lead")
+
+    @property
+    def involved_classes_(self) -> list[str]:  # type: ignore[override]
+        return self._classes("involved")
+
+    def predict_proba(self, docs: Sequence[Doc]) -> HeadProbabilities:
+        outputs = [m.predict_proba(docs) for m in self.members]
+        mean = {}
+        for head in HEADS:
+            classes = self._classes(head)
+            total = np.zeros((len(docs), len(classes)))
+            for member, probs in zip(self.members, outputs, strict=True):
+                index = [classes.index(c) for c in getattr(member, f"{head}_classes_")]
+                total[:, index] += getattr(probs, head)
+            mean[head] = total / len(self.members)
+        l1 = mean["topic_l1"]
+        l2 = hierarchical_l2(l1, self.topic_l1_classes_, mean["topic_l2"], self.topic_l2_classes_)
+        return HeadProbabilities(l1, l2, mean["lead"], mean["involved"])
+
+    def fit(self, docs: Sequence[Doc], targets: Targets, log: Callable[[str], None] | None = None) -> EnsembleEngine:
+        raise NotImplementedError("an ensemble is assembled from trained engines; train its members instead")
+
+    def save(self, path: Path) -> Path:
+        raise NotImplementedError("an ensemble is not stored; it is assembled at load time (SQMY_ENSEMBLE)")
+
+    @classmethod
+    def load(cls, path: Path) -> EnsembleEngine:
+        raise NotImplementedError("an ensemble is not stored; it is assembled at load time (SQMY_ENSEMBLE)")
