@@ -72,10 +72,11 @@ def classification_row(item: dict[str, Any], result: dict[str, Any], source: str
 class ClassificationLog:
     """Writes classification rows from a background thread in batches, off the request path.
 
-    ``close()`` drains the queue; rows are committed at least every ``flush_seconds``."""
+    After the first row of a batch it waits up to ``gather_seconds`` for a second one, then takes whatever is
+    queued (at most ``max_batch``) and commits it in one transaction. ``close()`` drains the queue."""
 
-    def __init__(self, engine: Engine, *, flush_seconds: float = 0.2, max_batch: int = 500) -> None:
-        self.engine, self.flush_seconds, self.max_batch = engine, flush_seconds, max_batch
+    def __init__(self, engine: Engine, *, gather_seconds: float = 0.02, max_batch: int = 500) -> None:
+        self.engine, self.gather_seconds, self.max_batch = engine, gather_seconds, max_batch
         self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="sqmy-classification-log", daemon=True)
         self._thread.start()
@@ -87,14 +88,13 @@ class ClassificationLog:
     def _run(self) -> None:
         while True:
             batch: list[dict[str, Any]] = []
-            stop = False
             row = self._queue.get()
             while row is not None:
                 batch.append(row)
                 if len(batch) >= self.max_batch:
                     break
                 try:
-                    row = self._queue.get(timeout=0 if len(batch) > 1 else self.flush_seconds / 10)
+                    row = self._queue.get(timeout=0 if len(batch) > 1 else self.gather_seconds)
                 except queue.Empty:
                     break
             stop = row is None
