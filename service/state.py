@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,11 +23,12 @@ log = logging.getLogger(__name__)
 ClassifyJob = tuple[Doc, str, int]  # (doc, engine choice, top_k)
 
 
-def load_current_engines(registry: ModelRegistry, *, ensemble: bool = False) -> dict[str, Engine]:
-    """Every engine that has a promoted version, loaded and warmed up with one prediction; with ``ensemble``
-    and both BERT and TF-IDF loaded, also their average (which ``auto`` then prefers)."""
+def load_current_engines(registry: ModelRegistry, *, ensemble: bool = False,
+                         names: tuple[str, ...] = ("tfidf", "bert")) -> dict[str, Engine]:
+    """Every engine in ``names`` that has a promoted version, loaded and warmed up with one prediction; with
+    ``ensemble`` and both BERT and TF-IDF loaded, also their average (which ``auto`` then prefers)."""
     engines: dict[str, Engine] = {}
-    for name in ("tfidf", "bert"):
+    for name in names:
         version = registry.current(name)
         if version is None:
             continue
@@ -41,6 +43,22 @@ def load_current_engines(registry: ModelRegistry, *, ensemble: bool = False) -> 
 
         engines["ensemble"] = EnsembleEngine(members=[engines["bert"], engines["tfidf"]])
     return engines
+
+
+def load_bert_later(router: Router, registry: ModelRegistry, ensemble: bool, metrics: Metrics) -> None:
+    """Load the promoted BERT (and the ensemble) in the background and swap it into the running router."""
+    if registry.current("bert") is None:
+        return
+    tfidf = router.engines.get("tfidf")
+    loaded = load_current_engines(registry, names=("bert",))
+    if "bert" not in loaded:
+        return
+    router.swap("bert", loaded["bert"])
+    metrics.model.labels("bert", loaded["bert"].version).set(1)
+    if ensemble and tfidf is not None:
+        from models.ensemble import EnsembleEngine
+
+        router.swap("ensemble", EnsembleEngine(members=[loaded["bert"], tfidf]))
 
 
 def run_jobs(router: Router, jobs: list[ClassifyJob]) -> list[Any]:
@@ -74,8 +92,11 @@ class AppState:
     def build(cls, settings: Settings, metrics: Metrics) -> AppState:
         labels = load_label_space(settings.TAXONOMY_PATH, settings.DIRECTORY_PATH)
         registry = ModelRegistry(settings.models_dir)
-        engines = load_current_engines(registry, ensemble=settings.ENSEMBLE)
-        router = Router(engines, RoutingPolicy.from_settings(settings))
+        # TF-IDF loads in a moment and serves at once; BERT joins when it has loaded (until then `auto` answers
+        # with TF-IDF), so the service starts in seconds whatever is promoted.
+        router = Router(load_current_engines(registry, names=("tfidf",)), RoutingPolicy.from_settings(settings))
+        threading.Thread(target=load_bert_later, args=(router, registry, settings.ENSEMBLE, metrics),
+                         name="sqmy-load-bert", daemon=True).start()
         for name, engine in router.engines.items():
             metrics.model.labels(name, engine.version).set(1)
         db = make_engine(settings.database_url)
