@@ -18,8 +18,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import OUT, REPO, SHARED_DATA, generated_items
-from models.base import Doc, HeadProbabilities
+from bench.bert_speed import measure
+from bench.common import OUT, REPO, SHARED_DATA
+from models.base import HeadProbabilities
 from models.bert import BertEngine
 from models.tfidf import TfidfEngine
 from sqmy.config import Settings
@@ -52,21 +53,6 @@ def uncalibrated_ece(tfidf: TfidfEngine, bert: BertEngine, real: list, order: li
                 for name, engine in (("tfidf", tfidf), ("bert", bert))}
     finally:
         tfidf.topic_l1_.temperature_, bert.temperatures_["topic_l1"] = saved
-
-
-def speed(engine: BertEngine, max_length: int, n: int = 64) -> dict:
-    engine.max_length = max_length
-    docs = [Doc(i["text"] * 3, i["title"]) for i in generated_items(n, chars=400)]
-    engine.predict_proba(docs[:8])
-    started = time.perf_counter()
-    engine.predict_proba(docs)
-    batch_rate = n / (time.perf_counter() - started)
-    single = []
-    for doc in docs[:16]:
-        t = time.perf_counter()
-        engine.predict_proba([doc])
-        single.append(time.perf_counter() - t)
-    return {"items_per_s_batch": round(batch_rate, 1), "p50_ms_single": round(1000 * float(np.median(single)), 1)}
 
 
 def main() -> None:
@@ -112,7 +98,7 @@ def main() -> None:
         "bert": topic_report(p_bert, order, truth),
         "ensemble": topic_report((p_bert + p_tfidf) / 2, order, truth),
         "ece_before_calibration": uncalibrated,
-        "speed_torch_fp32": {str(n): speed(bert, n) for n in (128, 256)},
+        "speed_torch_fp32": {str(n): measure(bert, n) for n in (128, 256)},
     }
     print(json.dumps(result, ensure_ascii=False, indent=1))
 
