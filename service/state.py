@@ -38,27 +38,31 @@ def load_current_engines(registry: ModelRegistry, *, ensemble: bool = False,
             engines[name] = engine
         except Exception:
             log.exception("could not load %s model %s; continuing without it", name, version)
-    if ensemble and {"bert", "tfidf"} <= set(engines):
-        from models.ensemble import EnsembleEngine
-
-        engines["ensemble"] = EnsembleEngine(members=[engines["bert"], engines["tfidf"]])
+    if ensemble:
+        engines |= ensemble_of(engines)
     return engines
+
+
+def ensemble_of(engines: dict[str, Engine]) -> dict[str, Engine]:
+    """``{"ensemble": mean of BERT and TF-IDF}`` when both are in ``engines``, else nothing."""
+    if not {"bert", "tfidf"} <= set(engines):
+        return {}
+    from models.ensemble import EnsembleEngine
+
+    return {"ensemble": EnsembleEngine(members=[engines["bert"], engines["tfidf"]])}
 
 
 def load_bert_later(router: Router, registry: ModelRegistry, ensemble: bool, metrics: Metrics) -> None:
     """Load the promoted BERT (and the ensemble) in the background and swap it into the running router."""
     if registry.current("bert") is None:
         return
-    tfidf = router.engines.get("tfidf")
     loaded = load_current_engines(registry, names=("bert",))
     if "bert" not in loaded:
         return
     router.swap("bert", loaded["bert"])
     metrics.model.labels("bert", loaded["bert"].version).set(1)
-    if ensemble and tfidf is not None:
-        from models.ensemble import EnsembleEngine
-
-        router.swap("ensemble", EnsembleEngine(members=[loaded["bert"], tfidf]))
+    for name, engine in (ensemble_of(router.engines) if ensemble else {}).items():
+        router.swap(name, engine)
 
 
 def run_jobs(router: Router, jobs: list[ClassifyJob]) -> list[Any]:

@@ -106,7 +106,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         return _fail("没有可用的训练数据")
     params: dict[str, Any] = {}
     if args.engine == "bert":
-        base = args.base or settings.HOME / "encoders" / "e5-small-zh"
+        base = args.base or settings.encoders_dir / "e5-small-zh"
         if args.base is None and not (base / "config.json").is_file():
             from models.e5.convert import convert
 
@@ -178,15 +178,14 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_base_encoder(args: argparse.Namespace, settings: Settings) -> int:
     from models.e5.convert import convert
 
-    out = args.out or settings.HOME / "encoders" / ("e5-small-zh" if not args.no_prune else "e5-small")
+    out = args.out or settings.encoders_dir / ("e5-small" if args.no_prune else "e5-small-zh")
     if (out / "config.json").is_file() and not args.force:
         sys.stderr.write(f"{out} 已存在（--force 重新生成）\n")
-    else:
-        info = convert(out, prune=not args.no_prune)
-        sys.stderr.write(f"已生成基础编码器：{out}\n")
-        _print({"path": str(out), **info})
+        _print({"path": str(out)})
         return 0
-    _print({"path": str(out)})
+    info = convert(out, prune=not args.no_prune)
+    sys.stderr.write(f"已生成基础编码器：{out}\n")
+    _print({"path": str(out), **info})
     return 0
 
 

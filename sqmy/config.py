@@ -60,6 +60,11 @@ class Settings(BaseSettings):
         return self.HOME / "models"
 
     @property
+    def encoders_dir(self) -> Path:
+        """Base encoders built by ``sqmy base-encoder`` (default: pruned e5-small, ``e5-small-zh``)."""
+        return self.HOME / "encoders"
+
+    @property
     def jobs_dir(self) -> Path:
         return self.HOME / "jobs"
 
