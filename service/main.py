@@ -12,10 +12,11 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 import sqmy
-from service.api.routes import classify, health, info
+from service.api.routes import classify, explain, health, info
 from service.errors import install_error_handlers
 from service.metrics import Metrics
 from service.state import AppState
+from service.web import mount_web
 from sqmy.config import Settings, get_settings
 
 
@@ -79,8 +80,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.metrics = metrics
     install_error_handlers(app)
-    for module in (classify, info, health):
+    for module in (classify, explain, info, health):
         app.include_router(module.router)
+    mount_web(app)
     if settings.ENABLE_NOOP:
         @app.post("/v1/noop", include_in_schema=False)
         async def noop() -> dict[str, bool]:

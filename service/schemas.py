@@ -87,3 +87,28 @@ class ServiceInfo(BaseModel):
     engines: list[EngineInfo]
     max_text_chars: int
     max_batch_size: int
+
+
+class ExplainRequest(ClassifyItem):
+    engine: EngineChoice = Field(default="auto", description="与 /v1/classify 相同")
+    topic: str | list[str] | None = Field(
+        default=None, description="要解释的分类（一级或二级名称，或路径）；缺省为模型选中的分类")
+
+
+class Span(BaseModel):
+    start: int = Field(description="在正文（title_spans 为标题）中的起始位置（字符，含）")
+    end: int = Field(description="结束位置（字符，不含）")
+    text: str
+    weight: float = Field(description="对该分类的贡献：正值支持，负值反对")
+
+
+class Explanation(BaseModel):
+    engine: str
+    model_version: str
+    topic: str
+    topic_path: list[str]
+    topic_confidence: float
+    method: Literal["linear", "occlusion"] = Field(
+        description="linear：TF-IDF 特征的 系数×权重；occlusion：逐词删除后该分类概率的下降")
+    spans: list[Span] = Field(description="正文中影响判断的词")
+    title_spans: list[Span] = Field(description="标题中影响判断的词")

@@ -1,0 +1,241 @@
+"""Which words drove a topic decision: weighted character spans of the title and text.
+
+- TF-IDF (``method="linear"``): the chosen topic's score is linear in the features, so each word or character
+  n-gram feature contributes ``coef × tf-idf value`` (level-1 plus level-2 head). A feature's contribution is
+  shared among its occurrences and spread over their characters; the per-character weights are then summed
+  over jieba words and mapped back, through the normalisation, to offsets into the caller's strings.
+- Any other engine (BERT, the ensemble; ``method="occlusion"``): every jieba word (adjacent words grouped when
+  there are more than ``max_units``) is deleted in turn and the drop of the chosen path's probability is its
+  weight. All occluded copies go through one ``predict_proba`` call.
+
+Positive weights argue for the topic, negative ones against it. Offsets are Python string indices (code points)
+into ``text`` (``spans``) and ``title`` (``title_spans``), ``end`` exclusive.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+import unicodedata
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import rjieba
+
+from models.base import Doc, Engine, HeadProbabilities
+from models.text import _KEEP_TOKEN
+
+_SPACE = re.compile(r"\s")
+MAX_SPANS = 60  # per field: the strongest spans by |weight|
+
+
+class UnknownTopicError(ValueError):
+    """The requested topic is not one of the engine's classes."""
+
+
+@dataclass(frozen=True)
+class _Piece:
+    """The normalised joined text the TF-IDF engine sees, with each character's origin."""
+
+    text: str
+    field: list[str]  # "title" | "text" | "" (the separator) per character
+    origin: list[int]  # index into the original field string per character
+
+
+def normalize_with_origin(s: str) -> tuple[str, list[int]]:
+    """``models.text.normalize`` (NFKC, lower case, whitespace collapsed, stripped) with, per output character,
+    the index of the input character it came from."""
+    out: list[str] = []
+    origin: list[int] = []
+    for i, ch in enumerate(s):
+        piece = unicodedata.normalize("NFKC", ch).lower()
+        for c in piece:
+            if _SPACE.match(c):
+                if out and out[-1] == " ":
+                    continue
+                c = " "
+            out.append(c)
+            origin.append(i)
+    while out and out[-1] == " ":
+        out.pop()
+        origin.pop()
+    start = 0
+    while start < len(out) and out[start] == " ":
+        start += 1
+    return "".join(out[start:]), origin[start:]
+
+
+def _joined(doc: Doc) -> _Piece:
+    """Mirror of ``models.text.join_title`` keeping track of where each character came from."""
+    title, title_origin = normalize_with_origin(doc.title or "")
+    text, text_origin = normalize_with_origin(doc.text or "")
+    if title and not text.startswith(title):
+        return _Piece(f"{title}。{text}", ["title"] * len(title) + [""] + ["text"] * len(text),
+                      [*title_origin, -1, *text_origin])
+    if text:
+        return _Piece(text, ["text"] * len(text), text_origin)
+    return _Piece(title, ["title"] * len(title), title_origin)
+
+
+def _tokens(text: str) -> list[tuple[str, int, int]]:
+    """jieba tokens with their offsets (rjieba.cut keeps every character, so offsets are cumulative)."""
+    out, pos = [], 0
+    for token in rjieba.cut(text):
+        out.append((token, pos, pos + len(token)))
+        pos += len(token)
+    return out
+
+
+def chosen_path(engine: Engine, probs: HeadProbabilities, row: int = 0) -> list[str]:
+    """The topic path ``service.routing.build_result`` reports: best level 1, then its best level-2 child."""
+    l1 = engine.topic_l1_classes_[int(probs.topic_l1[row].argmax())]
+    children = [j for j, c in enumerate(engine.topic_l2_classes_) if c.startswith(l1 + "/")]
+    if probs.topic_l2.shape[1] and children:
+        return engine.topic_l2_classes_[max(children, key=lambda j: probs.topic_l2[row, j])].split("/")
+    return [l1]
+
+
+def resolve_path(engine: Engine, topic: str | Sequence[str]) -> list[str]:
+    """A level-1 name, a level-2 name, or a path → the engine's path; ``UnknownTopicError`` otherwise."""
+    parts = [topic] if isinstance(topic, str) else list(topic)
+    parts = [p.strip() for p in parts if p and p.strip()]
+    l2 = engine.topic_l2_classes_
+    if len(parts) == 1 and "/" in parts[0]:
+        parts = parts[0].split("/")
+    if len(parts) == 1:
+        if parts[0] in engine.topic_l1_classes_:
+            return parts
+        matches = [c for c in l2 if c.split("/")[1] == parts[0]]
+        if len(matches) == 1:
+            return matches[0].split("/")
+    elif len(parts) == 2 and "/".join(parts) in l2:
+        return parts
+    elif len(parts) == 2 and parts[0] in engine.topic_l1_classes_ and not any(
+            c.startswith(parts[0] + "/") for c in l2):
+        return parts[:1]
+    raise UnknownTopicError(f"未知的分类：{'/'.join(parts) or '（空）'}")
+
+
+def _spans(weights: np.ndarray, piece: _Piece, doc: Doc) -> dict[str, list[dict[str, Any]]]:
+    """Sum per-character weights over jieba words and map them to offsets into the original strings."""
+    out: dict[str, list[dict[str, Any]]] = {"text": [], "title": []}
+    for token, s, e in _tokens(piece.text):
+        if not _KEEP_TOKEN.search(token):
+            continue
+        fields = set(piece.field[s:e]) - {""}
+        if len(fields) != 1:
+            continue
+        name = fields.pop()
+        weight = float(weights[s:e].sum())
+        if abs(weight) < 1e-6:
+            continue
+        idx = [piece.origin[i] for i in range(s, e) if piece.field[i] == name]
+        start, end = min(idx), max(idx) + 1
+        source = doc.text if name == "text" else doc.title
+        out[name].append({"start": start, "end": end, "text": source[start:end], "weight": round(weight, 5)})
+    return out
+
+
+def _linear(engine: Any, doc: Doc, path: list[str]) -> tuple[dict[str, list[dict[str, Any]]], str]:
+    """TF-IDF: per-feature contributions ``coef × value`` to the chosen path's level-1 and level-2 scores."""
+    piece = _joined(doc)
+    features = engine.features_
+    x = features.transform([piece.text])
+    columns = [engine.slices_[0] + engine.topic_l1_classes_.index(path[0])]
+    if engine.topic_l2_ is not None and len(path) > 1 and "/".join(path) in engine.topic_l2_classes_:
+        columns.append(engine.slices_[1] + engine.topic_l2_classes_.index("/".join(path)))
+    w = np.asarray(engine.weights_[:, columns], dtype=np.float64).sum(axis=1)
+    contribution = dict(zip(x.indices.tolist(), (x.data.astype(np.float64) * w[x.indices]).tolist(), strict=True))
+
+    # every occurrence of every feature, as (column, start, end) in piece.text
+    word_vec, char_vec = features.vectorizers_
+    occurrences: list[tuple[int, int, int]] = []
+    kept = [(t, s, e) for t, s, e in _tokens(piece.text) if _KEEP_TOKEN.search(t)]
+    vocab = word_vec.vocabulary_
+    grams = list(kept)
+    grams += [(f"{a[0]} {b[0]}", a[1], b[2]) for a, b in itertools.pairwise(kept)]
+    occurrences += [(vocab[t], s, e) for t, s, e in grams if t in vocab]
+    offset, vocab, text = len(word_vec.vocabulary_), char_vec.vocabulary_, piece.text
+    for n in (1, 2, 3):
+        for i in range(len(text) - n + 1):
+            column = vocab.get(text[i:i + n])
+            if column is not None:
+                occurrences.append((offset + column, i, i + n))
+
+    count: dict[int, int] = defaultdict(int)
+    for column, _s, _e in occurrences:
+        count[column] += 1
+    weights = np.zeros(len(text))
+    for column, s, e in occurrences:
+        weights[s:e] += contribution.get(column, 0.0) / count[column] / (e - s)
+    return _spans(weights, piece, doc), "linear"
+
+
+def _path_probability(engine: Engine, probs: HeadProbabilities, path: list[str]) -> np.ndarray:
+    if len(path) > 1 and probs.topic_l2.shape[1] and "/".join(path) in engine.topic_l2_classes_:
+        return probs.topic_l2[:, engine.topic_l2_classes_.index("/".join(path))]
+    return probs.topic_l1[:, engine.topic_l1_classes_.index(path[0])]
+
+
+def _occlusion(engine: Engine, doc: Doc, path: list[str], max_units: int,
+               base: HeadProbabilities) -> tuple[dict[str, list[dict[str, Any]]], str]:
+    """Delete each word (or group of adjacent words) and measure the drop of the path's probability."""
+    units: list[tuple[str, int, int]] = []  # (field, start, end)
+    for name, source in (("title", doc.title or ""), ("text", doc.text)):
+        units += [(name, s, e) for t, s, e in _tokens(source) if _KEEP_TOKEN.search(t)]
+    size = max(1, math.ceil(len(units) / max(1, max_units)))
+    groups: list[tuple[str, int, int]] = []
+    for name in ("title", "text"):
+        mine = [u for u in units if u[0] == name]
+        groups += [(name, mine[i][1], mine[min(i + size, len(mine)) - 1][2]) for i in range(0, len(mine), size)]
+    if not groups:
+        return {"text": [], "title": []}, "occlusion"
+
+    def without(name: str, s: int, e: int) -> Doc:
+        if name == "title":
+            return Doc(text=doc.text, title=doc.title[:s] + doc.title[e:])
+        rest = doc.text[:s] + doc.text[e:]
+        return Doc(text=rest if rest.strip() else "。", title=doc.title)
+
+    probs = engine.predict_proba([without(*g) for g in groups])
+    drop = float(_path_probability(engine, base, path)[0]) - _path_probability(engine, probs, path)
+    out: dict[str, list[dict[str, Any]]] = {"text": [], "title": []}
+    for (name, s, e), weight in zip(groups, drop.tolist(), strict=True):
+        if abs(weight) >= 1e-6:
+            source = doc.text if name == "text" else doc.title
+            out[name].append({"start": s, "end": e, "text": source[s:e], "weight": round(weight, 5)})
+    return out, "occlusion"
+
+
+def _strongest(spans: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    keep = sorted(spans, key=lambda sp: -abs(sp["weight"]))[:limit]
+    return sorted(keep, key=lambda sp: sp["start"])
+
+
+def explain(engine: Engine, doc: Doc, *, topic: str | Sequence[str] | None = None, max_units: int = 48,
+            max_spans: int = MAX_SPANS) -> dict[str, Any]:
+    """Weighted spans of ``doc`` for the topic path ``engine`` chooses (or for ``topic`` when given).
+
+    Returns ``{"engine", "model_version", "topic", "topic_path", "topic_confidence", "method", "spans",
+    "title_spans"}``; each span is ``{"start", "end", "text", "weight"}`` with offsets into ``doc.text``
+    (``doc.title`` for ``title_spans``), in reading order."""
+    base = engine.predict_proba([doc])
+    path = resolve_path(engine, topic) if topic else chosen_path(engine, base)
+    if hasattr(engine, "weights_") and hasattr(engine, "features_"):
+        spans, method = _linear(engine, doc, path)
+    else:
+        spans, method = _occlusion(engine, doc, path, max_units, base)
+    return {
+        "engine": engine.name,
+        "model_version": engine.version,
+        "topic": path[0],
+        "topic_path": path,
+        "topic_confidence": round(float(_path_probability(engine, base, path)[0]), 4),
+        "method": method,
+        "spans": _strongest(spans["text"], max_spans),
+        "title_spans": _strongest(spans["title"], max_spans),
+    }

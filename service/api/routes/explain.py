@@ -1,0 +1,36 @@
+"""POST /v1/explain: the words of the title and text that drove the topic decision."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from models.base import Doc
+from models.explain import UnknownTopicError, explain
+from service.api.deps import StateDep
+from service.errors import ErrorResponse, ErrorType, SqmyError
+from service.responses import JSONResponse
+from service.routing import EngineUnavailableError
+from service.schemas import ExplainRequest, Explanation
+
+router = APIRouter(prefix="/v1/explain", tags=["explain"])
+
+ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (400, 413, 422, 503)}
+
+
+@router.post("", response_model=Explanation, responses=ERRORS, operation_id="explain-one")
+def explain_one(request: ExplainRequest, state: StateDep) -> JSONResponse:
+    """解释分类结果：标题和正文中哪些词支持（正权重）或反对（负权重）该分类，位置为字符偏移。"""
+    limit = state.settings.MAX_TEXT_CHARS
+    if len(request.text) > limit:
+        raise SqmyError(ErrorType.too_large, f"字段 text：正文 {len(request.text)} 字，超过上限 {limit} 字", "text")
+    try:
+        engine = state.router.pick(request.engine)
+    except EngineUnavailableError as exc:
+        raise SqmyError(ErrorType.not_ready, str(exc), "engine") from exc
+    try:
+        result = explain(engine, Doc(text=request.text, title=request.title), topic=request.topic)
+    except UnknownTopicError as exc:
+        raise SqmyError(ErrorType.unknown_label, f"字段 topic：{exc}", "topic") from exc
+    return JSONResponse(result)

@@ -1,0 +1,191 @@
+// 档案批量分类: upload a file → batch job → progress → download the routed file (and the errors file).
+import { api, download } from './api.js';
+import { announce, errorText, fmtSeconds, fmtTime, h, hasRole } from './util.js';
+
+export const TITLE = '档案批量分类';
+const POLL_MS = 500;
+const STATUS_NAMES = { queued: '排队中', running: '运行中', succeeded: '已完成', failed: '失败', cancelled: '已取消' };
+const FINISHED = new Set(['succeeded', 'failed', 'cancelled']);
+
+export function statusBadge(status) {
+  const cls = status === 'succeeded' ? 'ok' : status === 'failed' || status === 'cancelled' ? 'warn' : '';
+  return h('span', { class: `badge ${cls}`, dataset: { status } }, STATUS_NAMES[status] || status);
+}
+
+/** Progress block for a job object: <progress> + counts, rate, ETA, errors, stage. */
+export function progressBlock(job, label) {
+  const p = job.progress || {};
+  const done = p.done || 0;
+  const total = p.total || null;
+  const finished = FINISHED.has(job.status);
+  const attrs = { id: 'job-progress', 'aria-label': label, max: String(total || 1) };
+  if (total) attrs.value = String(Math.min(done, total));
+  else if (finished) attrs.value = '1';
+  return h('div', {},
+    h('progress', attrs),
+    h('p', { class: 'job-stats', id: 'job-stats' },
+      `${statusBadgeText(job.status)}：已处理 ${done}${total ? ` / ${total}` : ''} 条`,
+      p.rate ? `，${p.rate.toFixed(1)} 条/秒` : '',
+      !finished && p.eta_seconds !== null && p.eta_seconds !== undefined ? `，预计剩余 ${fmtSeconds(p.eta_seconds)}` : '',
+      `，错误 ${p.errors || 0} 条`,
+      p.stage ? `（${p.stage}）` : ''));
+}
+
+const statusBadgeText = (s) => STATUS_NAMES[s] || s;
+
+export function mount(root, ctx) {
+  let timer = null;
+  let stopped = false;
+
+  const fileInput = h('input', { id: 'archive-file', type: 'file', required: true,
+    accept: '.csv,.xlsx,.jsonl,.json,.parquet,.txt', 'aria-describedby': 'archive-file-hint' });
+  const engineSelect = h('select', { id: 'archive-engine' },
+    h('option', { value: 'auto' }, '自动'), h('option', { value: 'tfidf' }, 'TF-IDF'), h('option', { value: 'bert' }, 'BERT'));
+  const formatSelect = h('select', { id: 'archive-format' },
+    h('option', { value: '' }, '与上传文件相同'), h('option', { value: 'csv' }, 'CSV'),
+    h('option', { value: 'xlsx' }, 'Excel（XLSX）'), h('option', { value: 'jsonl' }, 'JSONL'), h('option', { value: 'parquet' }, 'Parquet'));
+  const col = (id, label, placeholder) => h('div', {}, h('label', { for: id }, label, h('span', { class: 'hint' }, '（可选）')),
+    h('input', { id, type: 'text', placeholder, autocomplete: 'off' }));
+  const submit = h('button', { type: 'submit', class: 'primary', id: 'archive-submit' }, '上传并开始分类');
+  const msg = h('p', { id: 'archive-message', role: 'alert' });
+  const form = h('form', { id: 'archive-form', class: 'card', 'aria-labelledby': 'h-archive' },
+    h('h1', { id: 'h-archive' }, '档案批量分类'),
+    h('label', { for: 'archive-file' }, '档案文件'),
+    fileInput,
+    h('p', { id: 'archive-file-hint', class: 'hint' }, '支持 CSV（UTF-8 或 GBK）、Excel（XLSX）、JSONL、Parquet。每行一条，需有正文列。'),
+    h('div', { class: 'row' },
+      h('div', {}, h('label', { for: 'archive-engine' }, '模型引擎'), engineSelect),
+      h('div', {}, h('label', { for: 'archive-format' }, '结果文件格式'), formatSelect)),
+    h('div', { class: 'row' },
+      col('archive-id-col', '编号列', '如：id、编号'),
+      col('archive-title-col', '标题列', '如：title、标题'),
+      col('archive-text-col', '正文列', '如：text、内容')),
+    h('div', { class: 'actions' }, submit),
+    msg);
+
+  const jobCard = h('section', { class: 'card', id: 'job', 'aria-labelledby': 'h-job', hidden: true });
+  const jobsBody = h('div', { id: 'jobs-list', class: 'table-wrap' }, h('p', { class: 'loading' }, '正在加载…'));
+  root.append(form, jobCard, h('section', { class: 'card', 'aria-labelledby': 'h-jobs' },
+    h('h2', { id: 'h-jobs' }, '最近的批量任务'), jobsBody));
+  fileInput.focus();
+
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const file = fileInput.files[0];
+    if (!file) { msg.className = 'error'; msg.textContent = '请选择要上传的文件。'; fileInput.focus(); return; }
+    const data = new FormData();
+    data.append('file', file, file.name);
+    data.append('engine', engineSelect.value);
+    for (const [id, field] of [['archive-id-col', 'id_col'], ['archive-title-col', 'title_col'], ['archive-text-col', 'text_col']]) {
+      const v = document.getElementById(id).value.trim();
+      if (v) data.append(field, v);
+    }
+    if (formatSelect.value) data.append('output_format', formatSelect.value);
+    submit.disabled = true;
+    msg.className = 'muted';
+    msg.textContent = `正在上传 ${file.name}…`;
+    try {
+      const job = await api('/v1/batch-jobs', { method: 'POST', form: data });
+      msg.className = 'success';
+      msg.textContent = `已创建任务 ${job.id}。`;
+      announce('任务已创建，开始分类');
+      watch(job);
+      loadJobs();
+    } catch (err) {
+      msg.className = 'error';
+      msg.textContent = `上传失败：${errorText(err)}`;
+    } finally {
+      submit.disabled = false;
+    }
+  });
+
+  function renderJob(job) {
+    const finished = FINISHED.has(job.status);
+    const errorsCount = (job.progress && job.progress.errors) || (job.result && job.result.errors) || 0;
+    jobCard.hidden = false;
+    jobCard.replaceChildren(
+      h('h2', { id: 'h-job' }, '任务进度 ', statusBadge(job.status)),
+      h('p', { class: 'meta' }, `任务 ${job.id}`, job.params && job.params.filename ? ` · ${job.params.filename}` : '',
+        ` · 创建于 ${fmtTime(job.created_at)}`),
+      progressBlock(job, '批量分类进度'),
+      job.error ? h('p', { class: 'error', role: 'alert' }, `失败原因：${job.error}`) : null,
+      h('div', { class: 'actions' },
+        job.status === 'succeeded'
+          ? h('button', { type: 'button', class: 'primary', id: 'download-result', onclick: () => save(job, 'result') }, '下载结果文件')
+          : null,
+        finished && errorsCount
+          ? h('button', { type: 'button', id: 'download-errors', onclick: () => save(job, 'errors') }, `下载错误明细（${errorsCount} 条）`)
+          : null,
+        !finished && hasRole(ctx.who, 'trainer')
+          ? h('button', { type: 'button', class: 'danger', id: 'cancel-job', onclick: () => cancel(job) }, '取消任务')
+          : null),
+      h('p', { id: 'download-message', role: 'status' }));
+  }
+
+  async function save(job, what) {
+    const out = document.getElementById('download-message');
+    try {
+      const name = await download(`/v1/batch-jobs/${encodeURIComponent(job.id)}/${what}`, `${job.id}-${what}`);
+      out.className = 'success';
+      out.textContent = `已下载 ${name}`;
+    } catch (err) {
+      out.className = 'error';
+      out.textContent = `下载失败：${errorText(err)}`;
+    }
+  }
+
+  async function cancel(job) {
+    try {
+      await api(`/v1/jobs/${encodeURIComponent(job.id)}/cancel`, { method: 'POST' });
+      announce('已请求取消任务');
+    } catch (err) {
+      msg.className = 'error';
+      msg.textContent = `取消失败：${errorText(err)}`;
+    }
+  }
+
+  function watch(job) {
+    clearTimeout(timer);
+    renderJob(job);
+    if (FINISHED.has(job.status)) return;
+    const poll = async () => {
+      if (stopped) return;
+      try {
+        const fresh = await api(`/v1/batch-jobs/${encodeURIComponent(job.id)}`);
+        renderJob(fresh);
+        if (FINISHED.has(fresh.status)) {
+          announce(`任务${STATUS_NAMES[fresh.status]}`);
+          loadJobs();
+          return;
+        }
+      } catch (err) {
+        msg.className = 'error';
+        msg.textContent = `无法获取任务进度：${errorText(err)}`;
+      }
+      timer = setTimeout(poll, POLL_MS);
+    };
+    timer = setTimeout(poll, POLL_MS);
+  }
+
+  async function loadJobs() {
+    try {
+      const list = await api('/v1/jobs?kind=batch&limit=10');
+      if (!list.data.length) { jobsBody.replaceChildren(h('p', { class: 'muted' }, '暂无批量任务。')); return; }
+      jobsBody.replaceChildren(h('table', {},
+        h('thead', {}, h('tr', {}, ['任务', '文件', '状态', '进度', '创建人', '创建时间', ''].map((t) => h('th', { scope: 'col' }, t)))),
+        h('tbody', {}, list.data.map((job) => h('tr', {},
+          h('td', {}, job.id),
+          h('td', {}, (job.params && job.params.filename) || '—'),
+          h('td', {}, statusBadge(job.status)),
+          h('td', { class: 'num' }, `${(job.progress && job.progress.done) || 0}${job.progress && job.progress.total ? ` / ${job.progress.total}` : ''}`),
+          h('td', {}, job.created_by || '—'),
+          h('td', {}, fmtTime(job.created_at)),
+          h('td', {}, h('button', { type: 'button', class: 'link', 'aria-label': `查看任务 ${job.id}`, onclick: () => watch(job) }, '查看')))))));
+    } catch (err) {
+      jobsBody.replaceChildren(h('p', { class: 'muted' }, `无法加载任务列表：${errorText(err)}`));
+    }
+  }
+  loadJobs();
+
+  return { unmount() { stopped = true; clearTimeout(timer); } };
+}
