@@ -325,6 +325,14 @@ class BertEngine(Engine):
         return HeadProbabilities(l1, hierarchical_l2(l1, self.topic_l1_classes_, head("topic_l2"),
                                                      self.topic_l2_classes_), head("lead"), head("involved"))
 
+    def raw_scores(self, docs: Sequence[Doc]) -> dict[str, np.ndarray]:
+        """Uncalibrated logits of every head, ``{head: (n, n_classes)}`` (explanations use them: unlike the
+        probabilities they never saturate at 0 or 1)."""
+        from sklearn.utils.validation import check_is_fitted
+
+        check_is_fitted(self)
+        return self._raw_logits(self._encode(self._texts(check_docs(docs))))
+
     # ------------------------------------------------------------ save/load
     def save(self, path: Path) -> Path:
         torch = _torch()

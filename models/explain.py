@@ -5,8 +5,9 @@
   shared among its occurrences and spread over their characters; the per-character weights are then summed
   over jieba words and mapped back, through the normalisation, to offsets into the caller's strings.
 - Any other engine (BERT, the ensemble; ``method="occlusion"``): every jieba word (adjacent words grouped when
-  there are more than ``max_units``) is deleted in turn and the drop of the chosen path's probability is its
-  weight. All occluded copies go through one ``predict_proba`` call.
+  there are more than ``max_units``) is deleted in turn and the drop of the chosen path's log-odds (level 1 plus
+  level 2, from the raw logits when the engine has ``raw_scores``) is its weight. The original and all occluded
+  copies go through one batched call.
 
 Positive weights argue for the topic, negative ones against it. Offsets are Python string indices (code points)
 into ``text`` (``spans``) and ``title`` (``title_spans``), ``end`` exclusive.
@@ -181,9 +182,37 @@ def _path_probability(engine: Engine, probs: HeadProbabilities, path: list[str])
     return probs.topic_l1[:, engine.topic_l1_classes_.index(path[0])]
 
 
-def _occlusion(engine: Engine, doc: Doc, path: list[str], max_units: int,
-               base: HeadProbabilities) -> tuple[dict[str, list[dict[str, Any]]], str]:
-    """Delete each word (or group of adjacent words) and measure the drop of the path's probability."""
+def _margin(z: np.ndarray, k: int) -> np.ndarray:
+    """``z_k - logsumexp(z_j, j≠k)``: the log-odds of class ``k`` under a softmax of the logits ``z``."""
+    z = np.asarray(z, dtype=np.float64)
+    others = np.delete(z, k, axis=1)
+    if others.shape[1] == 0:
+        return np.zeros(len(z))
+    top = others.max(axis=1)
+    return z[:, k] - (top + np.log(np.exp(others - top[:, None]).sum(axis=1)))
+
+
+def _path_scores(engine: Engine, docs: Sequence[Doc], path: list[str]) -> np.ndarray:
+    """How strongly the engine argues for ``path``, per doc: the sum of the level-1 and level-2 log-odds, from raw
+    logits when the engine exposes them (BERT), else from its (calibrated) probabilities."""
+    raw = getattr(engine, "raw_scores", None)
+    if raw is not None:
+        logits = raw(docs)
+        score = _margin(logits["topic_l1"], engine.topic_l1_classes_.index(path[0]))
+        name = "/".join(path)
+        if len(path) > 1 and "topic_l2" in logits and name in engine.topic_l2_classes_:
+            score = score + _margin(logits["topic_l2"], engine.topic_l2_classes_.index(name))
+        return score
+    p = np.clip(np.asarray(_path_probability(engine, engine.predict_proba(docs), path), dtype=np.float64),
+                1e-12, 1 - 1e-12)
+    return np.log(p) - np.log1p(-p)
+
+
+Spans = dict[str, list[dict[str, Any]]]
+
+
+def _occlusion(engine: Engine, doc: Doc, path: list[str], max_units: int) -> tuple[Spans, str]:
+    """Delete each word (or group of adjacent words) and measure the drop of the path's log-odds."""
     units: list[tuple[str, int, int]] = []  # (field, start, end)
     for name, source in (("title", doc.title or ""), ("text", doc.text)):
         units += [(name, s, e) for t, s, e in _tokens(source) if _KEEP_TOKEN.search(t)]
@@ -201,8 +230,8 @@ def _occlusion(engine: Engine, doc: Doc, path: list[str], max_units: int,
         rest = doc.text[:s] + doc.text[e:]
         return Doc(text=rest if rest.strip() else "。", title=doc.title)
 
-    probs = engine.predict_proba([without(*g) for g in groups])
-    drop = float(_path_probability(engine, base, path)[0]) - _path_probability(engine, probs, path)
+    scores = _path_scores(engine, [doc] + [without(*g) for g in groups], path)
+    drop = scores[0] - scores[1:]
     out: dict[str, list[dict[str, Any]]] = {"text": [], "title": []}
     for (name, s, e), weight in zip(groups, drop.tolist(), strict=True):
         if abs(weight) >= 1e-6:
@@ -228,7 +257,7 @@ def explain(engine: Engine, doc: Doc, *, topic: str | Sequence[str] | None = Non
     if hasattr(engine, "weights_") and hasattr(engine, "features_"):
         spans, method = _linear(engine, doc, path)
     else:
-        spans, method = _occlusion(engine, doc, path, max_units, base)
+        spans, method = _occlusion(engine, doc, path, max_units)
     return {
         "engine": engine.name,
         "model_version": engine.version,

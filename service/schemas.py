@@ -109,6 +109,6 @@ class Explanation(BaseModel):
     topic_path: list[str]
     topic_confidence: float
     method: Literal["linear", "occlusion"] = Field(
-        description="linear：TF-IDF 特征的 系数×权重；occlusion：逐词删除后该分类概率的下降")
+        description="linear：TF-IDF 特征的 系数×权重；occlusion：逐词删除后该分类对数几率的下降")
     spans: list[Span] = Field(description="正文中影响判断的词")
     title_spans: list[Span] = Field(description="标题中影响判断的词")

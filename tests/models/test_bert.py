@@ -152,3 +152,16 @@ def test_ensemble_averages_calibrated_probabilities(bert_engine, tfidf_engine):
     router = Router({"ensemble": ensemble, "bert": bert_engine, "tfidf": tfidf_engine}, RoutingPolicy())
     result = router.classify(docs)[0]
     assert result["engine"] == "ensemble" and "+" in result["model_version"]
+
+
+def test_explain_by_occlusion_points_into_the_text(bert_engine):
+    from models.explain import explain
+
+    doc = Doc(title="路灯坏了", text="青石镇新民路路灯坏了半个月，晚上一片漆黑，请尽快维修路灯。")
+    result = explain(bert_engine, doc, max_units=12)
+    assert result["engine"] == "bert" and result["method"] == "occlusion"
+    assert result["topic_path"][0] in bert_engine.topic_l1_classes_
+    assert 0 < len(result["spans"]) <= 12
+    assert all(doc.text[s["start"]:s["end"]] == s["text"] for s in result["spans"])
+    assert all(doc.title[s["start"]:s["end"]] == s["text"] for s in result["title_spans"])
+

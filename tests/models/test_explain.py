@@ -119,7 +119,7 @@ def test_occlusion_finds_the_decisive_word_in_one_batch():
     doc = Doc(title="路灯", text="我们小区门口的路灯坏了，请尽快维修")
     result = explain(engine, doc)
     assert result["method"] == "occlusion" and result["topic_path"] == ["城乡建设"]
-    assert engine.calls == 2  # the original, then every occluded copy in one call
+    assert engine.calls == 2  # the chosen path, then the original and every occluded copy in one call
     check_spans(result["spans"], doc.text)
     check_spans(result["title_spans"], doc.title)
     assert [s["text"] for s in result["spans"]] == ["路灯"]

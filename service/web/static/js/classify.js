@@ -237,7 +237,7 @@ export function mount(root, ctx) {
       const top = [...byWord].filter(([, w]) => w > 0).sort((a, b) => b[1] - a[1]).slice(0, 8);
       evidence.replaceChildren(
         h('p', { class: 'muted' }, `以下高亮的词推动模型判为“${pathText(ex.topic_path)}”（`,
-          ex.method === 'linear' ? 'TF-IDF 特征贡献 = 系数 × 权重' : '逐词遮挡后该分类概率的下降', '）。'),
+          ex.method === 'linear' ? 'TF-IDF 特征贡献 = 系数 × 权重' : '逐词删除后该分类对数几率的下降', '）。'),
         h('div', { class: 'highlighted', id: 'highlighted-text' },
           req.title ? h('span', { class: 'hl-title', id: 'highlighted-title' }, highlight(req.title, ex.title_spans, strongest)) : null,
           highlight(req.text, ex.spans, strongest)),
