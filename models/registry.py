@@ -12,6 +12,7 @@ from typing import Any
 from models.base import read_metadata
 
 CURRENT_NAME = "current.json"
+HISTORY_NAME = "history.jsonl"
 
 
 class ModelRegistry:
@@ -35,10 +36,12 @@ class ModelRegistry:
             return []
         found = []
         for meta in self.root.glob("*/metadata.json"):
+            if meta.parent.name.startswith("."):  # a version still being written
+                continue
             data = read_metadata(meta.parent)
             if engine is None or data.get("engine") == engine:
-                found.append(data)
-        return sorted(found, key=lambda m: m.get("created_at", ""), reverse=True)
+                found.append((data.get("created_at", ""), meta.stat().st_mtime_ns, data))
+        return [data for *_, data in sorted(found, key=lambda f: f[:2], reverse=True)]
 
     def _pointers(self) -> dict[str, str]:
         file = self.root / CURRENT_NAME
@@ -48,11 +51,36 @@ class ModelRegistry:
         version = self._pointers().get(engine)
         return version if version and (self.root / version / "metadata.json").is_file() else None
 
-    def set_current(self, engine: str, version: str) -> None:
-        """Point ``engine`` at ``version`` atomically (write + rename)."""
-        self.path(version)
+    def set_current(self, engine: str, version: str, *, actor: str = "system", action: str = "promote",
+                    note: str = "") -> None:
+        """Point ``engine`` at ``version`` atomically (write + rename) and append the change to the history."""
+        meta = read_metadata(self.path(version))
+        if meta.get("engine") != engine:
+            raise ValueError(f"{version} is a {meta.get('engine')} model, not {engine}")
+        previous = self.current(engine)
         pointers = self._pointers() | {engine: version}
         self.root.mkdir(parents=True, exist_ok=True)
         tmp = self.root / f".{CURRENT_NAME}.{os.getpid()}"
         tmp.write_text(json.dumps(pointers, ensure_ascii=False, indent=2), encoding="utf-8")
         tmp.replace(self.root / CURRENT_NAME)
+        entry = {"at": datetime.now(UTC).isoformat(timespec="seconds"), "engine": engine, "version": version,
+                 "previous": previous, "action": action, "actor": actor, "note": note}
+        with open(self.root / HISTORY_NAME, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
+
+    def history(self, engine: str | None = None) -> list[dict[str, Any]]:
+        """Every pointer change, oldest first."""
+        file = self.root / HISTORY_NAME
+        if not file.is_file():
+            return []
+        entries = [json.loads(line) for line in file.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return [e for e in entries if engine is None or e["engine"] == engine]
+
+    def rollback_target(self, engine: str) -> str | None:
+        """The version that was current before the current one (skipping versions since deleted)."""
+        current = self.current(engine)
+        for entry in reversed(self.history(engine)):
+            if entry["version"] == current and entry.get("previous") and entry["previous"] != current \
+                    and (self.root / entry["previous"] / "metadata.json").is_file():
+                return entry["previous"]
+        return None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
@@ -21,13 +22,17 @@ class ErrorType(StrEnum):
     not_found = "not_found"
     not_ready = "not_ready"
     engine = "engine"
+    unauthorized = "unauthorized"
+    forbidden = "forbidden"
+    conflict = "conflict"
     internal = "internal"
 
 
 STATUS = {
     ErrorType.validation: 422, ErrorType.invalid_json: 400, ErrorType.too_large: 413,
     ErrorType.unknown_label: 422, ErrorType.not_found: 404, ErrorType.not_ready: 503,
-    ErrorType.engine: 503, ErrorType.internal: 500,
+    ErrorType.engine: 503, ErrorType.unauthorized: 401, ErrorType.forbidden: 403, ErrorType.conflict: 409,
+    ErrorType.internal: 500,
 }
 
 
@@ -39,8 +44,11 @@ class ErrorResponse(BaseModel):
 
 
 class SqmyError(Exception):
-    def __init__(self, error_type: ErrorType, message: str, field: str | None = None) -> None:
-        self.error_type, self.message, self.field = error_type, message, field
+    """An error with its type, a 简体中文 message naming the field, and optional extra body members."""
+
+    def __init__(self, error_type: ErrorType, message: str, field: str | None = None,
+                 extra: dict[str, Any] | None = None) -> None:
+        self.error_type, self.message, self.field, self.extra = error_type, message, field, extra or {}
         super().__init__(message)
 
 
@@ -110,7 +118,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(SqmyError)
     async def _sqmy(_request: Request, exc: SqmyError) -> JSONResponse:
         count(exc.error_type)
-        return error_response(exc.error_type, exc.message, exc.field)
+        response = error_response(exc.error_type, exc.message, exc.field)
+        if exc.extra:
+            response = JSONResponse({**orjson.loads(response.body), **exc.extra}, status_code=response.status_code)
+        if exc.error_type == ErrorType.unauthorized:
+            response.headers["WWW-Authenticate"] = "Bearer"
+        return response
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 import sqmy
-from service.api.routes import classify, explain, health, info
+from service.api.routes import classify, explain, feedback, health, info, jobs, keys, models
 from service.errors import install_error_handlers
 from service.metrics import Metrics
 from service.state import AppState
@@ -45,7 +45,8 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            path = scope["path"] if scope["path"] in self.routes else "other"
+            route = scope.get("route")  # set by the router on a match: label by template, e.g. /v1/jobs/{job_id}
+            path = getattr(route, "path", None) or (scope["path"] if scope["path"] in self.routes else "other")
             self.metrics.requests.labels(scope["method"], path, str(status["code"])).inc()
             self.metrics.latency.labels(path).observe(time.perf_counter() - started)
 
@@ -66,12 +67,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = AppState.build(settings, metrics)
         tune_gc()
-        state.batcher.start()
+        state.start()
         app.state.sqmy = state
         yield
-        await state.batcher.stop()
-        state.classification_log.close()
-        state.db.dispose()
+        await state.stop()
 
     app = FastAPI(
         title="sqmy 社情民意分类服务", version=sqmy.__version__, lifespan=lifespan,
@@ -80,7 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.metrics = metrics
     install_error_handlers(app)
-    for module in (classify, explain, info, health):
+    for module in (classify, explain, feedback, models, jobs, keys, info, health):
         app.include_router(module.router)
     mount_web(app)
     if settings.ENABLE_NOOP:

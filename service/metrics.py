@@ -17,4 +17,5 @@ class Metrics:
         self.needs_review = Counter("sqmy_items_needs_review", "Items flagged for review", ["engine"],
                                     registry=self.registry)
         self.errors = Counter("sqmy_errors", "Error responses", ["error_type"], registry=self.registry)
+        self.feedback = Counter("sqmy_feedback", "Staff verdicts stored", ["action"], registry=self.registry)
         self.model = Gauge("sqmy_model_info", "Loaded model versions", ["engine", "version"], registry=self.registry)

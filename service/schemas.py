@@ -54,6 +54,7 @@ class DepartmentCandidate(BaseModel):
 
 class Prediction(BaseModel):
     id: str | None = None
+    classification_id: str = Field(description="本次分类的编号，提交反馈（采纳/纠正）时引用")
     topic: str = Field(description="一级分类")
     topic_path: list[str] = Field(description="分类路径 [一级, 二级]")
     topic_confidence: float

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,8 +10,11 @@ from sqlalchemy.engine import Engine as DbEngine
 
 from models import ModelRegistry, load_engine
 from models.base import Doc, Engine
+from service.auth import auth_enabled
 from service.batcher import MicroBatcher
+from service.jobs import JobManager, subprocess_env
 from service.metrics import Metrics
+from service.reload import ModelWatcher
 from service.routing import Router, RoutingPolicy
 from service.storage import ClassificationLog, make_engine
 from sqmy.config import Settings
@@ -52,19 +54,6 @@ def ensemble_of(engines: dict[str, Engine]) -> dict[str, Engine]:
     return {"ensemble": EnsembleEngine(members=[engines["bert"], engines["tfidf"]])}
 
 
-def load_bert_later(router: Router, registry: ModelRegistry, ensemble: bool, metrics: Metrics) -> None:
-    """Load the promoted BERT (and the ensemble) in the background and swap it into the running router."""
-    if registry.current("bert") is None:
-        return
-    loaded = load_current_engines(registry, names=("bert",))
-    if "bert" not in loaded:
-        return
-    router.swap("bert", loaded["bert"])
-    metrics.model.labels("bert", loaded["bert"].version).set(1)
-    for name, engine in (ensemble_of(router.engines) if ensemble else {}).items():
-        router.swap(name, engine)
-
-
 def run_jobs(router: Router, jobs: list[ClassifyJob]) -> list[Any]:
     """Classify a mixed batch, grouping jobs by engine and top-k; an engine error is returned per job."""
     results: list[Any] = [None] * len(jobs)
@@ -91,20 +80,37 @@ class AppState:
     classification_log: ClassificationLog
     batcher: MicroBatcher[ClassifyJob]
     metrics: Metrics
+    watcher: ModelWatcher
+    jobs: JobManager
+    auth: bool
 
     @classmethod
     def build(cls, settings: Settings, metrics: Metrics) -> AppState:
         labels = load_label_space(settings.TAXONOMY_PATH, settings.DIRECTORY_PATH)
         registry = ModelRegistry(settings.models_dir)
-        # TF-IDF loads in a moment and serves at once; BERT joins when it has loaded (until then `auto` answers
-        # with TF-IDF), so the service starts in seconds whatever is promoted.
+        # TF-IDF loads in a moment and serves at once; BERT joins when the watcher has loaded it (until then
+        # `auto` answers with TF-IDF), so the service starts in seconds whatever is promoted.
         router = Router(load_current_engines(registry, names=("tfidf",)), RoutingPolicy.from_settings(settings))
-        threading.Thread(target=load_bert_later, args=(router, registry, settings.ENSEMBLE, metrics),
-                         name="sqmy-load-bert", daemon=True).start()
         for name, engine in router.engines.items():
             metrics.model.labels(name, engine.version).set(1)
+        watcher = ModelWatcher(router, registry, metrics, ensemble=settings.ENSEMBLE,
+                               interval=settings.RELOAD_SECONDS)
         db = make_engine(settings.database_url)
         batcher: MicroBatcher[ClassifyJob] = MicroBatcher(
             lambda jobs: run_jobs(router, jobs), max_batch=settings.MAX_BATCH_SIZE,
             wait_seconds=settings.BATCH_WAIT_MS / 1000)
-        return cls(settings, labels, registry, router, db, ClassificationLog(db), batcher, metrics)
+        jobs = JobManager(db, settings.jobs_dir, subprocess_env(settings.HOME, settings.database_url),
+                          on_finished=lambda _job: watcher.sync())
+        return cls(settings, labels, registry, router, db, ClassificationLog(db), batcher, metrics, watcher, jobs,
+                   auth_enabled(settings.AUTH, settings.HOST))
+
+    def start(self) -> None:
+        self.watcher.start()
+        self.batcher.start()
+
+    async def stop(self) -> None:
+        self.watcher.stop()
+        self.jobs.close()
+        await self.batcher.stop()
+        self.classification_log.close()
+        self.db.dispose()

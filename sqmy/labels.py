@@ -79,6 +79,17 @@ class Taxonomy:
             raise UnknownLabelError("二级分类", f"{l1}{SEP}{l2}")
         return l1, (l2 or None)
 
+    def resolve(self, topic: str | list[str]) -> tuple[str, str | None]:
+        """Like :meth:`check_path`, also accepting a path as a list and a bare level-2 name."""
+        if isinstance(topic, list):
+            topic = SEP.join(str(t).strip() for t in topic[:2] if str(t).strip())
+        topic = topic.strip()
+        if topic and topic not in self.tree and SEP not in topic:
+            owners = [l1 for l1, kids in self.tree.items() if topic in kids]
+            if len(owners) == 1:
+                return owners[0], topic
+        return self.check_path(topic)
+
     def to_dict(self) -> list[dict[str, Any]]:
         return [
             {"name": l1, "children": [{"name": l2, "children": l3s} for l2, l3s in kids.items()]}

@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 import sqmy
 from models.base import Engine, write_metadata
 from models.registry import ModelRegistry
@@ -16,6 +18,7 @@ from training.data import LabeledItem, data_hash, is_eval_item, to_training
 from training.evaluate import evaluate
 
 DEFAULT_EVAL_FRACTION = 0.1
+EVAL_ITEMS_NAME = "eval.jsonl"
 
 
 def make_engine(name: str, **params: Any) -> Engine:
@@ -78,18 +81,42 @@ def train_and_register(
         "train_seconds": round(train_seconds, 2),
     }
     engine.metadata_["metrics"] = _summary(evaluate(engine, held_out)) if held_out else {}
-    path: Path = engine.save(registry.root / version)
+    # Written under a temporary name and renamed when complete: a killed job never leaves half a version.
+    staging = registry.root / f".staging-{version}"
+    engine.save(staging)
     if engine_name == "bert":  # the CPU serving path: int8 ONNX run by onnxruntime
         from models.bert_onnx import export_onnx
 
-        export_onnx(engine, path)
+        export_onnx(engine, staging)
         engine.metadata_["onnx"] = "model.int8.onnx"
-    write_metadata(path, engine.metadata_)
+    write_eval_items(staging / EVAL_ITEMS_NAME, held_out)
+    write_metadata(staging, engine.metadata_)
+    path: Path = registry.root / version
+    staging.rename(path)
     if promote or (promote is None and parent is None):
-        registry.set_current(engine_name, version)
+        registry.set_current(engine_name, version, note="首个模型自动上线" if parent is None else "")
         engine.metadata_["promoted"] = True
     log(f"saved {version} in {train_seconds:.1f}s → {path}")
     return engine.metadata_
+
+
+def write_eval_items(path: Path, items: Sequence[LabeledItem]) -> None:
+    """The evaluation split beside the model, so any later comparison scores both models on the same items."""
+    with open(path, "wb") as handle:
+        for item in items:
+            handle.write(orjson.dumps({k: v for k, v in item.__dict__.items() if v is not None}) + b"\n")
+
+
+def read_eval_items(path: Path) -> list[LabeledItem]:
+    file = Path(path) / EVAL_ITEMS_NAME
+    if not file.is_file():
+        return []
+    items = []
+    for line in file.read_bytes().splitlines():
+        row = orjson.loads(line)
+        row["assists"] = tuple(row["assists"]) if row.get("assists") is not None else None
+        items.append(LabeledItem(**row))
+    return items
 
 
 def _summary(report: dict[str, Any]) -> dict[str, Any]:

@@ -5,21 +5,21 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from models.base import Doc
-from service.api.deps import StateDep
+from service.api.deps import StateDep, require
 from service.errors import ErrorResponse, ErrorType, SqmyError
 from service.responses import JSONResponse
 from service.routing import EngineUnavailableError
 from service.schemas import BatchClassifyRequest, BatchPrediction, ClassifyItem, ClassifyRequest, Prediction
 from service.state import AppState
-from service.storage import classification_row
+from service.storage import classification_row, new_classification_id
 
-router = APIRouter(prefix="/v1/classify", tags=["classify"])
+router = APIRouter(prefix="/v1/classify", tags=["classify"], dependencies=[Depends(require("editor"))])
 
 ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse} for code in (400, 413, 422, 503)
+    code: {"model": ErrorResponse} for code in (400, 401, 403, 413, 422, 503)
 }
 
 
@@ -49,7 +49,8 @@ async def _classify(items: list[ClassifyItem], engine: str, top_k: int, state: A
             raise SqmyError(ErrorType.not_ready, str(result), "engine")
         if isinstance(result, Exception):
             raise SqmyError(ErrorType.engine, f"模型预测失败：{type(result).__name__}: {result}")
-    out = [{"id": item.id, **result} for item, result in zip(items, results, strict=True)]
+    out = [{"id": item.id, "classification_id": new_classification_id(), **result}
+           for item, result in zip(items, results, strict=True)]
     state.classification_log.add([classification_row(item.model_dump(), result, "api")
                                   for item, result in zip(items, out, strict=True)])
     for result in out:

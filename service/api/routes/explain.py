@@ -4,19 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from models.base import Doc
 from models.explain import UnknownTopicError, explain
-from service.api.deps import StateDep
+from service.api.deps import StateDep, require
 from service.errors import ErrorResponse, ErrorType, SqmyError
 from service.responses import JSONResponse
 from service.routing import EngineUnavailableError
 from service.schemas import ExplainRequest, Explanation
 
-router = APIRouter(prefix="/v1/explain", tags=["explain"])
+router = APIRouter(prefix="/v1/explain", tags=["explain"], dependencies=[Depends(require("editor"))])
 
-ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (400, 413, 422, 503)}
+ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (400, 401, 403, 413, 422, 503)}
 
 
 @router.post("", response_model=Explanation, responses=ERRORS, operation_id="explain-one")

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 import sqmy
-from service.api.deps import StateDep
+from service.api.deps import StateDep, require
 from service.schemas import ServiceInfo
 
-router = APIRouter(prefix="/v1", tags=["info"])
+router = APIRouter(prefix="/v1", tags=["info"], dependencies=[Depends(require("editor"))])
 
 
 @router.get("/taxonomy", operation_id="info-taxonomy")

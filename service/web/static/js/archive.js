@@ -38,7 +38,7 @@ export function mount(root, ctx) {
   let stopped = false;
 
   const fileInput = h('input', { id: 'archive-file', type: 'file', required: true,
-    accept: '.csv,.xlsx,.jsonl,.json,.parquet,.txt', 'aria-describedby': 'archive-file-hint' });
+    accept: '.csv,.xlsx,.jsonl,.ndjson,.parquet', 'aria-describedby': 'archive-file-hint' });
   const engineSelect = h('select', { id: 'archive-engine' },
     h('option', { value: 'auto' }, '自动'), h('option', { value: 'tfidf' }, 'TF-IDF'), h('option', { value: 'bert' }, 'BERT'));
   const formatSelect = h('select', { id: 'archive-format' },
@@ -113,7 +113,7 @@ export function mount(root, ctx) {
         job.status === 'succeeded'
           ? h('button', { type: 'button', class: 'primary', id: 'download-result', onclick: () => save(job, 'result') }, '下载结果文件')
           : null,
-        finished && errorsCount
+        job.status === 'succeeded' && errorsCount
           ? h('button', { type: 'button', id: 'download-errors', onclick: () => save(job, 'errors') }, `下载错误明细（${errorsCount} 条）`)
           : null,
         !finished && hasRole(ctx.who, 'trainer')

@@ -1,0 +1,75 @@
+"""POST/GET /v1/feedback (staff verdicts) and GET /v1/classifications (recent suggestions)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
+
+from service.api.deps import Editor, StateDep
+from service.errors import ErrorResponse, ErrorType, SqmyError
+from service.feedback import FeedbackError, list_feedback, record_feedback
+from service.responses import JSONResponse
+from service.storage import recent_classifications
+
+router = APIRouter(prefix="/v1", tags=["feedback"])
+ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (401, 403, 404, 422)}
+
+
+class DepartmentLabel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, description="单位全称、简称或别名")
+    role: Literal["lead", "assist"] = Field(description="lead 主办，assist 协办")
+
+
+class FeedbackRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "classification_id": "c-3f9a0c1b2d4e5f60", "action": "correct", "topic": "城乡建设/物业管理",
+        "departments": [{"name": "市住房和城乡建设局", "role": "lead"}, {"name": "城关街道", "role": "assist"}],
+        "note": "小区物业问题，应由住建局主办"}]})
+
+    item_id: str | None = Field(default=None, max_length=200, description="条目编号")
+    classification_id: str | None = Field(default=None, max_length=40, description="分类结果中的 classification_id")
+    title: str | None = Field(default=None, max_length=500)
+    text: str | None = Field(default=None, max_length=20_000, description="正文（未提供编号时必填）")
+    action: Literal["accept", "correct"] = Field(default="correct", description="accept 采纳建议，correct 纠正")
+    topic: str | list[str] | None = Field(default=None, description="一级或二级分类名称，或路径如 城乡建设/物业管理")
+    departments: list[DepartmentLabel] | None = Field(default=None, description="一个主办单位加任意协办单位")
+    editor: str | None = Field(default=None, max_length=100, description="纠正人（默认为密钥名称）")
+    note: str = Field(default="", max_length=2000)
+
+
+@router.post("/feedback", status_code=201, responses=ERRORS, operation_id="feedback-create")
+async def create_feedback(request: FeedbackRequest, state: StateDep, principal: Editor) -> JSONResponse:
+    """采纳或纠正一条分类建议；保存后用于下次再训练，并记入审计日志。"""
+    payload = request.model_dump(exclude_none=True)
+    if request.departments is not None:
+        payload["departments"] = [d.model_dump() for d in request.departments]
+    state.classification_log.flush()  # the suggestion being judged may still be on its way to the database
+    try:
+        row = await run_in_threadpool(record_feedback, state.db, state.labels, payload, principal.name)
+    except FeedbackError as exc:
+        raise SqmyError(ErrorType.unknown_label if exc.unknown_label else ErrorType.validation, str(exc),
+                        exc.field) from exc
+    state.metrics.feedback.labels(row["action"]).inc()
+    return JSONResponse(row, status_code=201)
+
+
+@router.get("/feedback", responses=ERRORS, operation_id="feedback-list")
+def get_feedback(state: StateDep, _principal: Editor, item_id: str | None = None,
+                 limit: int = Query(default=50, ge=1, le=1000)) -> dict[str, Any]:
+    """最近的采纳/纠正记录（新的在前），可按条目编号筛选。"""
+    rows = list_feedback(state.db, item_id=item_id, limit=limit)
+    return {"data": rows, "count": len(rows)}
+
+
+@router.get("/classifications", responses=ERRORS, operation_id="feedback-classifications")
+def get_classifications(state: StateDep, _principal: Editor,
+                        limit: int = Query(default=20, ge=1, le=500)) -> dict[str, Any]:
+    """最近的分类记录及其反馈（新的在前）。"""
+    state.classification_log.flush()
+    rows = recent_classifications(state.db, limit=limit)
+    return {"data": rows, "count": len(rows)}

