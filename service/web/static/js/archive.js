@@ -20,7 +20,8 @@ export function progressBlock(job, label) {
   const finished = FINISHED.has(job.status);
   const attrs = { id: 'job-progress', 'aria-label': label, max: String(total || 1) };
   if (total) attrs.value = String(Math.min(done, total));
-  else if (finished) attrs.value = '1';
+  else if (job.status === 'succeeded') attrs.value = '1';
+  else if (finished) attrs.value = '0';
   return h('div', {},
     h('progress', attrs),
     h('p', { class: 'job-stats', id: 'job-stats' },

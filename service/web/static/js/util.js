@@ -41,7 +41,8 @@ export function num(x, digits = 3) {
 
 export function fmtTime(iso) {
   if (!iso) return '—';
-  const d = new Date(iso);
+  // the service stores UTC; a timestamp without an offset is UTC, shown here in the browser's time zone
+  const d = new Date(/[zZ]|[+-]\d\d:?\d\d$/.test(iso) ? iso : `${iso}Z`);
   if (Number.isNaN(d.getTime())) return String(iso);
   const p = (n) => String(n).padStart(2, '0');
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
