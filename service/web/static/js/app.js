@@ -1,6 +1,6 @@
 // Entry point: who am I (login when auth is on), hash routing between the three views, global shortcuts.
 import { api, ApiError, auth } from './api.js';
-import { announce, errorText, h, ROLE_NAMES } from './util.js';
+import { announce, errorText, fill, h, ROLE_NAMES } from './util.js';
 import * as classifyView from './classify.js';
 import * as archiveView from './archive.js';
 import * as modelsView from './models.js';
@@ -26,11 +26,11 @@ async function whoami() {
 
 function renderUser() {
   const who = ctx.who;
-  if (!who) { userBox.replaceChildren(h('span', {}, '未登录')); return; }
+  if (!who) { fill(userBox, h('span', {}, '未登录')); return; }
   const role = ROLE_NAMES[who.role] || who.role;
   const parts = [h('span', { id: 'who' }, who.auth ? `${who.name}（${role}）` : `${who.name}（未启用鉴权）`)];
   if (who.auth) parts.push(h('button', { type: 'button', id: 'logout', onclick: logout }, '退出'));
-  userBox.replaceChildren(...parts);
+  fill(userBox, ...parts);
 }
 
 function logout() {
@@ -69,7 +69,7 @@ function showLogin(message = '') {
       keyInput.focus();
     }
   });
-  main.replaceChildren(form);
+  fill(main, form);
   document.title = '登录 · 社情民意分类';
   keyInput.focus();
 }
@@ -87,7 +87,7 @@ function route() {
     else a.removeAttribute('aria-current');
   }
   unmountCurrent();
-  main.replaceChildren();
+  fill(main);
   const view = VIEWS[name];
   current = { name, view, instance: view.mount(main, ctx) };
   document.title = `${view.TITLE} · 社情民意分类`;
@@ -118,7 +118,7 @@ async function start() {
   } catch (err) {
     renderUser();
     if (err.status === 401) { showLogin(auth.key ? '登录已失效，请重新登录。' : ''); return; }
-    main.replaceChildren(h('p', { class: 'error', role: 'alert' }, `无法连接服务：${errorText(err)}`));
+    fill(main, h('p', { class: 'error', role: 'alert' }, `无法连接服务：${errorText(err)}`));
     return;
   }
   renderUser();

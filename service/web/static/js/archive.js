@@ -1,6 +1,6 @@
 // 档案批量分类: upload a file → batch job → progress → download the routed file (and the errors file).
 import { api, download } from './api.js';
-import { announce, errorText, fmtSeconds, fmtTime, h, hasRole } from './util.js';
+import { announce, errorText, fill, fmtSeconds, fmtTime, h, hasRole } from './util.js';
 
 export const TITLE = '档案批量分类';
 const POLL_MS = 500;
@@ -104,7 +104,7 @@ export function mount(root, ctx) {
     const finished = FINISHED.has(job.status);
     const errorsCount = (job.progress && job.progress.errors) || (job.result && job.result.errors) || 0;
     jobCard.hidden = false;
-    jobCard.replaceChildren(
+    fill(jobCard, 
       h('h2', { id: 'h-job' }, '任务进度 ', statusBadge(job.status)),
       h('p', { class: 'meta' }, `任务 ${job.id}`, job.params && job.params.filename ? ` · ${job.params.filename}` : '',
         ` · 创建于 ${fmtTime(job.created_at)}`),
@@ -171,8 +171,8 @@ export function mount(root, ctx) {
   async function loadJobs() {
     try {
       const list = await api('/v1/jobs?kind=batch&limit=10');
-      if (!list.data.length) { jobsBody.replaceChildren(h('p', { class: 'muted' }, '暂无批量任务。')); return; }
-      jobsBody.replaceChildren(h('table', {},
+      if (!list.data.length) { fill(jobsBody, h('p', { class: 'muted' }, '暂无批量任务。')); return; }
+      fill(jobsBody, h('table', {},
         h('thead', {}, h('tr', {}, ['任务', '文件', '状态', '进度', '创建人', '创建时间', ''].map((t) => h('th', { scope: 'col' }, t)))),
         h('tbody', {}, list.data.map((job) => h('tr', {},
           h('td', {}, job.id),
@@ -183,7 +183,7 @@ export function mount(root, ctx) {
           h('td', {}, fmtTime(job.created_at)),
           h('td', {}, h('button', { type: 'button', class: 'link', 'aria-label': `查看任务 ${job.id}`, onclick: () => watch(job) }, '查看')))))));
     } catch (err) {
-      jobsBody.replaceChildren(h('p', { class: 'muted' }, `无法加载任务列表：${errorText(err)}`));
+      fill(jobsBody, h('p', { class: 'muted' }, `无法加载任务列表：${errorText(err)}`));
     }
   }
   loadJobs();

@@ -1,7 +1,7 @@
 // 分类与复核: paste → result with highlighted evidence → accept or correct → recent items.
 import { api } from './api.js';
 import { combobox } from './picker.js';
-import { announce, bar, errorText, fmtTime, h, pct } from './util.js';
+import { announce, bar, errorText, fill, fmtTime, h, pct } from './util.js';
 
 export const TITLE = '分类与复核';
 
@@ -188,7 +188,7 @@ export function mount(root, ctx) {
     const alternatives = r.topic_candidates.filter((c) => pathText(c.topic_path) !== pathText(r.topic_path)).slice(0, 3);
     const lead = r.departments.find((d) => d.role === 'lead');
     const assists = r.departments.filter((d) => d.role === 'assist');
-    resultSummary.replaceChildren(
+    fill(resultSummary, 
       r.needs_review
         ? h('div', { class: 'review', id: 'review-flag', role: 'note' },
           h('strong', {}, '⚠ 需人工复核'),
@@ -198,7 +198,7 @@ export function mount(root, ctx) {
         r.topic_path.flatMap((p, i) => (i ? [h('span', { class: 'sep', 'aria-hidden': 'true' }, '›'), p] : [p]))),
       bar(r.topic_path_confidence, '分类路径置信度', { low: 0.5 }),
       h('p', { class: 'meta' }, `一级分类“${r.topic}”置信度 ${pct(r.topic_confidence)}`));
-    resultDetails.replaceChildren(
+    fill(resultDetails, 
       h('h3', {}, '其他可能的分类'),
       alternatives.length
         ? h('ul', { class: 'plain', id: 'alternatives' }, alternatives.map((c) => h('li', { class: 'cand' },
@@ -225,7 +225,7 @@ export function mount(root, ctx) {
 
   async function explain() {
     const req = request;
-    evidence.replaceChildren(h('p', { class: 'loading' }, '正在计算判断依据…'));
+    fill(evidence, h('p', { class: 'loading' }, '正在计算判断依据…'));
     try {
       const ex = await api('/v1/explain', { method: 'POST',
         json: { title: req.title, text: req.text, engine: result.engine, topic: result.topic_path } });
@@ -235,7 +235,7 @@ export function mount(root, ctx) {
       const byWord = new Map();
       for (const s of all) byWord.set(s.text, (byWord.get(s.text) || 0) + s.weight);
       const top = [...byWord].filter(([, w]) => w > 0).sort((a, b) => b[1] - a[1]).slice(0, 8);
-      evidence.replaceChildren(
+      fill(evidence, 
         h('p', { class: 'muted' }, `以下高亮的词推动模型判为“${pathText(ex.topic_path)}”（`,
           ex.method === 'linear' ? 'TF-IDF 特征贡献 = 系数 × 权重' : '逐词删除后该分类对数几率的下降', '）。'),
         h('div', { class: 'highlighted', id: 'highlighted-text' },
@@ -247,7 +247,7 @@ export function mount(root, ctx) {
         h('p', { id: 'top-words' }, h('strong', {}, '主要依据：'),
           top.length ? top.map(([word, w]) => `${word}（+${w.toFixed(2)}）`).join('、') : '无明显关键词'));
     } catch (err) {
-      if (req === request) evidence.replaceChildren(h('p', { class: 'muted' }, `无法获取判断依据：${errorText(err)}`));
+      if (req === request) fill(evidence, h('p', { class: 'muted' }, `无法获取判断依据：${errorText(err)}`));
     }
   }
 
@@ -284,11 +284,11 @@ export function mount(root, ctx) {
   async function openCorrection(preset = {}) {
     if (!result) return;
     correctionCard.hidden = false;
-    correctionCard.replaceChildren(h('p', { class: 'loading' }, '正在加载分类体系与单位名录…'));
+    fill(correctionCard, h('p', { class: 'loading' }, '正在加载分类体系与单位名录…'));
     try {
       labels = await loadLabels();
     } catch (err) {
-      correctionCard.replaceChildren(h('p', { class: 'error', role: 'alert' }, `无法加载分类体系或单位名录：${errorText(err)}`));
+      fill(correctionCard, h('p', { class: 'error', role: 'alert' }, `无法加载分类体系或单位名录：${errorText(err)}`));
       return;
     }
     const deptOptions = departmentOptions(labels.directory);
@@ -300,7 +300,7 @@ export function mount(root, ctx) {
       options: deptOptions, value: lead ? lead.name : null });
     const chipList = h('ul', { class: 'chips', id: 'fix-assists', 'aria-label': '已选协办单位' });
     const assistSet = new Set(assists);
-    const renderChips = () => chipList.replaceChildren(...[...assistSet].map((name) => h('li', {}, name,
+    const renderChips = () => fill(chipList, ...[...assistSet].map((name) => h('li', {}, name,
       h('button', { type: 'button', 'aria-label': `移除协办单位 ${name}`, onclick: () => { assistSet.delete(name); renderChips(); } }, '×'))));
     renderChips();
     const assistPicker = combobox({ id: 'fix-assist-add', label: '添加协办单位', hint: '选定后自动加入上方列表',
@@ -348,13 +348,13 @@ export function mount(root, ctx) {
         submit.disabled = false;
       }
     });
-    correctionCard.replaceChildren(h('h2', { id: 'h-correct' }, '纠正分类与承办单位'), form);
+    fill(correctionCard, h('h2', { id: 'h-correct' }, '纠正分类与承办单位'), form);
     topicPicker.focus();
   }
 
   function closeCorrection() {
     correctionCard.hidden = true;
-    correctionCard.replaceChildren();
+    fill(correctionCard);
   }
 
   function feedbackCell(fb) {
@@ -367,8 +367,8 @@ export function mount(root, ctx) {
   async function loadRecent() {
     try {
       const list = await api('/v1/classifications?limit=20');
-      if (!list.data.length) { recentBody.replaceChildren(h('p', { class: 'muted' }, '暂无分类记录。')); return; }
-      recentBody.replaceChildren(h('table', { id: 'recent-table' },
+      if (!list.data.length) { fill(recentBody, h('p', { class: 'muted' }, '暂无分类记录。')); return; }
+      fill(recentBody, h('table', { id: 'recent-table' },
         h('caption', { class: 'visually-hidden' }, '最近 20 条分类记录，最新的在前'),
         h('thead', {}, h('tr', {}, ['时间', '标题 / 正文', '分类', '主办单位', '引擎', '复核', '反馈', '']
           .map((t) => h('th', { scope: 'col' }, t)))),
@@ -384,7 +384,7 @@ export function mount(root, ctx) {
             onclick: () => { titleInput.value = row.title || ''; textInput.value = row.text; idInput.value = row.item_id || ''; textInput.focus(); } },
           '载入')))))));
     } catch (err) {
-      recentBody.replaceChildren(h('p', { class: 'muted' }, `无法加载最近记录：${errorText(err)}`));
+      fill(recentBody, h('p', { class: 'muted' }, `无法加载最近记录：${errorText(err)}`));
     }
   }
   loadRecent();

@@ -2,7 +2,7 @@
 import { api } from './api.js';
 import { progressBlock, statusBadge } from './archive.js';
 import { barChart, confusionAxes, confusionChart, dataTable } from './charts.js';
-import { announce, errorText, fmtTime, h, hasRole, num } from './util.js';
+import { announce, errorText, fill, fmtTime, h, hasRole, num } from './util.js';
 
 export const TITLE = '模型管理';
 const ENGINE_NAMES = { tfidf: 'TF-IDF', bert: 'BERT' };
@@ -35,22 +35,22 @@ export function mount(root, ctx) {
     try {
       listing = await api('/v1/models');
     } catch (err) {
-      listBox.replaceChildren(h('p', { class: 'error', role: 'alert' }, `无法加载模型列表：${errorText(err)}`));
+      fill(listBox, h('p', { class: 'error', role: 'alert' }, `无法加载模型列表：${errorText(err)}`));
       return;
     }
     const cur = listing.current || {};
-    currentBox.replaceChildren(h('dl', { class: 'kv' }, Object.keys(ENGINE_NAMES).flatMap((e) => [
+    fill(currentBox, h('dl', { class: 'kv' }, Object.keys(ENGINE_NAMES).flatMap((e) => [
       h('dt', {}, `当前 ${ENGINE_NAMES[e]} 版本`), h('dd', { id: `current-${e}` }, cur[e] || '无')])));
     renderList();
     if (trainerCard) renderTools();
     const first = (keepSelection && selected) || cur.tfidf || cur.bert || (listing.data[0] && listing.data[0].version);
     if (first) showDetail(first);
-    else detail.replaceChildren(h('h2', { id: 'h-detail' }, '模型详情'), h('p', { class: 'muted' }, '还没有训练好的模型。'));
+    else fill(detail, h('h2', { id: 'h-detail' }, '模型详情'), h('p', { class: 'muted' }, '还没有训练好的模型。'));
   }
 
   function renderList() {
-    if (!listing.data.length) { listBox.replaceChildren(h('p', { class: 'muted' }, '还没有模型版本。')); return; }
-    listBox.replaceChildren(h('table', { id: 'models-table' },
+    if (!listing.data.length) { fill(listBox, h('p', { class: 'muted' }, '还没有模型版本。')); return; }
+    fill(listBox, h('table', { id: 'models-table' },
       h('caption', { class: 'visually-hidden' }, '模型版本，最新的在前'),
       h('thead', {}, h('tr', {}, ['版本', '引擎', '创建时间', '上一版本', '准确率', '宏 F1', 'ECE', '评估条数', '', '']
         .map((t, i) => h('th', { scope: 'col', class: i >= 4 && i <= 7 ? 'num' : null }, t)))),
@@ -76,7 +76,7 @@ export function mount(root, ctx) {
 
   async function showDetail(version, focus = false) {
     selected = version;
-    detail.replaceChildren(h('h2', { id: 'h-detail', tabindex: '-1' }, `模型详情：${version}`), h('p', { class: 'loading' }, '正在加载…'));
+    fill(detail, h('h2', { id: 'h-detail', tabindex: '-1' }, `模型详情：${version}`), h('p', { class: 'loading' }, '正在加载…'));
     if (focus) detail.querySelector('h2').focus();
     let meta;
     try {
@@ -123,7 +123,7 @@ export function mount(root, ctx) {
         h('div', { class: 'chart' }, confusionChart(topic.confusion, { id: 'confusion-chart', title: `${version} 混淆矩阵` })),
         dataTable('混淆矩阵', ['真实 \\ 预测', ...axes.columns], axes.matrix.map((row, i) => [axes.rows[i], ...row.map(String)])));
     }
-    detail.replaceChildren(...parts);
+    fill(detail, ...parts);
   }
 
   async function promote(version, force) {
@@ -151,7 +151,7 @@ export function mount(root, ctx) {
 
   function renderRefusal(box, version, report) {
     const perClass = Object.entries(report.per_class || {}).sort((a, b) => (a[1].delta ?? 0) - (b[1].delta ?? 0));
-    box.replaceChildren(h('div', { class: 'review', role: 'alert' },
+    fill(box, h('div', { class: 'review', role: 'alert' },
       h('strong', {}, '发布检查未通过'),
       h('ul', {}, (report.reasons || []).map((r) => h('li', {}, r))),
       report.macro_f1_delta !== undefined ? h('p', {}, `宏 F1 变化：${num(report.macro_f1_delta)}`) : null,
@@ -166,7 +166,7 @@ export function mount(root, ctx) {
     const versions = (engine) => listing.data.filter((m) => m.engine === engine && !m.current);
     const rbEngine = h('select', { id: 'rollback-engine' }, Object.entries(ENGINE_NAMES).map(([v, t]) => h('option', { value: v }, t)));
     const rbVersion = h('select', { id: 'rollback-version' });
-    const fillVersions = () => rbVersion.replaceChildren(h('option', { value: '' }, '上一次发布的版本'),
+    const fillVersions = () => fill(rbVersion, h('option', { value: '' }, '上一次发布的版本'),
       ...versions(rbEngine.value).map((m) => h('option', { value: m.version }, m.version)));
     rbEngine.addEventListener('change', fillVersions);
     fillVersions();
@@ -213,15 +213,15 @@ export function mount(root, ctx) {
         announce('训练任务已创建');
         watchJob(job, jobBox);
       } catch (err) {
-        jobBox.replaceChildren(h('p', { class: 'error' }, `无法开始训练：${errorText(err)}`));
+        fill(jobBox, h('p', { class: 'error' }, `无法开始训练：${errorText(err)}`));
       }
     });
-    trainerCard.replaceChildren(h('h2', { id: 'h-tools' }, '训练员操作'), rbForm, rtForm);
+    fill(trainerCard, h('h2', { id: 'h-tools' }, '训练员操作'), rbForm, rtForm);
   }
 
   function watchJob(job, box) {
     clearTimeout(timer);
-    box.replaceChildren(h('p', {}, `训练任务 ${job.id} `, statusBadge(job.status)), progressBlock(job, '训练进度'),
+    fill(box, h('p', {}, `训练任务 ${job.id} `, statusBadge(job.status)), progressBlock(job, '训练进度'),
       job.error ? h('p', { class: 'error' }, job.error) : null);
     if (FINISHED.has(job.status)) { load(); return; }
     timer = setTimeout(async () => {

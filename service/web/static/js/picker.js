@@ -1,5 +1,5 @@
 // Searchable picker following the ARIA 1.2 combobox pattern (input + listbox, aria-activedescendant).
-import { h, nextId } from './util.js';
+import { fill, h, nextId } from './util.js';
 
 const MAX_SHOWN = 60;
 
@@ -28,7 +28,7 @@ export function combobox({ id, label, hint = '', options, value = null, placehol
   function render(query) {
     const words = query.toLowerCase().split(/\s+/).filter(Boolean);
     shown = prepared.filter((o) => words.every((w) => o.haystack.includes(w))).slice(0, MAX_SHOWN);
-    list.replaceChildren(...shown.map((o, i) => h('li', { id: `${listId}-${i}`, role: 'option',
+    fill(list, ...shown.map((o, i) => h('li', { id: `${listId}-${i}`, role: 'option',
       'aria-selected': i === active ? 'true' : 'false', dataset: { value: o.value },
       onmousedown: (e) => { e.preventDefault(); pick(o); } },
     o.label, o.hint ? h('span', { class: 'hint' }, o.hint) : null)));

@@ -29,6 +29,12 @@ export function append(el, children) {
   return el;
 }
 
+/** Replace an element's children (null/false skipped, unlike the native replaceChildren which prints "null"). */
+export function fill(el, ...children) {
+  el.replaceChildren();
+  return append(el, children);
+}
+
 export const svg = (tag, attrs, ...children) => h(`svg:${tag}`, attrs, ...children);
 
 export function pct(x, digits = 0) {
