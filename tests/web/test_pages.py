@@ -47,6 +47,7 @@ def newest_feedback(server: Server, headers: dict[str, str] | None = None) -> di
 
 def test_classify_shows_result_evidence_and_shortcuts(open_server, page):
     page.goto(open_server.url)
+    page.wait_for_selector("#item-text")
     assert page.title().startswith("分类与复核")
     assert "本地用户" in page.inner_text("#user-box")
     classify(page, **ITEM)
@@ -225,3 +226,22 @@ def test_trainer_promotes_from_the_models_page(auth_server, page):
     current = httpx.get(f"{auth_server.url}/v1/models", headers={"Authorization": f"Bearer {key}"}, timeout=10).json()
     assert current["current"]["tfidf"] == version
     page.wait_for_selector(f"#models-table tr.is-current[data-version='{version}']")
+
+
+def test_every_control_is_labelled_and_focus_is_visible(open_server, page):
+    for view in ("#/", "#/archive", "#/models"):
+        page.goto(f"{open_server.url}/{view}")
+        page.wait_for_selector("main h1")
+        unlabelled = page.evaluate("""() => [...document.querySelectorAll('input, select, textarea')]
+            .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+                    && !el.getAttribute('aria-labelledby'))
+            .map((el) => el.id || el.outerHTML)""")
+        assert unlabelled == [], (view, unlabelled)
+    page.goto(open_server.url)
+    page.wait_for_selector("#item-text")
+    page.keyboard.press("Tab")  # from the body: the skip link comes first
+    assert page.evaluate("document.activeElement.className") == "skip-link"
+    assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") == "solid"
+    page.keyboard.press("Alt+3")
+    page.wait_for_selector("#h-models")
+    assert page.evaluate("location.hash") == "#/models"
