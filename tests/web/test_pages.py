@@ -239,8 +239,9 @@ def test_every_control_is_labelled_and_focus_is_visible(open_server, page):
         assert unlabelled == [], (view, unlabelled)
     page.goto(open_server.url)
     page.wait_for_selector("#item-text")
-    page.keyboard.press("Tab")  # from the body: the skip link comes first
-    assert page.evaluate("document.activeElement.className") == "skip-link"
+    assert page.evaluate("document.activeElement.id") == "item-text"  # ready to paste
+    page.keyboard.press("Shift+Tab")
+    assert page.evaluate("document.activeElement.id") == "item-title"
     assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") == "solid"
     page.keyboard.press("Alt+3")
     page.wait_for_selector("#h-models")
