@@ -86,7 +86,7 @@ def cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     from models import ModelRegistry
     from sqmy.labels import load_label_space
-    from training.data import corpus_files, load_items, merge_items
+    from training.data import build_training_set
     from training.retrain import bert_params, promote
     from training.train import train_and_register
 
@@ -96,14 +96,15 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     labels = load_label_space(settings.TAXONOMY_PATH, settings.DIRECTORY_PATH)
     try:
-        sources: list[Path] = [] if args.no_corpus else corpus_files(args.corpus or settings.CORPUS_DIR)
+        training = build_training_set(args.corpus or settings.CORPUS_DIR, args.data or [], labels,
+                                      use_corpus=not args.no_corpus)
     except FileNotFoundError as exc:
         return _fail(f"{exc}（可用 --corpus 指定语料目录，或 --no-corpus 只用 --data）")
-    corpus = load_items(sources, labels)
-    extra = load_items(args.data or [], labels)
-    for error in corpus.errors + extra.errors:
+    for error in training.errors:
         sys.stderr.write(f"跳过 {error['file']} 第 {error['row']} 行：{error['error']}\n")
-    items = merge_items(corpus.items, extra.items)
+    for note in training.notes:
+        sys.stderr.write(note + "\n")
+    items = training.items
     if not items:
         return _fail("没有可用的训练数据")
     def log(message: str) -> None:
@@ -115,7 +116,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
                              batch_size=args.batch_size, n_layers=args.layers,
                              prefix=args.prefix if args.base else None)
     meta = train_and_register(
-        args.engine, items, registry, sources=[str(p) for p in sources + list(args.data or [])],
+        args.engine, items, registry, sources=training.sources, corpus_use=training.corpus_use,
         eval_fraction=args.eval_fraction, promote=None, params=params, log=log,
     )
     decision = None
@@ -126,7 +127,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
                          + "；".join(decision["report"]["reasons"]) + "\n")
     _print({"version": meta["version"], "engine": meta["engine"], "promoted": meta.get("promoted", False),
             "promotion": decision["report"] if decision else None,
-            "skipped_rows": len(corpus.errors) + len(extra.errors), "data": meta["data"],
+            "skipped_rows": len(training.errors), "data": meta["data"],
             "metrics": {k: {m: v[m] for m in ("accuracy", "macro_f1", "ece", "n")}
                         for k, v in meta["metrics"].items() if isinstance(v, dict)}})
     return 0

@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -105,3 +106,53 @@ def server(tmp_path_factory: pytest.TempPathFactory, trained_home: Path) -> Iter
     srv = Server(home)
     yield srv
     srv.stop()
+
+
+def _postgres_tools() -> tuple[list[str], Path] | None:
+    """How to run PostgreSQL's server binaries here (as the ``postgres`` user when we are root), or ``None``."""
+    initdb = shutil.which("initdb") or next(iter(sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))), None)
+    if initdb is None:
+        return None
+    bindir = Path(initdb).resolve().parent
+    if os.geteuid() != 0:
+        return [], bindir
+    if shutil.which("runuser") is None:
+        return None
+    try:
+        import pwd
+
+        pwd.getpwnam("postgres")
+    except KeyError:
+        return None
+    return ["runuser", "-u", "postgres", "--"], bindir
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A throw-away PostgreSQL server (Debian's ``postgresql`` package), or a skip when it is not installed."""
+    pytest.importorskip("psycopg", reason="psycopg not installed (pip install -e '.[postgres]')")
+    tools = _postgres_tools()
+    if tools is None:
+        pytest.skip("PostgreSQL server binaries not installed (Debian: apt-get install postgresql)")
+    as_user, bindir = tools
+    root = Path(tempfile.mkdtemp(prefix="sqmy-pg-"))  # not under pytest's private (0700) temp directory
+    data, sockets = root / "data", root / "run"
+    sockets.mkdir()
+    if as_user:
+        shutil.chown(root, "postgres")
+        shutil.chown(sockets, "postgres")
+        os.chmod(root, 0o755)
+    port = free_port()
+    subprocess.run([*as_user, str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
+                    "-E", "UTF8", "--no-sync"], check=True, capture_output=True, timeout=120)
+    subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-w", "-l", str(root / "log"),
+                    "-o", f"-p {port} -k {sockets} -c listen_addresses='' -c fsync=off", "start"],
+                   check=True, capture_output=True, timeout=120)
+    try:
+        subprocess.run([*as_user, str(bindir / "createdb"), "-h", str(sockets), "-p", str(port), "-U", "postgres",
+                        "sqmy"], check=True, capture_output=True, timeout=60)
+        yield f"postgresql+psycopg://postgres@/sqmy?host={sockets}&port={port}"
+    finally:
+        subprocess.run([*as_user, str(bindir / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"],
+                       capture_output=True, timeout=60)
+        shutil.rmtree(root, ignore_errors=True)

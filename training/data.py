@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +121,38 @@ def merge_items(base: Sequence[LabeledItem], overrides: Sequence[LabeledItem]) -
     merged = {item.id: item for item in base}
     merged.update({item.id: item for item in overrides})
     return list(merged.values())
+
+
+@dataclass
+class TrainingSet:
+    """What a model is trained on: items, the files they came from, and how the bundled corpus was used
+    (``"all"`` labels, ``"departments"`` only, or ``None``)."""
+
+    items: list[LabeledItem]
+    sources: list[str]
+    corpus_dir: str | None
+    corpus_use: str | None
+    errors: list[dict[str, Any]]
+    notes: list[str]
+
+
+def build_training_set(corpus_dir: Path | None, data: Sequence[Path], labels: LabelSpace, *,
+                       use_corpus: bool = True) -> TrainingSet:
+    """Corpus + a site's labelled files (later files override earlier rows with the same id).
+
+    Without the corpus, and when the files carry no department labels (archives often carry only a topic), the
+    corpus still teaches the departments heads: its items join with their topics stripped."""
+    extra = load_items(data, labels)
+    corpus_use = "all" if use_corpus else None
+    if not use_corpus and extra.items and not any(i.lead for i in extra.items) and corpus_dir is not None:
+        corpus_use = "departments"
+    corpus = load_items(corpus_files(corpus_dir), labels) if corpus_use and corpus_dir else LoadReport([], [])
+    notes = []
+    if corpus_use == "departments":
+        corpus.items = [replace(i, topic_l1=None, topic_l2=None) for i in corpus.items]
+        notes.append(f"训练数据没有承办单位标签：承办单位模型改用自带语料（{len(corpus.items)} 条，只用其单位标签）")
+    return TrainingSet(merge_items(corpus.items, extra.items), [str(p) for p in data],
+                       str(corpus_dir) if corpus_use else None, corpus_use, corpus.errors + extra.errors, notes)
 
 
 def to_training(items: Sequence[LabeledItem]) -> tuple[list[Doc], Targets]:

@@ -15,7 +15,7 @@ from sqmy.config import Settings
 from sqmy.labels import LabelSpace, load_label_space
 from sqmy.progress import ProgressFile
 from training.compare import Gate, compare_reports
-from training.data import LabeledItem, corpus_files, load_items
+from training.data import LabeledItem, TrainingSet, build_training_set
 from training.evaluate import evaluate
 from training.train import read_eval_items, train_and_register
 
@@ -51,15 +51,16 @@ def bert_params(settings: Settings, base: Path | None = None, log: Log = print, 
     return {"base": str(base), **{k: v for k, v in overrides.items() if v is not None}}
 
 
-def training_sources(registry: ModelRegistry, engine: str, settings: Settings) -> list[Path]:
-    """The files the current version was trained on when they still exist (a site that trained on its own
-    archive keeps it), else the bundled corpus."""
+def training_set(registry: ModelRegistry, engine: str, settings: Settings, labels: LabelSpace) -> TrainingSet:
+    """Rebuild what the current version was trained on (its files, while they exist, and its use of the
+    corpus); with no current version, the bundled corpus."""
     version = registry.current(engine)
-    if version:
-        sources = [Path(p) for p in read_metadata(registry.path(version)).get("data", {}).get("sources", [])]
-        if sources and all(p.is_file() for p in sources):
-            return sources
-    return corpus_files(settings.CORPUS_DIR)
+    data = read_metadata(registry.path(version)).get("data", {}) if version else {}
+    files = [Path(p) for p in data.get("sources", []) if Path(p).is_file()]
+    corpus_files_only = files and all(Path(p).parent == Path(settings.CORPUS_DIR) for p in files)
+    if not files or corpus_files_only:  # the corpus itself (older metadata listed its files as sources)
+        return build_training_set(settings.CORPUS_DIR, [], labels)
+    return build_training_set(settings.CORPUS_DIR, files, labels, use_corpus=data.get("corpus_use") == "all")
 
 
 def promotion_report(registry: ModelRegistry, version: str, gate: Gate,
@@ -105,14 +106,14 @@ def retrain(engines: Sequence[str], settings: Settings, *, promote_mode: Promote
     for n, name in enumerate(engines):
         started = time.perf_counter()
         progress.update(n * 3, total, stage=f"{name}：读取数据")
-        sources = training_sources(registry, name, settings)
-        loaded = load_items(sources, labels)
-        items = overlay(loaded.items, corrections)
-        log(f"{name}: {len(loaded.items)} items from {len(sources)} file(s) + {len(corrections)} correction(s)")
+        training = training_set(registry, name, settings, labels)
+        items = overlay(training.items, corrections)
+        log(f"{name}: {len(training.items)} items (corpus: {training.corpus_use or 'no'}, files: "
+            f"{len(training.sources)}) + {len(corrections)} correction(s)")
         progress.update(n * 3 + 1, total, stage=f"{name}：训练（{len(items)} 条）")
         params = bert_params(settings, log=log) if name == "bert" else {}
-        meta = train_and_register(name, items, registry, sources=[str(p) for p in sources], promote=None,
-                                  params=params, log=log)
+        meta = train_and_register(name, items, registry, sources=training.sources,
+                                  corpus_use=training.corpus_use, promote=None, params=params, log=log)
         meta["data"]["corrections"] = len(corrections)
         progress.update(n * 3 + 2, total, stage=f"{name}：与当前模型比较")
         if meta.get("promoted"):

@@ -45,6 +45,7 @@ def train_and_register(
     registry: ModelRegistry,
     *,
     sources: Sequence[str] = (),
+    corpus_use: str | None = None,
     eval_fraction: float = DEFAULT_EVAL_FRACTION,
     promote: bool | None = None,
     params: dict[str, Any] | None = None,
@@ -70,7 +71,8 @@ def train_and_register(
         "parent": parent,
         "sqmy_version": sqmy.__version__,
         "data": {
-            "hash": data_hash(items), "sources": list(sources), "n_items": len(items), "n_train": len(train),
+            "hash": data_hash(items), "sources": list(sources), "corpus_use": corpus_use, "n_items": len(items),
+            "n_train": len(train),
             "n_eval": len(held_out), "eval_fraction": eval_fraction,
             "topic_counts": dict(Counter(i.topic_l1 for i in train if i.topic_l1)),
         },

@@ -89,3 +89,29 @@ def test_feedback_import_reports_bad_rows_and_keeps_going(home, tmp_path, tiny_c
     outcome = json.loads(retrained.stdout)
     assert outcome["corrections"] == 2 and not outcome["engines"]["tfidf"]["promoted"]
     assert ModelRegistry(home / "models").current("tfidf") == current  # --promote never
+
+
+def test_site_archive_with_topics_only_keeps_departments_and_survives_retrain(tmp_path, tiny_corpus_dir, labels):
+    """A site trains on its own archive (level-1 topic only, no departments), then retrains with corrections."""
+    from training.data import corpus_files, load_items
+
+    items = load_items(corpus_files(tiny_corpus_dir), labels).items
+    archive = tmp_path / "archive.jsonl"
+    archive.write_text("\n".join(json.dumps({"id": f"arc-{n}", "title": i.title, "text": i.text,
+                                             "topic": i.topic_l1}, ensure_ascii=False)
+                                 for n, i in enumerate(items)), encoding="utf-8")
+    home = tmp_path / "home"
+    done = sqmy(home, "train", "--engine", "tfidf", "--no-corpus", "--data", archive, "--promote",
+                SQMY_CORPUS_DIR=str(tiny_corpus_dir))
+    assert done.returncode == 0, done.stderr
+    assert "承办单位模型改用自带语料" in done.stderr
+    meta = json.loads(done.stdout)
+    assert meta["data"]["corpus_use"] == "departments" and meta["data"]["sources"] == [str(archive)]
+    routed = json.loads(sqmy(home, "classify", "老板拖欠工资三个月不发", SQMY_CORPUS_DIR=str(tiny_corpus_dir)).stdout)
+    assert routed["topic"] == "劳动和社会保障" and routed["departments"][0]["role"] == "lead"
+
+    again = sqmy(home, "retrain", "--engine", "tfidf", SQMY_CORPUS_DIR=str(tiny_corpus_dir))
+    assert again.returncode == 0, again.stderr
+    new = ModelRegistry(home / "models").path(json.loads(again.stdout)["engines"]["tfidf"]["version"])
+    data = json.loads((new / "metadata.json").read_text(encoding="utf-8"))["data"]
+    assert data["sources"] == [str(archive)] and data["corpus_use"] == "departments"

@@ -48,9 +48,13 @@ async def create_feedback(request: FeedbackRequest, state: StateDep, principal: 
     payload = request.model_dump(exclude_none=True)
     if request.departments is not None:
         payload["departments"] = [d.model_dump() for d in request.departments]
-    state.classification_log.flush()  # the suggestion being judged may still be on its way to the database
+
+    def store() -> dict[str, Any]:
+        state.classification_log.flush()  # the suggestion being judged may still be on its way to the database
+        return record_feedback(state.db, state.labels, payload, principal.name)
+
     try:
-        row = await run_in_threadpool(record_feedback, state.db, state.labels, payload, principal.name)
+        row = await run_in_threadpool(store)
     except FeedbackError as exc:
         raise SqmyError(ErrorType.unknown_label if exc.unknown_label else ErrorType.validation, str(exc),
                         exc.field) from exc
