@@ -29,17 +29,22 @@ export function progressBlock(job, label) {
       p.rate ? `，${p.rate.toFixed(1)} 条/秒` : '',
       !finished && p.eta_seconds !== null && p.eta_seconds !== undefined ? `，预计剩余 ${fmtSeconds(p.eta_seconds)}` : '',
       `，错误 ${p.errors || 0} 条`,
-      p.stage ? `（${p.stage}）` : ''));
+      p.stage ? `（${STAGE_NAMES[p.stage] || p.stage}）` : ''));
 }
 
 const statusBadgeText = (s) => STATUS_NAMES[s] || s;
+const STAGE_NAMES = { queued: '排队', starting: '启动', loading: '加载模型', reading: '读取文件', classifying: '分类中',
+  training: '训练中', evaluating: '评估中', writing: '写出结果', saving: '保存', done: '完成' };
 
 export function mount(root, ctx) {
   let timer = null;
   let stopped = false;
 
-  const fileInput = h('input', { id: 'archive-file', type: 'file', required: true,
-    accept: '.csv,.xlsx,.jsonl,.ndjson,.parquet', 'aria-describedby': 'archive-file-hint' });
+  // the native control's button text follows the browser's language; ours is always Chinese
+  const fileName = h('span', { id: 'archive-file-name', class: 'muted' }, '未选择文件');
+  const fileInput = h('input', { id: 'archive-file', type: 'file', required: true, class: 'file-input visually-hidden',
+    accept: '.csv,.xlsx,.jsonl,.ndjson,.parquet', 'aria-describedby': 'archive-file-hint archive-file-name',
+    onchange: () => { fileName.textContent = fileInput.files[0] ? fileInput.files[0].name : '未选择文件'; } });
   const engineSelect = h('select', { id: 'archive-engine' },
     h('option', { value: 'auto' }, '自动'), h('option', { value: 'tfidf' }, 'TF-IDF'), h('option', { value: 'bert' }, 'BERT'));
   const formatSelect = h('select', { id: 'archive-format' },
@@ -52,7 +57,8 @@ export function mount(root, ctx) {
   const form = h('form', { id: 'archive-form', class: 'card', 'aria-labelledby': 'h-archive' },
     h('h1', { id: 'h-archive' }, '档案批量分类'),
     h('label', { for: 'archive-file' }, '档案文件'),
-    fileInput,
+    h('div', { class: 'file-row' }, fileInput,
+      h('label', { for: 'archive-file', class: 'file-button', 'aria-hidden': 'true' }, '选择文件…'), fileName),
     h('p', { id: 'archive-file-hint', class: 'hint' }, '支持 CSV（UTF-8 或 GBK）、Excel（XLSX）、JSONL、Parquet。每行一条，需有正文列。'),
     h('div', { class: 'row' },
       h('div', {}, h('label', { for: 'archive-engine' }, '模型引擎'), engineSelect),

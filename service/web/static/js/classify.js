@@ -373,14 +373,14 @@ export function mount(root, ctx) {
         h('thead', {}, h('tr', {}, ['时间', '标题 / 正文', '分类', '主办单位', '引擎', '复核', '反馈', '']
           .map((t) => h('th', { scope: 'col' }, t)))),
         h('tbody', {}, list.data.map((row) => h('tr', {},
-          h('td', {}, fmtTime(row.created_at)),
+          h('td', { class: 'nowrap' }, fmtTime(row.created_at)),
           h('td', { class: 'excerpt', title: row.text }, row.title ? h('strong', {}, `${row.title}　`) : null, row.text),
           h('td', {}, pathText(row.topic_path || [])),
           h('td', {}, row.lead_department || '—'),
-          h('td', {}, row.engine),
-          h('td', {}, row.needs_review ? h('span', { class: 'badge warn' }, '需复核') : h('span', { class: 'badge ok' }, '否')),
+          h('td', { class: 'nowrap' }, row.engine),
+          h('td', { class: 'nowrap' }, row.needs_review ? h('span', { class: 'badge warn' }, '需复核') : h('span', { class: 'badge ok' }, '否')),
           h('td', {}, feedbackCell(row.feedback)),
-          h('td', {}, h('button', { type: 'button', class: 'link', 'aria-label': `载入“${(row.title || row.text).slice(0, 20)}”`,
+          h('td', { class: 'nowrap' }, h('button', { type: 'button', class: 'link', 'aria-label': `载入“${(row.title || row.text).slice(0, 20)}”`,
             onclick: () => { titleInput.value = row.title || ''; textInput.value = row.text; idInput.value = row.item_id || ''; textInput.focus(); } },
           '载入')))))));
     } catch (err) {
