@@ -79,6 +79,9 @@ def run_ray(path: Path, *, skip: int, sheet: str | None, chunk_size: int, layout
             workers: int, address: str | None = None) -> Iterable[ChunkResult]:
     """Yield chunk results in input order; starts a local Ray instance unless ``address`` names a cluster."""
     ray = _import_ray()
+    import logging
+
+    logging.getLogger("ray").setLevel(logging.WARNING)
     started = False
     if not ray.is_initialized():
         options: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
@@ -94,7 +97,8 @@ def run_ray(path: Path, *, skip: int, sheet: str | None, chunk_size: int, layout
         dataset = ray.data.read_datasource(_datasource(Path(path).resolve(), skip, sheet, chunk_size),
                                            override_num_blocks=1, num_cpus=0)
         dataset = dataset.map_batches(ArchiveClassifier, fn_constructor_kwargs={"spec": spec, "layout": layout},
-                                      batch_size=1, batch_format="pyarrow", concurrency=max(workers, 1))
+                                      batch_size=1, batch_format="pyarrow",
+                                      compute=ray.data.ActorPoolStrategy(size=max(workers, 1)))
         for batch in dataset.iter_batches(batch_size=None, batch_format="pyarrow"):
             for blob in batch.column("result").to_pylist():
                 yield pickle.loads(blob)

@@ -81,10 +81,10 @@ def run_batch(
             summary.add(chunk)
             if on_chunk:
                 on_chunk(chunk)
-            if time.perf_counter() - last_saved >= CHECKPOINT_EVERY_S:
+            if time.perf_counter() - last_saved >= CHECKPOINT_EVERY_S:  # progress reports only durable rows
                 save()
                 last_saved = time.perf_counter()
-            progress.update(summary.total, summary.errors)
+                progress.update(summary.total, summary.errors, force=True)
         save()
         progress.update(summary.total, summary.errors, force=True)
         if spooled:
