@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -61,13 +62,17 @@ def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
+    # with worker processes or Ray this process only reads and writes: it does not import the engines
     from service.batch import Columns, PredictorSpec, Progress, format_table, run_batch, summary_report
-    from service.routing import EngineUnavailableError
 
     if not args.input.is_file():
         return _fail(f"输入文件不存在：{args.input}")
     if args.workers < 1 or args.chunk_size < 1:
         return _fail("--workers 与 --chunk-size 必须是正整数")
+    def interrupted(signum: int, frame: Any) -> None:  # SIGTERM: stop workers and leave the checkpoint behind
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)
     spec = PredictorSpec.from_settings(settings, args.engine)
     progress = Progress(None if args.quiet else sys.stderr, file=args.progress_file)
     try:
@@ -80,7 +85,7 @@ def cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
             workers=args.workers, backend=args.backend, ray_address=args.ray_address, resume=args.resume,
             summary_path=args.summary, sheet=args.sheet,
         )
-    except (EngineUnavailableError, ValueError, RuntimeError, OSError) as exc:
+    except (ValueError, RuntimeError, OSError) as exc:  # EngineUnavailableError is a RuntimeError
         return _fail(str(exc))
     except KeyboardInterrupt:
         return _fail("已中断；用 --resume 可从检查点继续", 130)

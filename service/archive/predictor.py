@@ -5,13 +5,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from models.base import Doc
+import orjson
+
 from service.archive.readers import Item
 from service.archive.rows import ChunkResult, Layout, process_chunk
-from service.routing import EngineUnavailableError, Router, RoutingPolicy
-from sqmy.config import Settings
+
+if TYPE_CHECKING:  # kept out of the reading/writing parent process, which then stays small (no scikit-learn)
+    from models.base import Doc
+    from service.routing import Router
+    from sqmy.config import Settings
+
+
+class ModelMissingError(RuntimeError):
+    """No promoted model can serve the requested engine."""
 
 
 @dataclass(frozen=True)
@@ -20,44 +28,48 @@ class PredictorSpec:
 
     models_dir: Path
     engine: str = "auto"
-    policy: RoutingPolicy = field(default_factory=RoutingPolicy)
+    policy: dict[str, Any] = field(default_factory=dict)  # RoutingPolicy fields; defaults when empty
     ensemble: bool = False
     taxonomy_path: Path | None = None
     directory_path: Path | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, engine: str = "auto") -> PredictorSpec:
-        return cls(settings.models_dir, engine, RoutingPolicy.from_settings(settings), settings.ENSEMBLE,
-                   settings.TAXONOMY_PATH, settings.DIRECTORY_PATH)
+        policy = {"review_threshold": settings.REVIEW_THRESHOLD,
+                  "dept_review_threshold": settings.DEPT_REVIEW_THRESHOLD,
+                  "assist_threshold": settings.ASSIST_THRESHOLD, "max_assists": settings.MAX_ASSISTS,
+                  "top_k": settings.TOP_K}
+        return cls(settings.models_dir, engine, policy, settings.ENSEMBLE, settings.TAXONOMY_PATH,
+                   settings.DIRECTORY_PATH)
 
     def load(self) -> Predictor:
-        """Load the engines ``engine`` needs (all promoted ones for ``auto``); ``EngineUnavailableError`` if none."""
+        """Load the engines ``engine`` needs (all promoted ones for ``auto``); ``ModelMissingError`` if none."""
         from models import ModelRegistry
+        from service.routing import Router, RoutingPolicy
         from service.state import load_current_engines
 
         names = (self.engine,) if self.engine in ("tfidf", "bert") else ("tfidf", "bert")
         engines = load_current_engines(ModelRegistry(self.models_dir), names=names,
                                        ensemble=self.ensemble or self.engine == "ensemble")
         if not engines:
-            raise EngineUnavailableError(f"{self.models_dir} 中没有可用模型，请先运行：sqmy train --engine tfidf")
-        router = Router(engines, self.policy)
+            raise ModelMissingError(f"{self.models_dir} 中没有可用模型，请先运行：sqmy train --engine tfidf")
+        router = Router(engines, RoutingPolicy(**self.policy))
         router.pick(self.engine)
         return Predictor(router, self.engine, self.unit_resolver())
 
     def check(self) -> None:
         """Fail early, without loading anything, when no promoted model can serve ``engine``."""
-        from models import ModelRegistry
-
-        registry = ModelRegistry(self.models_dir)
-        names = [self.engine] if self.engine in ("tfidf", "bert") else ["tfidf", "bert"]
+        pointers = self.models_dir / "current.json"  # what ModelRegistry.current reads, without its imports
+        current = orjson.loads(pointers.read_bytes()) if pointers.is_file() else {}
         if self.engine == "ensemble":
-            names = [n for n in names if registry.current(n) is None]
-            if names:
-                raise EngineUnavailableError(f"引擎 ensemble 需要 BERT 和 TF-IDF 两个模型（缺少：{'、'.join(names)}）")
+            missing = [n for n in ("bert", "tfidf") if not current.get(n)]
+            if missing:
+                raise ModelMissingError(f"引擎 ensemble 需要 BERT 和 TF-IDF 两个模型（缺少：{'、'.join(missing)}）")
             return
-        if not any(registry.current(n) for n in names):
-            raise EngineUnavailableError(f"引擎 {self.engine} 没有可用模型（{self.models_dir}），"
-                                         "请先运行：sqmy train --engine tfidf")
+        names = [self.engine] if self.engine in ("tfidf", "bert") else ["tfidf", "bert"]
+        if not any(current.get(n) for n in names):
+            raise ModelMissingError(f"引擎 {self.engine} 没有可用模型（{self.models_dir}），"
+                                    "请先运行：sqmy train --engine tfidf")
 
     def unit_resolver(self) -> Any:
         return _unit_resolver(self.taxonomy_path, self.directory_path)

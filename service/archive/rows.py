@@ -12,12 +12,14 @@ import io
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from models.base import Doc
 from service.archive.readers import Item
+
+if TYPE_CHECKING:  # models.base imports scikit-learn: only processes that classify need it
+    from models.base import Doc
 
 RESULT_FIELDS = ("topic", "topic_path", "topic_confidence", "topic_path_confidence", "topic_candidates",
                  "departments", "department_candidates", "engine", "model_version", "needs_review", "review_reasons")
@@ -32,7 +34,7 @@ COLUMN_ALIASES = {
 }
 PRED_PREFIX = "pred_"  # a prediction field whose name the archive already uses gets this prefix
 
-Classify = Callable[[list[Doc]], list[dict[str, Any]]]
+Classify = Callable[[list["Doc"]], list[dict[str, Any]]]
 
 
 @dataclass
@@ -106,6 +108,8 @@ def _text(value: Any) -> str:
 
 def to_doc(record: dict[str, Any], layout: Layout) -> Doc:
     """The document of a record; ``ValueError`` (in Chinese) when its text is missing, empty or too long."""
+    from models.base import Doc
+
     cols = layout.columns
     text = _text(record.get(cols.text)) if cols.text else ""
     if not text.strip():

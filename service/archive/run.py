@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from service.archive import convert
 from service.archive.output import OutputFiles, fingerprint, load_checkpoint
@@ -15,7 +15,9 @@ from service.archive.progress import Progress, write_json_atomic
 from service.archive.readers import archive_format, chunked, count_rows, first_record, iter_items
 from service.archive.rows import ChunkResult, Columns, Layout, LineEncoder
 from service.archive.summary import BatchSummary
-from service.routing import Router
+
+if TYPE_CHECKING:
+    from service.routing import Router
 
 CHECKPOINT_EVERY_S = 0.5
 BACKENDS = ("local", "ray")
