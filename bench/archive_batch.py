@@ -1,9 +1,9 @@
 """Reclassifying whole archives with ``sqmy batch``: items/s per worker count, and peak memory vs input size.
 
 Generates archives from corpora/opinions.jsonl (texts cycled, unique ids), runs ``sqmy batch IN OUT.csv`` as a
-subprocess and samples the RSS of it and all its children (psutil) to find the peak. Prints items/s for TF-IDF with
-1 and 2 workers on ``--rows`` rows, BERT int8 when a BERT model is promoted in the home (else says it skipped),
-and peak RSS for ``--rows`` vs ``--big-rows`` rows.
+subprocess and samples the RSS (and PSS) of it and all its children (psutil) to find the peak. Prints items/s
+for TF-IDF with 1 and 2 workers on ``--rows`` rows, BERT int8 when a BERT model is promoted in the home (else
+says it skipped), and peak RSS for ``--rows`` vs ``--big-rows`` rows.
 
     .venv/bin/python bench/archive_batch.py [--home SQMY_HOME] [--rows 100000] [--big-rows 1000000]
 
@@ -46,14 +46,15 @@ def run(home: Path, src: Path, out: Path, *args: str) -> dict[str, float]:
     started = time.perf_counter()
     process = subprocess.Popen([SQMY, "batch", str(src), str(out), "--quiet", "--summary", str(summary_file), *args],
                                env=bench_env(home), stdout=subprocess.DEVNULL)
-    root, peak = psutil.Process(process.pid), 0
+    root, peak, peak_pss = psutil.Process(process.pid), 0, 0
     while process.poll() is None:
         try:
             procs = [root, *root.children(recursive=True)]
-            peak = max(peak, sum(p.memory_info().rss for p in procs if p.is_running()))
+            peak = max(peak, sum(p.memory_info().rss for p in procs))
+            peak_pss = max(peak_pss, sum(p.memory_full_info().pss for p in procs))
         except psutil.Error:
             pass
-        time.sleep(0.2)
+        time.sleep(0.5)
     wall = time.perf_counter() - started
     if process.returncode != 0:
         raise SystemExit(f"sqmy batch failed with exit code {process.returncode}")
@@ -62,7 +63,8 @@ def run(home: Path, src: Path, out: Path, *args: str) -> dict[str, float]:
         path.unlink(missing_ok=True)
     return {"rows": summary["total"], "items_per_s": summary["items_per_second"],
             "items_per_s_wall": round(summary["classified"] / wall, 1), "wall_s": round(wall, 1),
-            "peak_rss_mib": round(peak / 2**20), "changed_share": summary.get("changed_share")}
+            "peak_rss_mib": round(peak / 2**20), "peak_pss_mib": round(peak_pss / 2**20),
+            "changed_share": summary.get("changed_share")}
 
 
 def main() -> None:

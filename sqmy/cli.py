@@ -63,6 +63,7 @@ def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
     # with worker processes or Ray this process only reads and writes: it does not import the engines
+    from service.archive.readers import archive_format
     from service.batch import Columns, PredictorSpec, Progress, format_table, run_batch, summary_report
 
     if not args.input.is_file():
@@ -76,6 +77,7 @@ def cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
     spec = PredictorSpec.from_settings(settings, args.engine)
     progress = Progress(None if args.quiet else sys.stderr, file=args.progress_file)
     try:
+        archive_format(args.input), archive_format(args.output)  # before a model is loaded
         spec.check()
         local = args.backend == "local" and args.workers == 1
         summary = run_batch(
