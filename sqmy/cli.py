@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -62,24 +63,38 @@ def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
-    from service.batch import Columns, Progress, errors_path, run_batch
-    from service.routing import EngineUnavailableError
+    # with worker processes or Ray this process only reads and writes: it does not import the engines
+    from service.archive.readers import archive_format
+    from service.batch import Columns, PredictorSpec, Progress, format_table, run_batch, summary_report
 
     if not args.input.is_file():
         return _fail(f"输入文件不存在：{args.input}")
-    router = _router(settings)
+    if args.workers < 1 or args.chunk_size < 1:
+        return _fail("--workers 与 --chunk-size 必须是正整数")
+    def interrupted(signum: int, frame: Any) -> None:  # SIGTERM: stop workers and leave the checkpoint behind
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)
+    spec = PredictorSpec.from_settings(settings, args.engine)
+    progress = Progress(None if args.quiet else sys.stderr, file=args.progress_file)
     try:
-        router.pick(args.engine)
+        archive_format(args.input), archive_format(args.output)  # before a model is loaded
+        spec.check()
+        local = args.backend == "local" and args.workers == 1
         summary = run_batch(
-            args.input, args.output, router, engine=args.engine,
-            columns=Columns(args.id_col, args.title_col, args.text_col), chunk_size=args.chunk_size,
-            max_text_chars=settings.MAX_TEXT_CHARS, progress=None if args.quiet else Progress(),
+            args.input, args.output, spec.load().router if local else None, spec=spec, engine=args.engine,
+            columns=Columns(args.id_col, args.title_col, args.text_col, args.topic_col, args.lead_col),
+            chunk_size=args.chunk_size, max_text_chars=settings.MAX_TEXT_CHARS, progress=progress,
+            workers=args.workers, backend=args.backend, ray_address=args.ray_address, resume=args.resume,
+            summary_path=args.summary, sheet=args.sheet,
         )
-    except EngineUnavailableError as exc:
+    except (ValueError, RuntimeError, OSError) as exc:  # EngineUnavailableError is a RuntimeError
         return _fail(str(exc))
-    except ValueError as exc:
-        return _fail(str(exc))
-    _print(summary.to_dict() | {"output": str(args.output), "errors_file": str(errors_path(args.output))})
+    except KeyboardInterrupt:
+        return _fail("已中断；用 --resume 可从检查点继续", 130)
+    if not args.quiet:
+        sys.stderr.write(format_table(summary))
+    _print(summary_report(summary, args.output))
     return 0
 
 
@@ -207,15 +222,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top-k", type=int, default=None)
     p.set_defaults(func=cmd_classify)
 
-    p = sub.add_parser("batch", help="批量分类 JSONL/CSV 文件")
-    p.add_argument("input", type=Path)
-    p.add_argument("output", type=Path)
+    p = sub.add_parser("batch", help="批量重新分类整个档案（JSONL/CSV/XLSX/Parquet），可续跑")
+    p.add_argument("input", type=Path, help="输入文件：.jsonl / .csv（UTF-8 或 GBK/GB18030）/ .xlsx / .parquet")
+    p.add_argument("output", type=Path, help="输出文件，格式由后缀决定：.jsonl / .csv / .xlsx / .parquet")
     p.add_argument("--engine", choices=engines, default="auto")
-    p.add_argument("--id-col")
-    p.add_argument("--title-col")
-    p.add_argument("--text-col")
-    p.add_argument("--chunk-size", type=int, default=256)
-    p.add_argument("--quiet", action="store_true", help="不显示进度")
+    p.add_argument("--id-col", help="编号列（默认自动识别 id、编号、工单编号…）")
+    p.add_argument("--title-col", help="标题列（默认自动识别 title、标题、留言主题…）")
+    p.add_argument("--text-col", help="正文列（默认自动识别 text、正文、留言详情…）")
+    p.add_argument("--topic-col", help="档案原有分类列（默认自动识别 topic、一级分类、分类…）")
+    p.add_argument("--lead-col", help="档案原有主办单位列（默认自动识别 lead、主办单位、承办单位…）")
+    p.add_argument("--sheet", help="XLSX：工作表名（默认第一个）")
+    p.add_argument("--chunk-size", type=int, default=256, help="每块条数")
+    p.add_argument("--workers", type=int, default=1, help="工作进程数（每个进程加载一次模型）")
+    p.add_argument("--backend", choices=["local", "ray"], default="local", help="local：本机进程；ray：Ray Data")
+    p.add_argument("--ray-address", help="Ray 集群地址（ray://host:10001 或 auto）；默认启动本机实例")
+    p.add_argument("--resume", action="store_true", help="从检查点继续上次被中断的运行")
+    p.add_argument("--progress-file", type=Path, help="定期写入进度 JSON（原子替换）")
+    p.add_argument("--summary", type=Path, help="把汇总 JSON 写入此文件")
+    p.add_argument("--quiet", action="store_true", help="不显示进度和汇总表")
     p.set_defaults(func=cmd_batch)
 
     p = sub.add_parser("train", help="训练模型并登记为新版本")
