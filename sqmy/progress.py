@@ -8,14 +8,19 @@ import time
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 
 def write_json_atomic(path: Path, value: Any) -> None:
-    """Write ``value`` as JSON through a temporary file and a rename, so readers never see half a file."""
+    """Write ``value`` to ``path`` so that a reader sees the old or the new file, never half of one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(value, ensure_ascii=False, indent=1), encoding="utf-8")
-    tmp.replace(path)
+    with open(tmp, "wb") as handle:
+        handle.write(orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
 
 
 def read_json(path: Path) -> Any:

@@ -15,8 +15,8 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from service.archive.progress import write_json_atomic
 from service.archive.rows import ChunkResult
+from sqmy.progress import write_json_atomic
 
 CHECKPOINT_VERSION = 1
 

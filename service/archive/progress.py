@@ -9,25 +9,12 @@ Stages: ``starting``, ``classifying``, ``writing`` (XLSX/Parquet conversion), ``
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
 from typing import Any, TextIO
 
-import orjson
-
-
-def write_json_atomic(path: Path, value: Any) -> None:
-    """Write ``value`` to ``path`` so that a reader sees the old or the new file, never half of one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+from sqmy.progress import write_json_atomic
 
 
 def _duration(seconds: float) -> str:

@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING, Any
 from service.archive import convert
 from service.archive.output import OutputFiles, fingerprint, load_checkpoint
 from service.archive.predictor import Predictor, PredictorSpec
-from service.archive.progress import Progress, write_json_atomic
+from service.archive.progress import Progress
 from service.archive.readers import archive_format, chunked, count_rows, first_record, iter_items
 from service.archive.rows import ChunkResult, Columns, Layout, LineEncoder
 from service.archive.summary import BatchSummary
+from sqmy.progress import write_json_atomic
 
 if TYPE_CHECKING:
     from service.routing import Router
