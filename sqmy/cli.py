@@ -8,18 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sqmy.cli_admin import add_commands
+from sqmy.cli_admin import _fail, _print, add_commands
 from sqmy.config import Settings, get_settings
-from sqmy.io import dumps
-
-
-def _print(value: Any) -> None:
-    sys.stdout.write(dumps(value) + "\n")
-
-
-def _fail(message: str, code: int = 2) -> int:
-    sys.stderr.write(f"错误：{message}\n")
-    return code
 
 
 def _router(settings: Settings) -> Any:

@@ -12,10 +12,12 @@ from sqmy.io import dumps
 
 
 def _print(value: Any) -> None:
+    """Machine-readable output: one JSON document on stdout."""
     sys.stdout.write(dumps(value) + "\n")
 
 
 def _fail(message: str, code: int = 2) -> int:
+    """A message for people on stderr (in Chinese); returns the exit code."""
     sys.stderr.write(f"错误：{message}\n")
     return code
 
