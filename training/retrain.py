@@ -65,10 +65,13 @@ def training_set(registry: ModelRegistry, engine: str, settings: Settings, label
 
 def promotion_report(registry: ModelRegistry, version: str, gate: Gate,
                      current_engine: Engine | None = None) -> dict[str, Any]:
-    """Score ``version`` and the current model of its engine on ``version``'s evaluation items."""
+    """Score ``version`` and the current model of its engine (for a first BERT: the current TF-IDF) on
+    ``version``'s evaluation items."""
     candidate = load_engine(registry.path(version))
     items = read_eval_items(registry.path(version))
-    current_version = registry.current(candidate.name)
+    # A first BERT is compared with what `auto` serves until it is promoted: the current TF-IDF model.
+    current_version = registry.current(candidate.name) or (registry.current("tfidf") if candidate.name == "bert"
+                                                           else None)
     if current_version == version:
         return {"engine": candidate.name, "candidate": version, "current": version, "passed": True,
                 "reasons": ["已是当前模型"]}

@@ -53,7 +53,7 @@ def train_and_register(
 ) -> dict[str, Any]:
     """Fit on the training split, evaluate on the stable evaluation split, save as a new version.
 
-    ``promote=None`` promotes only when the engine has no current version yet."""
+    ``promote=None`` promotes only a first model while nothing else is served."""
     train, held_out = split_items(items, eval_fraction)
     if not train:
         raise ValueError("no training items left after the evaluation split")
@@ -95,7 +95,10 @@ def train_and_register(
     write_metadata(staging, engine.metadata_)
     path: Path = registry.root / version
     staging.rename(path)
-    if promote or (promote is None and parent is None):
+    # The first model of an engine goes live by itself only when nothing is served yet: a first BERT must first
+    # prove itself against the TF-IDF model that `auto` serves now (see training.retrain.promote).
+    first = parent is None and (engine_name == "tfidf" or registry.current("tfidf") is None)
+    if promote or (promote is None and first):
         registry.set_current(engine_name, version, note="首个模型自动上线" if parent is None else "")
         engine.metadata_["promoted"] = True
     log(f"saved {version} in {train_seconds:.1f}s → {path}")

@@ -91,6 +91,23 @@ def test_registry_and_cli_serve_a_trained_bert(tmp_path, tiny_base, items, tiny_
     assert json.loads(done.stdout)["engine"] == "bert"
 
 
+def test_a_first_bert_must_beat_the_tfidf_that_auto_serves(home, tiny_base, items):
+    """Promoting BERT changes what `auto` answers with, so a first BERT is gated against the current TF-IDF."""
+    from training.compare import Gate
+    from training.retrain import promote
+
+    registry = ModelRegistry(home / "models")  # a promoted TF-IDF model is being served
+    meta = train_and_register("bert", items, registry, eval_fraction=0.3,
+                              params={"base": str(tiny_base), "epochs": 1, "prefix": ""}, log=lambda _m: None)
+    assert not meta.get("promoted") and registry.current("bert") is None
+    refused = promote(registry, meta["version"], gate=Gate())  # one epoch of a random tiny BERT: clearly worse
+    assert refused["report"]["current"] == registry.current("tfidf")
+    assert not refused["promoted"] and refused["report"]["macro_f1"]["delta"] < 0
+    assert registry.current("bert") is None
+    forced = promote(registry, meta["version"], gate=Gate(), force=True)
+    assert forced["promoted"] and registry.current("bert") == meta["version"]
+
+
 def test_onnx_export_matches_torch_and_int8_is_served(bert_engine, tmp_path):
     from models.bert_onnx import INT8_NAME, ONNX_NAME, OnnxRunner, export_onnx
 
