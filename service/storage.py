@@ -134,6 +134,17 @@ def audit(db: Engine, actor: str, action: str, target: str = "", **details: Any)
                                                details=details))
 
 
+def audit_events(db: Engine, *, action: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    """The newest audit events (optionally those whose action starts with ``action``)."""
+    query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
+    if action:
+        query = query.where(AuditEvent.action.startswith(action))
+    with db.connect() as conn:
+        return [{"id": r["id"], "at": r["at"].isoformat(timespec="seconds"), "actor": r["actor"],
+                 "action": r["action"], "target": r["target"], "details": r["details"]}
+                for r in conn.execute(query).mappings()]
+
+
 def make_engine(url: str) -> Engine:
     """A SQLAlchemy engine; SQLite files get WAL, NORMAL sync and a busy timeout."""
     if url.startswith("sqlite:///"):

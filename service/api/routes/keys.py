@@ -1,16 +1,17 @@
-"""Who am I, and API key management (admin)."""
+"""Who am I; API key management and the audit trail (admin)."""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from service.api.deps import Admin, Editor, StateDep, forget_cached_keys
 from service.auth import ROLE_NAMES, create_key, list_keys, revoke_key
 from service.errors import ErrorResponse, ErrorType, SqmyError
 from service.responses import JSONResponse
+from service.storage import audit_events
 
 router = APIRouter(prefix="/v1", tags=["auth"])
 ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (401, 403, 404, 422)}
@@ -27,6 +28,14 @@ class KeyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=100, description="使用人或用途")
     role: Literal["editor", "trainer", "admin"] = Field(description="editor 编辑 / trainer 训练员 / admin 管理员")
+
+
+@router.get("/audit", responses=ERRORS, operation_id="auth-audit")
+def get_audit(state: StateDep, _principal: Admin, action: str | None = None,
+              limit: int = Query(default=100, ge=1, le=1000)) -> dict[str, Any]:
+    """审计记录（谁、何时、做了什么），新的在前；action 按前缀筛选，如 feedback、model、key。"""
+    events = audit_events(state.db, action=action, limit=limit)
+    return {"data": events, "count": len(events)}
 
 
 @router.get("/keys", responses=ERRORS, operation_id="auth-keys-list")
