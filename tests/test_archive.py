@@ -124,6 +124,18 @@ def test_column_options_pick_the_columns(home, tmp_path):
     assert errors == [{"row": 2, "id": "x2", "error": "字段 描述 缺失或为空"}]
 
 
+def test_jsonl_rows_with_different_keys_keep_every_column_in_csv(home, tmp_path):
+    rows = [{"id": "k1", "text": "公司拖欠工资半年"}, {"id": "k2", "text": "出租车拒载", "备注": "来电"},
+            {"id": "k3", "text": "学校乱收费", "街道": "城东街道"}]
+    out = tmp_path / "out.csv"
+    done = sqmy(home, "batch", write_jsonl(tmp_path / "in.jsonl", rows), out)
+    assert done.returncode == 0, done.stderr
+    got = read_any(out)
+    expected = [("k1", "", ""), ("k2", "来电", ""), ("k3", "", "城东街道")]
+    assert [(r["id"], r["备注"], r["街道"]) for r in got] == expected
+    assert all(r["topic"] for r in got)
+
+
 def test_changed_flag_and_summary(home, tmp_path):
     rows = [
         {"编号": "1", "留言详情": "工厂偷排污水，河水发黑发臭", "一级分类": "环境保护", "主办单位": "市生态环境分局"},

@@ -76,6 +76,20 @@ def first_record(path: Path, sheet: str | None = None) -> dict[str, Any] | None:
     return next((item.record for item in iter_items(path, sheet=sheet) if item.record is not None), None)
 
 
+def header_record(path: Path, sheet: str | None = None) -> dict[str, Any] | None:
+    """A record whose keys are every column of the archive, in order of first appearance (values of the first
+    record). JSONL rows may differ in their keys, so a JSONL file is read once through; other formats have one
+    header, the first record's."""
+    first = first_record(path, sheet)
+    if first is None or archive_format(path) != "jsonl":
+        return first
+    keys = dict.fromkeys(first)
+    for item in iter_items(path):
+        if item.record is not None:
+            keys.update(dict.fromkeys(item.record))
+    return {key: first.get(key) for key in keys}
+
+
 def iter_items(path: Path, *, skip: int = 0, sheet: str | None = None) -> Iterator[Item]:
     """Every row of ``path`` in file order, after the first ``skip`` rows (a resumed run skips what it did)."""
     kind = archive_format(path)

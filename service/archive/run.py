@@ -12,7 +12,7 @@ from service.archive import convert
 from service.archive.output import OutputFiles, fingerprint, load_checkpoint
 from service.archive.predictor import Predictor, PredictorSpec
 from service.archive.progress import Progress
-from service.archive.readers import archive_format, chunked, count_rows, first_record, iter_items
+from service.archive.readers import archive_format, chunked, count_rows, first_record, header_record, iter_items
 from service.archive.rows import ChunkResult, Columns, Layout, LineEncoder
 from service.archive.summary import BatchSummary
 from sqmy.progress import write_json_atomic
@@ -58,7 +58,9 @@ def run_batch(
         layout = Layout.from_dict(checkpoint["layout"])
         summary = BatchSummary.from_state(checkpoint["summary"])
     else:
-        layout = Layout.build(first_record(in_path, sheet) or {}, columns or Columns(),
+        # CSV output has one header for all rows: it must name every key any JSONL row carries.
+        first = header_record(in_path, sheet) if out_format == "csv" else first_record(in_path, sheet)
+        layout = Layout.build(first or {}, columns or Columns(),
                               kind="flat" if out_format in ("csv", "xlsx") else "full",
                               encoding="csv" if out_format == "csv" else "jsonl", max_text_chars=max_text_chars)
         summary = BatchSummary(has_labels=layout.labelled)
