@@ -1,4 +1,5 @@
-"""Hot reload: follow the registry's pointers and swap newly promoted models into the running router.
+"""Loading promoted models from the registry, and hot reload: follow the registry's pointers and swap newly
+promoted models into the running router.
 
 A promotion (through the API, the CLI, or a retraining job, in this process or another) only rewrites
 ``current.json``; every service process notices within ``SQMY_RELOAD_SECONDS``, loads the new version beside the
@@ -11,13 +12,47 @@ import threading
 from typing import Any
 
 from models import ModelRegistry, load_engine
-from models.base import Doc
+from models.base import Doc, Engine
 from service.metrics import Metrics
 from service.routing import Router
 
 log = logging.getLogger(__name__)
 
 ENGINES = ("tfidf", "bert")
+
+
+def load_warm(registry: ModelRegistry, version: str) -> Engine:
+    """Load a stored version and run one prediction, so the first request does not pay for lazy set-up."""
+    engine = load_engine(registry.path(version))
+    engine.predict_proba([Doc(text="预热", title="")])
+    return engine
+
+
+def ensemble_of(engines: dict[str, Engine]) -> dict[str, Engine]:
+    """``{"ensemble": mean of BERT and TF-IDF}`` when both are in ``engines``, else nothing."""
+    if not {"bert", "tfidf"} <= set(engines):
+        return {}
+    from models.ensemble import EnsembleEngine
+
+    return {"ensemble": EnsembleEngine(members=[engines["bert"], engines["tfidf"]])}
+
+
+def load_current_engines(registry: ModelRegistry, *, ensemble: bool = False,
+                         names: tuple[str, ...] = ENGINES) -> dict[str, Engine]:
+    """Every engine in ``names`` that has a promoted version, loaded and warmed up; with ``ensemble`` and both BERT
+    and TF-IDF loaded, also their average (which ``auto`` then prefers)."""
+    engines: dict[str, Engine] = {}
+    for name in names:
+        version = registry.current(name)
+        if version is None:
+            continue
+        try:
+            engines[name] = load_warm(registry, version)
+        except Exception:
+            log.exception("could not load %s model %s; continuing without it", name, version)
+    if ensemble:
+        engines |= ensemble_of(engines)
+    return engines
 
 
 class ModelWatcher:
@@ -58,8 +93,7 @@ class ModelWatcher:
                 if self._failed.get(name) == wanted:
                     continue
                 try:
-                    engine = load_engine(self.registry.path(wanted))
-                    engine.predict_proba([Doc(text="预热", title="")])
+                    engine = load_warm(self.registry, wanted)
                 except Exception:
                     log.exception("could not load %s model %s; keeping %s", name, wanted,
                                   loaded.version if loaded else "none")
@@ -72,8 +106,6 @@ class ModelWatcher:
                 changed[name] = {"from": loaded.version if loaded else None, "to": wanted}
                 log.info("now serving %s model %s", name, wanted)
             if changed and self.ensemble:
-                from service.state import ensemble_of
-
                 for name, engine in ensemble_of(self.router.engines).items():
                     self.router.swap(name, engine)
         return changed

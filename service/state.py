@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.engine import Engine as DbEngine
 
-from models import ModelRegistry, load_engine
-from models.base import Doc, Engine
+from models import ModelRegistry
+from models.base import Doc
 from service.auth import auth_enabled
 from service.batcher import MicroBatcher
 from service.jobs import JobManager, subprocess_env
@@ -20,38 +19,7 @@ from service.storage import ClassificationLog, make_engine
 from sqmy.config import Settings
 from sqmy.labels import LabelSpace, load_label_space
 
-log = logging.getLogger(__name__)
-
 ClassifyJob = tuple[Doc, str, int]  # (doc, engine choice, top_k)
-
-
-def load_current_engines(registry: ModelRegistry, *, ensemble: bool = False,
-                         names: tuple[str, ...] = ("tfidf", "bert")) -> dict[str, Engine]:
-    """Every engine in ``names`` that has a promoted version, loaded and warmed up with one prediction; with
-    ``ensemble`` and both BERT and TF-IDF loaded, also their average (which ``auto`` then prefers)."""
-    engines: dict[str, Engine] = {}
-    for name in names:
-        version = registry.current(name)
-        if version is None:
-            continue
-        try:
-            engine = load_engine(registry.path(version))
-            engine.predict_proba([Doc(text="预热", title="")])
-            engines[name] = engine
-        except Exception:
-            log.exception("could not load %s model %s; continuing without it", name, version)
-    if ensemble:
-        engines |= ensemble_of(engines)
-    return engines
-
-
-def ensemble_of(engines: dict[str, Engine]) -> dict[str, Engine]:
-    """``{"ensemble": mean of BERT and TF-IDF}`` when both are in ``engines``, else nothing."""
-    if not {"bert", "tfidf"} <= set(engines):
-        return {}
-    from models.ensemble import EnsembleEngine
-
-    return {"ensemble": EnsembleEngine(members=[engines["bert"], engines["tfidf"]])}
 
 
 def run_jobs(router: Router, jobs: list[ClassifyJob]) -> list[Any]:
@@ -90,11 +58,10 @@ class AppState:
         registry = ModelRegistry(settings.models_dir)
         # TF-IDF loads in a moment and serves at once; BERT joins when the watcher has loaded it (until then
         # `auto` answers with TF-IDF), so the service starts in seconds whatever is promoted.
-        router = Router(load_current_engines(registry, names=("tfidf",)), RoutingPolicy.from_settings(settings))
-        for name, engine in router.engines.items():
-            metrics.model.labels(name, engine.version).set(1)
+        router = Router({}, RoutingPolicy.from_settings(settings))
         watcher = ModelWatcher(router, registry, metrics, ensemble=settings.ENSEMBLE,
                                interval=settings.RELOAD_SECONDS)
+        watcher.sync(("tfidf",))
         db = make_engine(settings.database_url)
         batcher: MicroBatcher[ClassifyJob] = MicroBatcher(
             lambda jobs: run_jobs(router, jobs), max_batch=settings.MAX_BATCH_SIZE,

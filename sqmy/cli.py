@@ -14,8 +14,8 @@ from sqmy.config import Settings, get_settings
 
 def _router(settings: Settings) -> Any:
     from models import ModelRegistry
+    from service.reload import load_current_engines
     from service.routing import Router, RoutingPolicy
-    from service.state import load_current_engines
 
     engines = load_current_engines(ModelRegistry(settings.models_dir), ensemble=settings.ENSEMBLE)
     if not engines:
@@ -54,8 +54,8 @@ def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
     # with worker processes or Ray this process only reads and writes: it does not import the engines
+    from service.archive import Columns, PredictorSpec, Progress, format_table, run_batch, summary_report
     from service.archive.readers import archive_format
-    from service.batch import Columns, PredictorSpec, Progress, format_table, run_batch, summary_report
 
     if not args.input.is_file():
         return _fail(f"输入文件不存在：{args.input}")

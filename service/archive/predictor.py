@@ -45,8 +45,8 @@ class PredictorSpec:
     def load(self) -> Predictor:
         """Load the engines ``engine`` needs (all promoted ones for ``auto``); ``ModelMissingError`` if none."""
         from models import ModelRegistry
+        from service.reload import load_current_engines
         from service.routing import Router, RoutingPolicy
-        from service.state import load_current_engines
 
         names = (self.engine,) if self.engine in ("tfidf", "bert") else ("tfidf", "bert")
         engines = load_current_engines(ModelRegistry(self.models_dir), names=names,
