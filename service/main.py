@@ -25,10 +25,10 @@ def _operation_id(route: APIRoute) -> str:
 
 
 class MetricsMiddleware:
-    """Pure ASGI middleware: request counts and latency per route (unknown paths pooled as 'other')."""
+    """Pure ASGI middleware: request counts and latency per route template (unmatched paths pooled as 'other')."""
 
-    def __init__(self, app: Any, metrics: Metrics, routes: set[str]) -> None:
-        self.app, self.metrics, self.routes = app, metrics, routes
+    def __init__(self, app: Any, metrics: Metrics) -> None:
+        self.app, self.metrics = app, metrics
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -46,7 +46,7 @@ class MetricsMiddleware:
             await self.app(scope, receive, send_wrapper)
         finally:
             route = scope.get("route")  # set by the router on a match: label by template, e.g. /v1/jobs/{job_id}
-            path = getattr(route, "path", None) or (scope["path"] if scope["path"] in self.routes else "other")
+            path = getattr(route, "path", None) or "other"
             self.metrics.requests.labels(scope["method"], path, str(status["code"])).inc()
             self.metrics.latency.labels(path).observe(time.perf_counter() - started)
 
@@ -86,6 +86,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         @app.post("/v1/noop", include_in_schema=False)
         async def noop() -> dict[str, bool]:
             return {"ok": True}
-    routes = {r.path for r in app.routes if isinstance(r, APIRoute)}
-    app.add_middleware(MetricsMiddleware, metrics=metrics, routes=routes)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
     return app
