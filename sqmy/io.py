@@ -1,4 +1,5 @@
-"""Streaming readers and writers for item files (JSONL, CSV), with encoding detection.
+"""Streaming readers for labelled item files (JSONL, CSV), with encoding detection; archives of every format are
+read by :mod:`service.archive.readers`.
 
 Chinese offices often export CSV in GBK/GB18030; files are read as UTF-8 (BOM tolerated) and fall back to
 GB18030 when the head of the file is not valid UTF-8."""
@@ -6,7 +7,6 @@ GB18030 when the head of the file is not valid UTF-8."""
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
@@ -91,40 +91,6 @@ def _iter_csv(handle: TextIO) -> Iterator[dict[str, Any] | RecordError]:
             yield row
     except (csv.Error, UnicodeDecodeError) as exc:
         yield RecordError(reader.line_num + 1, f"CSV 解析失败：{exc}")
-
-
-class RecordWriter:
-    """Write dict rows as JSONL or CSV (nested values JSON-encoded in CSV cells)."""
-
-    def __init__(self, path: Path, *, append: bool = False) -> None:
-        self.path, self.kind = Path(path), file_format(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._handle = open(self.path, "a" if append else "w", encoding="utf-8", newline="")  # noqa: SIM115
-        self._csv: csv.DictWriter[str] | None = None
-        self._append = append and self.path.stat().st_size > 0
-
-    def write(self, row: dict[str, Any]) -> None:
-        if self.kind == "jsonl":
-            self._handle.write(orjson.dumps(row).decode() + "\n")
-            return
-        flat = {k: (json.dumps(v, ensure_ascii=False) if isinstance(v, list | dict) else v) for k, v in row.items()}
-        if self._csv is None:
-            self._csv = csv.DictWriter(self._handle, fieldnames=list(flat), extrasaction="ignore")
-            if not self._append:
-                self._csv.writeheader()
-        self._csv.writerow(flat)
-
-    def flush(self) -> None:
-        self._handle.flush()
-
-    def close(self) -> None:
-        self._handle.close()
-
-    def __enter__(self) -> RecordWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def dumps(value: Any) -> str:
