@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine as DbEngine
 from service.storage import Classification, Feedback, audit, now
 from sqmy.io import RecordError, iter_records
 from sqmy.labels import LabelSpace, UnknownLabelError
-from training.data import LabeledItem
+from training.data import LabeledItem, split_names
 
 
 class FeedbackError(ValueError):
@@ -210,7 +210,7 @@ def _import_payload(record: dict[str, Any]) -> dict[str, Any]:
     if payload["departments"] is None and lead:
         assists = first("assist", "assists", "协办单位") or []
         if isinstance(assists, str):
-            assists = [a.strip() for a in assists.replace("，", ",").replace("、", ",").split(",") if a.strip()]
+            assists = split_names(assists)
         payload["departments"] = [{"name": lead, "role": "lead"}] + [{"name": a, "role": "assist"} for a in assists]
     return {k: v for k, v in payload.items() if v is not None}
 

@@ -51,6 +51,11 @@ def _topic(record: dict[str, Any]) -> str | None:
     return l2 or topic or None
 
 
+def split_names(text: str) -> list[str]:
+    """Unit names in one cell, separated by ``,``, ``，`` or ``、``."""
+    return [name.strip() for name in text.replace("，", ",").replace("、", ",").split(",") if name.strip()]
+
+
 def _departments(record: dict[str, Any]) -> tuple[str | None, list[str] | None]:
     departments = record.get("departments")
     if isinstance(departments, list) and departments:
@@ -61,7 +66,7 @@ def _departments(record: dict[str, Any]) -> tuple[str | None, list[str] | None]:
     lead = record.get("lead") or record.get("lead_department")
     assists = record.get("assist") or record.get("assists") or record.get("assist_departments")
     if isinstance(assists, str):
-        assists = [a for a in assists.replace("，", ",").replace("、", ",").split(",") if a.strip()]
+        assists = split_names(assists)
     if not lead:
         return None, None
     return str(lead), [str(a) for a in (assists or [])]
