@@ -108,18 +108,15 @@ def cmd_models_promote(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_models_rollback(args: argparse.Namespace, settings: Settings) -> int:
     from models import ModelRegistry
     from service.storage import audit
+    from training.retrain import rollback
 
-    registry = ModelRegistry(settings.models_dir)
-    target = args.version or registry.rollback_target(args.engine)
-    if target is None:
-        return _fail(f"{args.engine} 没有可回退的更早版本")
-    previous = registry.current(args.engine)
     try:
-        registry.set_current(args.engine, target, actor=args.actor, action="rollback")
-    except (KeyError, ValueError) as exc:
+        outcome = rollback(ModelRegistry(settings.models_dir), args.engine, args.version, actor=args.actor)
+    except (LookupError, ValueError) as exc:
         return _fail(str(exc))
-    audit(_db(settings), args.actor, "model.rollback", target, engine=args.engine, previous=previous)
-    _print({"engine": args.engine, "version": target, "previous": previous})
+    audit(_db(settings), args.actor, "model.rollback", outcome["version"], engine=args.engine,
+          previous=outcome["previous"])
+    _print(outcome)
     return 0
 
 

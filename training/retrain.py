@@ -4,7 +4,7 @@ with the current one on the same evaluation items → promoted, or kept back by 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
@@ -64,9 +64,9 @@ def training_set(registry: ModelRegistry, engine: str, settings: Settings, label
 
 
 def promotion_report(registry: ModelRegistry, version: str, gate: Gate,
-                     current_engine: Engine | None = None) -> dict[str, Any]:
+                     loaded: Iterable[Engine] = ()) -> dict[str, Any]:
     """Score ``version`` and the current model of its engine (for a first BERT: the current TF-IDF) on
-    ``version``'s evaluation items."""
+    ``version``'s evaluation items; an engine in ``loaded`` with the current version is used, not loaded again."""
     candidate = load_engine(registry.path(version))
     items = read_eval_items(registry.path(version))
     # A first BERT is compared with what `auto` serves until it is promoted: the current TF-IDF model.
@@ -77,17 +77,17 @@ def promotion_report(registry: ModelRegistry, version: str, gate: Gate,
                 "reasons": ["已是当前模型"]}
     current = None
     if current_version is not None:
-        if current_engine is None or current_engine.version != current_version:
-            current_engine = load_engine(registry.path(current_version))
+        current_engine = next((e for e in loaded if e.version == current_version), None) \
+            or load_engine(registry.path(current_version))
         current = evaluate(current_engine, items) if items else {"model_version": current_version}
     report = compare_reports(evaluate(candidate, items) if items else {"model_version": version}, current, gate)
     return {"engine": candidate.name, **report}
 
 
 def promote(registry: ModelRegistry, version: str, *, gate: Gate, force: bool = False, actor: str = "system",
-            current_engine: Engine | None = None) -> dict[str, Any]:
+            loaded: Iterable[Engine] = ()) -> dict[str, Any]:
     """Promote ``version`` if it passes the gate (or ``force``); returns ``{"promoted", "report"}``."""
-    report = promotion_report(registry, version, gate, current_engine)
+    report = promotion_report(registry, version, gate, loaded)
     engine = report["engine"]
     promoted = report["passed"] or force
     if promoted and registry.current(engine) != version:
@@ -95,6 +95,24 @@ def promote(registry: ModelRegistry, version: str, *, gate: Gate, force: bool = 
         registry.set_current(engine, version, actor=actor, action="promote", note=note)
     return {"promoted": promoted, "forced": force and not report["passed"], "engine": engine, "version": version,
             "report": report}
+
+
+def rollback(registry: ModelRegistry, engine: str, version: str | None = None, *,
+             actor: str = "system") -> dict[str, Any]:
+    """Point ``engine`` back at ``version`` (default: the version current before this one), without the gate.
+    ``LookupError`` when there is no such version, ``ValueError`` when it is not a model of ``engine``."""
+    target = version or registry.rollback_target(engine)
+    if target is None:
+        raise LookupError(f"{engine} 没有可回退的更早版本")
+    try:
+        meta = read_metadata(registry.path(target))
+    except KeyError:
+        raise LookupError(f"模型版本 {target} 不存在") from None
+    if meta.get("engine") != engine:
+        raise ValueError(f"{target} 不是 {engine} 模型")
+    previous = registry.current(engine)
+    registry.set_current(engine, target, actor=actor, action="rollback")
+    return {"engine": engine, "version": target, "previous": previous}
 
 
 def retrain(engines: Sequence[str], settings: Settings, *, promote_mode: PromoteMode = "auto",

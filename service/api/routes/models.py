@@ -14,6 +14,7 @@ from service.errors import ErrorResponse, ErrorType, SqmyError
 from service.responses import JSONResponse
 from service.storage import audit
 from training.retrain import promote
+from training.retrain import rollback as rollback_to
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (401, 403, 404, 409, 422)}
@@ -61,11 +62,10 @@ class PromoteRequest(BaseModel):
 async def promote_model(version: str, state: StateDep, principal: Trainer,
                         request: PromoteRequest | None = None) -> JSONResponse:
     """与当前模型在同一评估集上比较；未退化（或 force）则上线，服务随即切换到新模型。"""
-    meta = _metadata(state, version)
+    _metadata(state, version)
     force = bool(request and request.force)
-    loaded = state.router.engines.get(meta["engine"])
     outcome = await run_in_threadpool(promote, state.registry, version, gate=state.settings.gate, force=force,
-                                      actor=principal.name, current_engine=loaded)
+                                      actor=principal.name, loaded=list(state.router.engines.values()))
     audit(state.db, principal.name, "model.promote" if outcome["promoted"] else "model.promote_refused", version,
           forced=outcome["forced"], reasons=outcome["report"].get("reasons"))
     if not outcome["promoted"]:
@@ -84,17 +84,16 @@ class RollbackRequest(BaseModel):
 @router.post("/rollback", responses=ERRORS, operation_id="models-rollback")
 async def rollback(request: RollbackRequest, state: StateDep, principal: Trainer) -> JSONResponse:
     """回退到更早的版本（默认上一个上线的版本），不经过上线检查。"""
-    target = request.version or state.registry.rollback_target(request.engine)
-    if target is None:
-        raise SqmyError(ErrorType.not_found, f"{request.engine} 没有可回退的更早版本", "version")
-    meta = _metadata(state, target)
-    if meta.get("engine") != request.engine:
-        raise SqmyError(ErrorType.validation, f"字段 version：{target} 不是 {request.engine} 模型", "version")
-    previous = state.registry.current(request.engine)
-    state.registry.set_current(request.engine, target, actor=principal.name, action="rollback")
-    audit(state.db, principal.name, "model.rollback", target, engine=request.engine, previous=previous)
-    serving = await run_in_threadpool(state.watcher.sync)
-    return JSONResponse({"engine": request.engine, "version": target, "previous": previous, "serving": serving})
+    try:
+        outcome = rollback_to(state.registry, request.engine, request.version, actor=principal.name)
+    except LookupError as exc:
+        raise SqmyError(ErrorType.not_found, str(exc), "version") from exc
+    except ValueError as exc:
+        raise SqmyError(ErrorType.validation, f"字段 version：{exc}", "version") from exc
+    audit(state.db, principal.name, "model.rollback", outcome["version"], engine=request.engine,
+          previous=outcome["previous"])
+    outcome["serving"] = await run_in_threadpool(state.watcher.sync)
+    return JSONResponse(outcome)
 
 
 class RetrainRequest(BaseModel):
