@@ -1,4 +1,9 @@
-"""Average of the calibrated probabilities of several engines (aligned on the union of their labels)."""
+"""Log-linear pooling of the calibrated probabilities of several engines (aligned on the union of their labels).
+
+The normalised geometric mean (the mean of log-probabilities; of log-odds for the independent unit
+probabilities) rather than the arithmetic mean: on real messages it was as accurate or better and markedly better
+calibrated, since two members that agree reinforce each other instead of being averaged down
+(docs/BENCHMARKS.md). A member that does not know a class abstains on it."""
 
 from __future__ import annotations
 
@@ -10,10 +15,11 @@ import numpy as np
 from models.base import Doc, Engine, HeadProbabilities, Targets, hierarchical_l2
 
 HEADS = ("topic_l1", "topic_l2", "lead", "involved")
+EPS = 1e-6  # probabilities are clipped to [EPS, 1 - EPS] before taking logs
 
 
 class EnsembleEngine(Engine):
-    """Serves the mean of its members' probabilities; it is assembled from loaded engines, never trained."""
+    """Serves the pooled probabilities of its members; it is assembled from loaded engines, never trained."""
 
     name = "ensemble"
 
@@ -48,17 +54,27 @@ class EnsembleEngine(Engine):
 
     def predict_proba(self, docs: Sequence[Doc]) -> HeadProbabilities:
         outputs = [m.predict_proba(docs) for m in self.members]
-        mean = {}
+        pooled = {}
         for head in HEADS:
             classes = self._classes(head)
             total = np.zeros((len(docs), len(classes)))
+            votes = np.zeros(len(classes))
             for member, probs in zip(self.members, outputs, strict=True):
                 index = [classes.index(c) for c in getattr(member, f"{head}_classes_")]
-                total[:, index] += getattr(probs, head)
-            mean[head] = total / len(self.members)
-        l1 = mean["topic_l1"]
-        l2 = hierarchical_l2(l1, self.topic_l1_classes_, mean["topic_l2"], self.topic_l2_classes_)
-        return HeadProbabilities(l1, l2, mean["lead"], mean["involved"])
+                p = np.clip(getattr(probs, head), EPS, 1 - EPS)
+                total[:, index] += np.log(p) - (np.log1p(-p) if head == "involved" else 0)
+                votes[index] += 1
+            mean = total / np.maximum(votes, 1)
+            if head == "involved":
+                pooled[head] = 1 / (1 + np.exp(-mean))
+            elif len(classes):
+                weights = np.exp(mean - mean.max(axis=1, keepdims=True))
+                pooled[head] = weights / weights.sum(axis=1, keepdims=True)
+            else:
+                pooled[head] = total
+        l1 = pooled["topic_l1"]
+        l2 = hierarchical_l2(l1, self.topic_l1_classes_, pooled["topic_l2"], self.topic_l2_classes_)
+        return HeadProbabilities(l1, l2, pooled["lead"], pooled["involved"])
 
     def fit(self, docs: Sequence[Doc], targets: Targets, log: Callable[[str], None] | None = None) -> EnsembleEngine:
         raise NotImplementedError("an ensemble is assembled from trained engines; train its members instead")

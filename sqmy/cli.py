@@ -126,7 +126,8 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     )
     decision = None
     if (args.promote or args.force) and not meta.get("promoted"):
-        decision = promote(registry, meta["version"], gate=settings.gate, force=args.force, actor="cli")
+        decision = promote(registry, meta["version"], gate=settings.gate, force=args.force, actor="cli",
+                           ensemble=settings.ENSEMBLE)
         meta["promoted"] = decision["promoted"]
         sys.stderr.write(("已上线：" if decision["promoted"] else "未上线（--force 强制上线）：")
                          + "；".join(decision["report"]["reasons"]) + "\n")

@@ -96,7 +96,8 @@ def cmd_models_promote(args: argparse.Namespace, settings: Settings) -> int:
         registry.path(args.version)
     except KeyError:
         return _fail(f"模型版本 {args.version} 不存在")
-    outcome = promote(registry, args.version, gate=settings.gate, force=args.force, actor=args.actor)
+    outcome = promote(registry, args.version, gate=settings.gate, force=args.force, actor=args.actor,
+                      ensemble=settings.ENSEMBLE)
     audit(_db(settings), args.actor, "model.promote" if outcome["promoted"] else "model.promote_refused",
           args.version, forced=outcome["forced"], reasons=outcome["report"].get("reasons"))
     _print(outcome)

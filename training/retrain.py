@@ -63,10 +63,13 @@ def training_set(registry: ModelRegistry, engine: str, settings: Settings, label
     return build_training_set(settings.CORPUS_DIR, files, labels, use_corpus=data.get("corpus_use") == "all")
 
 
-def promotion_report(registry: ModelRegistry, version: str, gate: Gate,
-                     loaded: Iterable[Engine] = ()) -> dict[str, Any]:
+def promotion_report(registry: ModelRegistry, version: str, gate: Gate, loaded: Iterable[Engine] = (),
+                     ensemble: bool = False) -> dict[str, Any]:
     """Score ``version`` and the current model of its engine (for a first BERT: the current TF-IDF) on
-    ``version``'s evaluation items; an engine in ``loaded`` with the current version is used, not loaded again."""
+    ``version``'s evaluation items; an engine in ``loaded`` with the current version is used, not loaded again.
+
+    With ``ensemble`` (SQMY_ENSEMBLE), a BERT candidate is what `auto` would serve once promoted: the mean of it
+    and the current TF-IDF, compared with what `auto` serves now (the current ensemble, or TF-IDF alone)."""
     candidate = load_engine(registry.path(version))
     items = read_eval_items(registry.path(version))
     # A first BERT is compared with what `auto` serves until it is promoted: the current TF-IDF model.
@@ -75,19 +78,34 @@ def promotion_report(registry: ModelRegistry, version: str, gate: Gate,
     if current_version == version:
         return {"engine": candidate.name, "candidate": version, "current": version, "passed": True,
                 "reasons": ["已是当前模型"]}
-    current = None
-    if current_version is not None:
-        current_engine = next((e for e in loaded if e.version == current_version), None) \
-            or load_engine(registry.path(current_version))
-        current = evaluate(current_engine, items) if items else {"model_version": current_version}
-    report = compare_reports(evaluate(candidate, items) if items else {"model_version": version}, current, gate)
-    return {"engine": candidate.name, **report}
+
+    def current_engine(version_: str) -> Engine:
+        return next((e for e in loaded if e.version == version_), None) or load_engine(registry.path(version_))
+
+    current: Engine | None = current_engine(current_version) if current_version is not None else None
+    served_as = candidate.name
+    tfidf_version = registry.current("tfidf")
+    if ensemble and candidate.name == "bert" and tfidf_version is not None:
+        from models.ensemble import EnsembleEngine
+
+        tfidf = current_engine(tfidf_version)
+        candidate = EnsembleEngine(members=[candidate, tfidf])
+        if current is not None and current.name == "bert":
+            current = EnsembleEngine(members=[current, tfidf])
+        served_as = "ensemble"
+    if current is None:
+        current_report = None
+    else:
+        current_report = evaluate(current, items) if items else {"model_version": current.version}
+    report = compare_reports(evaluate(candidate, items) if items else {"model_version": candidate.version},
+                             current_report, gate)
+    return {"engine": "bert" if served_as == "ensemble" else served_as, "served_as": served_as, **report}
 
 
 def promote(registry: ModelRegistry, version: str, *, gate: Gate, force: bool = False, actor: str = "system",
-            loaded: Iterable[Engine] = ()) -> dict[str, Any]:
+            loaded: Iterable[Engine] = (), ensemble: bool = False) -> dict[str, Any]:
     """Promote ``version`` if it passes the gate (or ``force``); returns ``{"promoted", "report"}``."""
-    report = promotion_report(registry, version, gate, loaded)
+    report = promotion_report(registry, version, gate, loaded, ensemble)
     engine = report["engine"]
     promoted = report["passed"] or force
     if promoted and registry.current(engine) != version:
@@ -141,10 +159,11 @@ def retrain(engines: Sequence[str], settings: Settings, *, promote_mode: Promote
             decision = {"promoted": True, "forced": False, "report": {"reasons": ["当前没有已上线的同类模型"]}}
         elif promote_mode == "never":
             decision = {"promoted": False, "forced": False,
-                        "report": promotion_report(registry, meta["version"], settings.gate)}
+                        "report": promotion_report(registry, meta["version"], settings.gate,
+                                                       ensemble=settings.ENSEMBLE)}
         else:
             decision = promote(registry, meta["version"], gate=settings.gate, force=promote_mode == "force",
-                               actor=actor)
+                               actor=actor, ensemble=settings.ENSEMBLE)
         outcome["engines"][name] = {
             "version": meta["version"], "promoted": decision["promoted"], "forced": decision.get("forced", False),
             "report": decision["report"], "seconds": round(time.perf_counter() - started, 1),

@@ -51,11 +51,48 @@ def test_save_load_round_trip(bert_engine, tmp_path):
     np.testing.assert_allclose(loaded.predict_proba(docs).topic_l1, bert_engine.predict_proba(docs).topic_l1,
                                atol=1e-5)
     assert loaded.lead_classes_ == bert_engine.lead_classes_ and loaded.version == "bert-test"
+    assert loaded.topic_l1_from_l2_ and bert_engine.topic_l1_from_l2_  # the corpus carries level 2 everywhere
+
+
+def test_level_one_comes_from_its_own_head_when_the_data_lacks_level_two(tiny_base, items):
+    """A site archive labelled with level-1 topics only: the level-1 head answers, level 2 stays consistent."""
+    docs, targets = to_training(items)
+    targets.topic_l2 = [None] * len(docs)
+    engine = BertEngine(base=str(tiny_base), epochs=0, prefix="", validation_fraction=0.0).fit(docs, targets)
+    assert not engine.topic_l1_from_l2_ and engine.topic_l2_classes_ == []
+    probs = engine.predict_proba(docs[:5])
+    np.testing.assert_allclose(probs.topic_l1.sum(1), 1, atol=1e-5)
+    assert probs.topic_l2.shape == (5, 0)
 
 
 def test_n_layers_keeps_only_the_first_layers(tiny_base, items):
     engine = BertEngine(base=str(tiny_base), epochs=1, n_layers=1, prefix="").fit(*to_training(items[:20]))
     assert len(engine.encoder_.encoder.layer) == 1
+
+
+def test_probe_only_keeps_the_pretrained_encoder_and_learns_the_heads(tiny_base, items):
+    """epochs=0: logistic-regression heads on the frozen encoder; no encoder weight moves."""
+    import torch
+    from transformers import AutoModel
+
+    engine = BertEngine(base=str(tiny_base), epochs=0, prefix="", probe_c=100.0,
+                        validation_fraction=0.0).fit(*to_training(items))
+    pretrained = AutoModel.from_pretrained(tiny_base, add_pooling_layer=False).state_dict()
+    for name, value in engine.encoder_.state_dict().items():
+        assert torch.equal(value, pretrained[name]), name
+    assert engine.metadata_["history"][0]["stage"] == "probe" and len(engine.metadata_["history"]) == 1
+    probs = engine.predict_proba([i.doc for i in items])
+    predicted = [engine.topic_l1_classes_[k] for k in probs.topic_l1.argmax(1)]
+    majority = max(np.mean([i.topic_l1 == c for i in items]) for c in engine.topic_l1_classes_)
+    assert np.mean([p == i.topic_l1 for p, i in zip(predicted, items, strict=True)]) > majority + 0.2
+    assert np.isfinite(probs.involved).all() and ((probs.involved >= 0) & (probs.involved <= 1)).all()
+
+
+def test_fine_tuning_starts_from_the_probe(tiny_base, items):
+    engine = BertEngine(base=str(tiny_base), epochs=1, prefix="", patience=5).fit(*to_training(items))
+    assert [h.get("stage") for h in engine.metadata_["history"]] == ["probe", None]
+    with pytest.raises(ValueError, match="probe"):
+        BertEngine(base=str(tiny_base), epochs=0, probe=False, prefix="").fit(*to_training(items))
 
 
 def test_missing_base_is_a_clear_error(items):
@@ -94,16 +131,20 @@ def test_registry_and_cli_serve_a_trained_bert(tmp_path, tiny_base, items, tiny_
 def test_a_first_bert_must_beat_the_tfidf_that_auto_serves(home, tiny_base, items):
     """Promoting BERT changes what `auto` answers with, so a first BERT is gated against the current TF-IDF."""
     from training.compare import Gate
-    from training.retrain import promote
+    from training.retrain import promote, promotion_report
 
     registry = ModelRegistry(home / "models")  # a promoted TF-IDF model is being served
     meta = train_and_register("bert", items, registry, eval_fraction=0.3,
-                              params={"base": str(tiny_base), "epochs": 1, "prefix": ""}, log=lambda _m: None)
+                              params={"base": str(tiny_base), "epochs": 1, "prefix": "", "probe": False},
+                              log=lambda _m: None)
     assert not meta.get("promoted") and registry.current("bert") is None
     refused = promote(registry, meta["version"], gate=Gate())  # one epoch of a random tiny BERT: clearly worse
     assert refused["report"]["current"] == registry.current("tfidf")
     assert not refused["promoted"] and refused["report"]["macro_f1"]["delta"] < 0
     assert registry.current("bert") is None
+    served = promotion_report(registry, meta["version"], Gate(), ensemble=True)  # SQMY_ENSEMBLE: what auto serves
+    assert served["served_as"] == "ensemble" and served["current"] == registry.current("tfidf")
+    assert served["candidate"] == f"{meta['version']}+{registry.current('tfidf')}"
     forced = promote(registry, meta["version"], gate=Gate(), force=True)
     assert forced["promoted"] and registry.current("bert") == meta["version"]
 
@@ -143,29 +184,33 @@ def test_running_service_falls_back_to_tfidf_past_the_bert_budget(tmp_path, tiny
         engines: set[str] = set()
         for _ in range(300):  # BERT loads in the background after start-up; TF-IDF serves meanwhile
             engines = set(httpx.get(f"{server.url}/readyz").json()["engines"])
-            if "bert" in engines:
+            if "ensemble" in engines:
                 break
             time.sleep(0.1)
-        assert engines == {"bert", "tfidf"}
+        assert engines == {"bert", "tfidf", "ensemble"}  # SQMY_ENSEMBLE is on by default
         auto = httpx.post(f"{server.url}/v1/classify", json={"text": "工厂排污"}, timeout=30).json()
-        assert auto["engine"] == "tfidf"  # BERT could not answer within 1 µs
+        assert auto["engine"] == "tfidf"  # BERT (pooled with TF-IDF) could not answer within 1 µs
         forced = httpx.post(f"{server.url}/v1/classify", json={"text": "工厂排污", "engine": "bert"}, timeout=30)
         assert forced.json()["engine"] == "bert"
     finally:
         server.stop()
 
 
-def test_ensemble_averages_calibrated_probabilities(bert_engine, tfidf_engine):
+def test_ensemble_pools_calibrated_probabilities_log_linearly(bert_engine, tfidf_engine):
     from models.ensemble import EnsembleEngine
 
     ensemble = EnsembleEngine(members=[bert_engine, tfidf_engine])
     docs = [Doc("小区物业乱收费"), Doc("医院服务态度差")]
     probs = ensemble.predict_proba(docs)
     np.testing.assert_allclose(probs.topic_l1.sum(1), 1, atol=1e-6)
-    j = ensemble.topic_l1_classes_.index("城乡建设")
-    expected = (bert_engine.predict_proba(docs).topic_l1[:, bert_engine.topic_l1_classes_.index("城乡建设")]
-                + tfidf_engine.predict_proba(docs).topic_l1[:, tfidf_engine.topic_l1_classes_.index("城乡建设")]) / 2
-    np.testing.assert_allclose(probs.topic_l1[:, j], expected, atol=1e-6)
+
+    def member(engine):
+        p = engine.predict_proba(docs).topic_l1
+        return p[:, [engine.topic_l1_classes_.index(c) for c in ensemble.topic_l1_classes_]]
+
+    geometric = np.sqrt(np.clip(member(bert_engine), 1e-6, 1) * np.clip(member(tfidf_engine), 1e-6, 1))
+    np.testing.assert_allclose(probs.topic_l1, geometric / geometric.sum(1, keepdims=True), atol=1e-6)
+    assert ((probs.involved > 0) & (probs.involved < 1)).all()
     router = Router({"ensemble": ensemble, "bert": bert_engine, "tfidf": tfidf_engine}, RoutingPolicy())
     result = router.classify(docs)[0]
     assert result["engine"] == "ensemble" and "+" in result["model_version"]

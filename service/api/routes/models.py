@@ -65,7 +65,8 @@ async def promote_model(version: str, state: StateDep, principal: Trainer,
     _metadata(state, version)
     force = bool(request and request.force)
     outcome = await run_in_threadpool(promote, state.registry, version, gate=state.settings.gate, force=force,
-                                      actor=principal.name, loaded=list(state.router.engines.values()))
+                                      actor=principal.name, loaded=list(state.router.engines.values()),
+                                      ensemble=state.settings.ENSEMBLE)
     audit(state.db, principal.name, "model.promote" if outcome["promoted"] else "model.promote_refused", version,
           forced=outcome["forced"], reasons=outcome["report"].get("reasons"))
     if not outcome["promoted"]:
