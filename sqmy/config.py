@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     MAX_TEXT_CHARS: int = Field(default=20_000, ge=100)
     MAX_BATCH_SIZE: int = Field(default=256, ge=1)
     BERT_BUDGET_MS: float = Field(default=2000, gt=0, description="Latency budget of BERT; past it TF-IDF answers.")
+    BERT_EPOCHS: int = Field(
+        default=0, ge=0, description="BERT fine-tuning epochs after the linear probe; 0 = the probe alone.")
     ENSEMBLE: bool = Field(default=True, description="auto = BERT and TF-IDF pooled when both are loaded.")
     BATCH_WAIT_MS: float = Field(default=2.0, ge=0.0, description="Micro-batching window of the HTTP service.")
     LOG_LEVEL: str = "info"

@@ -48,7 +48,7 @@ def bert_params(settings: Settings, base: Path | None = None, log: Log = print, 
             log(f"生成默认基础编码器 {base} …")
             convert(base)
         overrides.setdefault("prefix", "passage: ")
-    return {"base": str(base), **{k: v for k, v in overrides.items() if v is not None}}
+    return {"base": str(base), "epochs": settings.BERT_EPOCHS, **{k: v for k, v in overrides.items() if v is not None}}
 
 
 def training_set(registry: ModelRegistry, engine: str, settings: Settings, labels: LabelSpace) -> TrainingSet:
