@@ -29,7 +29,7 @@ def load_warm(registry: ModelRegistry, version: str) -> Engine:
 
 
 def ensemble_of(engines: dict[str, Engine]) -> dict[str, Engine]:
-    """``{"ensemble": mean of BERT and TF-IDF}`` when both are in ``engines``, else nothing."""
+    """``{"ensemble": BERT pooled with TF-IDF}`` when both are in ``engines``, else nothing."""
     if not {"bert", "tfidf"} <= set(engines):
         return {}
     from models.ensemble import EnsembleEngine

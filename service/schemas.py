@@ -22,7 +22,8 @@ class ClassifyItem(BaseModel):
 
 
 class ClassifyRequest(ClassifyItem):
-    engine: EngineChoice = Field(default="auto", description="auto：有微调 BERT 时用 BERT，否则 TF-IDF")
+    engine: EngineChoice = Field(
+        default="auto", description="auto：有 BERT 模型时用 BERT 与 TF-IDF 的集成（SQMY_ENSEMBLE），否则 TF-IDF")
     top_k: int = Field(default=5, ge=1, le=50, description="候选数量")
 
 

@@ -68,7 +68,7 @@ def promotion_report(registry: ModelRegistry, version: str, gate: Gate, loaded: 
     """Score ``version`` and the current model of its engine (for a first BERT: the current TF-IDF) on
     ``version``'s evaluation items; an engine in ``loaded`` with the current version is used, not loaded again.
 
-    With ``ensemble`` (SQMY_ENSEMBLE), a BERT candidate is what `auto` would serve once promoted: the mean of it
+    With ``ensemble`` (SQMY_ENSEMBLE), a BERT candidate is what `auto` would serve once promoted: the pool of it
     and the current TF-IDF, compared with what `auto` serves now (the current ensemble, or TF-IDF alone)."""
     candidate = load_engine(registry.path(version))
     items = read_eval_items(registry.path(version))

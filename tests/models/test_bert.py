@@ -227,3 +227,20 @@ def test_explain_by_occlusion_points_into_the_text(bert_engine):
     assert all(doc.text[s["start"]:s["end"]] == s["text"] for s in result["spans"])
     assert all(doc.title[s["start"]:s["end"]] == s["text"] for s in result["title_spans"])
 
+
+
+def test_sqmy_train_bert_is_a_probe_by_default_and_fine_tunes_on_request(tmp_path, tiny_base, tiny_corpus_dir):
+    """`sqmy train --engine bert` (what `make bert` runs) fits the probe alone unless epochs are asked for."""
+    home = tmp_path / "home"
+
+    def train(*extra: str, **env: str) -> dict:
+        done = subprocess.run([SQMY, "train", "--engine", "bert", "--corpus", str(tiny_corpus_dir), "--base",
+                               str(tiny_base), "--force", *extra], env=sqmy_env(home, **env), capture_output=True,
+                              text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        version = json.loads(done.stdout)["version"]
+        return json.loads((home / "models" / version / "metadata.json").read_text())
+
+    assert [h.get("stage") for h in train()["history"]] == ["probe"]
+    assert [h.get("stage") for h in train(SQMY_BERT_EPOCHS="1")["history"]] == ["probe", None]
+    assert [h.get("stage") for h in train("--epochs", "0", SQMY_BERT_EPOCHS="3")["history"]] == ["probe"]

@@ -81,7 +81,7 @@ export function mount(root, ctx) {
   const textInput = h('textarea', { id: 'item-text', required: true, 'aria-describedby': 'text-hint' });
   const idInput = h('input', { id: 'item-id', type: 'text', maxlength: '200', autocomplete: 'off' });
   const engineSelect = h('select', { id: 'item-engine' },
-    h('option', { value: 'auto' }, '自动（有 BERT 用 BERT）'),
+    h('option', { value: 'auto' }, '自动（有 BERT 时用 BERT 与 TF-IDF 的集成）'),
     h('option', { value: 'tfidf' }, 'TF-IDF'),
     h('option', { value: 'bert' }, 'BERT'));
   const formMsg = h('p', { id: 'classify-message', role: 'alert' });
