@@ -202,11 +202,20 @@ class BertEngine(Engine):
                 mask[r, : len(ids[i])] = 1
             yield rows, input_ids, mask
 
-    def _logits(self, input_ids, mask):
+    def _pooled_batch(self, input_ids, mask):
+        """The encoder's mean-pooled output for one padded batch, on the model's device."""
         device = next(self.heads_.parameters()).device
         input_ids, mask = input_ids.to(device), mask.to(device)
         hidden = self.encoder_(input_ids=input_ids, attention_mask=mask).last_hidden_state
-        return self.heads_(mean_pool(hidden, mask))
+        return mean_pool(hidden, mask)
+
+    def _logits(self, input_ids, mask):
+        return self.heads_(self._pooled_batch(input_ids, mask))
+
+    def _snapshot(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Copies of the encoder's and the heads' weights (the best epoch so far)."""
+        return ({k: v.detach().clone() for k, v in self.encoder_.state_dict().items()},
+                {k: v.detach().clone() for k, v in self.heads_.state_dict().items()})
 
     # ------------------------------------------------------------------- fit
     def fit(self, docs: Sequence[Doc], targets: Targets, log: Callable[[str], None] | None = None) -> BertEngine:
@@ -287,9 +296,7 @@ class BertEngine(Engine):
             history.append({"epoch": 0, "stage": "probe", "validation_loss": round(val_loss, 4)})
             log(f"linear probe fitted ({time.perf_counter() - started:.0f}s): validation loss {val_loss:.4f}")
             if self.epochs and len(val):
-                best = val_loss
-                best_state = ({k: v.detach().clone() for k, v in self.encoder_.state_dict().items()},
-                              {k: v.detach().clone() for k, v in self.heads_.state_dict().items()})
+                best, best_state = val_loss, self._snapshot()
         elif not self.epochs:
             raise ValueError("epochs=0 needs probe=True: the heads would stay untrained")
         for epoch in range(self.epochs):
@@ -313,9 +320,7 @@ class BertEngine(Engine):
             history.append({"epoch": epoch + 1, "validation_loss": round(val_loss, 4)})
             log(f"epoch {epoch + 1}: validation loss {val_loss:.4f}")
             if val_loss < best - 1e-4:
-                best, stale = val_loss, 0
-                best_state = ({k: v.detach().clone() for k, v in self.encoder_.state_dict().items()},
-                              {k: v.detach().clone() for k, v in self.heads_.state_dict().items()})
+                best, stale, best_state = val_loss, 0, self._snapshot()
             else:
                 stale += 1
                 if stale > self.patience:
@@ -339,13 +344,10 @@ class BertEngine(Engine):
         self.encoder_.eval()
         subset = [ids[i] for i in rows]
         out = np.zeros((len(subset), self.encoder_.config.hidden_size), dtype=np.float32)
-        device = next(self.heads_.parameters()).device
         with torch.inference_mode():
             batches = self._batches(subset, sorted(range(len(subset)), key=lambda i: len(subset[i])))
             for n, (batch_rows, input_ids, mask) in enumerate(batches, 1):
-                input_ids, mask = input_ids.to(device), mask.to(device)
-                hidden = self.encoder_(input_ids=input_ids, attention_mask=mask).last_hidden_state
-                out[batch_rows] = mean_pool(hidden, mask).float().cpu().numpy()
+                out[batch_rows] = self._pooled_batch(input_ids, mask).float().cpu().numpy()
                 if log and (n % 50 == 0 or n * self.batch_size >= len(subset)):
                     log(f"probe: encoded {min(n * self.batch_size, len(subset))}/{len(subset)} "
                         f"({time.perf_counter() - started:.0f}s)")

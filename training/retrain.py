@@ -71,35 +71,37 @@ def promotion_report(registry: ModelRegistry, version: str, gate: Gate, loaded: 
     With ``ensemble`` (SQMY_ENSEMBLE), a BERT candidate is what `auto` would serve once promoted: the pool of it
     and the current TF-IDF, compared with what `auto` serves now (the current ensemble, or TF-IDF alone)."""
     candidate = load_engine(registry.path(version))
+    engine = candidate.name  # the registry pointer a promotion moves, even when judged as the ensemble
     items = read_eval_items(registry.path(version))
     # A first BERT is compared with what `auto` serves until it is promoted: the current TF-IDF model.
-    current_version = registry.current(candidate.name) or (registry.current("tfidf") if candidate.name == "bert"
-                                                           else None)
+    current_version = registry.current(engine) or (registry.current("tfidf") if engine == "bert" else None)
     if current_version == version:
-        return {"engine": candidate.name, "candidate": version, "current": version, "passed": True,
+        return {"engine": engine, "candidate": version, "current": version, "passed": True,
                 "reasons": ["已是当前模型"]}
 
-    def current_engine(version_: str) -> Engine:
-        return next((e for e in loaded if e.version == version_), None) or load_engine(registry.path(version_))
+    engines = {e.version: e for e in loaded}
+
+    def current_engine(version_: str) -> Engine:  # each version loaded at most once (a first BERT: TF-IDF twice)
+        if version_ not in engines:
+            engines[version_] = load_engine(registry.path(version_))
+        return engines[version_]
 
     current: Engine | None = current_engine(current_version) if current_version is not None else None
-    served_as = candidate.name
     tfidf_version = registry.current("tfidf")
-    if ensemble and candidate.name == "bert" and tfidf_version is not None:
+    if ensemble and engine == "bert" and tfidf_version is not None:
         from models.ensemble import EnsembleEngine
 
         tfidf = current_engine(tfidf_version)
         candidate = EnsembleEngine(members=[candidate, tfidf])
         if current is not None and current.name == "bert":
             current = EnsembleEngine(members=[current, tfidf])
-        served_as = "ensemble"
     if current is None:
         current_report = None
     else:
         current_report = evaluate(current, items) if items else {"model_version": current.version}
     report = compare_reports(evaluate(candidate, items) if items else {"model_version": candidate.version},
                              current_report, gate)
-    return {"engine": "bert" if served_as == "ensemble" else served_as, "served_as": served_as, **report}
+    return {"engine": engine, "served_as": candidate.name, **report}
 
 
 def promote(registry: ModelRegistry, version: str, *, gate: Gate, force: bool = False, actor: str = "system",
