@@ -32,10 +32,12 @@ run: model
 
 test: $(STAMP)
 	$(BIN)/ruff check .
+	tools/typecheck.sh
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	tools/typecheck.sh
 
 bench: $(STAMP)
 	$(BIN)/python bench/throughput.py

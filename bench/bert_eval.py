@@ -24,14 +24,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bert_speed import measure
 from bench.common import OUT, REPO, SHARED_DATA
-from models.base import HeadProbabilities
-from models.bert import BertEngine
-from models.ensemble import EnsembleEngine
-from models.tfidf import TfidfEngine
-from sqmy.config import Settings
-from sqmy.labels import load_label_space
-from training.data import corpus_files, load_items, to_training
-from training.evaluate import classification_report
+from sqmy.core.config import Settings
+from sqmy.core.labels import load_label_space
+from sqmy.models.base import HeadProbabilities
+from sqmy.models.bert import BertEngine
+from sqmy.models.ensemble import EnsembleEngine
+from sqmy.models.tfidf import TfidfEngine
+from sqmy.training.data import corpus_files, load_items, to_training
+from sqmy.training.evaluate import classification_report
 
 
 def topic_report(probs: np.ndarray, classes: list[str], truth: list[str]) -> dict:
@@ -77,7 +77,7 @@ def main() -> None:
     parser.add_argument("--save", type=Path, default=OUT / "bert-model")
     args = parser.parse_args()
     if not (args.base / "config.json").is_file():
-        from models.e5.convert import convert
+        from sqmy.models.e5.convert import convert
 
         convert(args.base)
     settings = Settings()

@@ -16,9 +16,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import generated_items
-from models.base import Doc
-from models.bert import BertEngine
-from models.bert_onnx import INT8_NAME, export_onnx
+from sqmy.models.base import Doc
+from sqmy.models.bert import BertEngine
+from sqmy.models.bert_onnx import INT8_NAME, export_onnx
 
 
 def measure(engine: BertEngine, length: int, n: int = 96) -> dict[str, float]:
@@ -42,7 +42,8 @@ def main() -> None:
     parser.add_argument("model", type=Path)
     args = parser.parse_args()
     if not (args.model / INT8_NAME).is_file():
-        export_onnx(BertEngine.load(args.model, runtime="torch"), args.model)
+        engine = BertEngine.load(args.model, runtime="torch")
+        export_onnx(engine.encoder_, engine.heads_, engine.tokenizer_, args.model)
     out = {}
     for runtime in ("torch", "onnx"):
         engine = BertEngine.load(args.model, runtime=runtime)

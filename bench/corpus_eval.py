@@ -18,11 +18,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import REPO, SHARED_DATA
-from models.tfidf import TfidfEngine
-from sqmy.config import Settings
-from sqmy.labels import load_label_space
-from training.data import corpus_files, load_items, to_training
-from training.evaluate import evaluate
+from sqmy.core.config import Settings
+from sqmy.core.labels import load_label_space
+from sqmy.models.tfidf import TfidfEngine
+from sqmy.training.data import corpus_files, load_items, to_training
+from sqmy.training.evaluate import evaluate
 
 
 def main() -> None:

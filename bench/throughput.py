@@ -31,9 +31,10 @@ wrk.body = [[%s]]
 
 def routing_rate(home: Path, items: list[dict[str, str]]) -> dict[str, float]:
     os.environ["OMP_NUM_THREADS"] = os.environ["OPENBLAS_NUM_THREADS"] = "1"
-    from models import ModelRegistry, load_engine
-    from models.base import Doc
-    from service.routing import Router, RoutingPolicy
+    from sqmy.app.policy import RoutingPolicy
+    from sqmy.app.routing import Router
+    from sqmy.models import ModelRegistry, load_engine
+    from sqmy.models.base import Doc
 
     registry = ModelRegistry(home / "models")
     router = Router({"tfidf": load_engine(registry.path(registry.current("tfidf")))}, RoutingPolicy())

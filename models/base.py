@@ -1,8 +1,7 @@
-"""The engine contract shared by TF-IDF and BERT, and the artifact metadata format."""
+"""The engine contract shared by TF-IDF and BERT (artifact metadata: ``sqmy.models.metadata``)."""
 
 from __future__ import annotations
 
-import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -11,8 +10,6 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator
-
-METADATA_NAME = "metadata.json"
 
 
 @dataclass(frozen=True)
@@ -88,15 +85,16 @@ def check_docs(docs: Any) -> Sequence[Doc]:
     return docs
 
 
-def read_metadata(path: Path) -> dict[str, Any]:
-    meta = Path(path) / METADATA_NAME
-    if not meta.is_file():
-        raise FileNotFoundError(f"{path}: no {METADATA_NAME}; not a model artifact directory")
-    return json.loads(meta.read_text(encoding="utf-8"))
-
-
-def write_metadata(path: Path, metadata: dict[str, Any]) -> None:
-    (Path(path) / METADATA_NAME).write_text(json.dumps(metadata, ensure_ascii=False, indent=2), encoding="utf-8")
+def choose_topic_path(l1_classes: Sequence[str], l2_classes: Sequence[str], l1_row: np.ndarray,
+                      l2_row: np.ndarray) -> tuple[int, int | None]:
+    """The routing's topic choice for one row of probabilities: the index of the most probable level 1 and of its
+    most probable level-2 child (``None`` without a level-2 head or when the level 1 has no children)."""
+    best_l1 = int(np.argmax(l1_row))
+    prefix = l1_classes[best_l1] + "/"
+    children = [j for j, c in enumerate(l2_classes) if c.startswith(prefix)]
+    if len(l2_row) and children:
+        return best_l1, max(children, key=lambda j: l2_row[j])
+    return best_l1, None
 
 
 def hierarchical_l2(l1: np.ndarray, l1_classes: list[str], l2: np.ndarray, l2_classes: list[str]) -> np.ndarray:

@@ -10,42 +10,48 @@ from typing import Any
 
 import numpy as np
 
+from sqmy.models.bert_layers import mean_pool, torch_module
+
 ONNX_NAME = "model.onnx"
 INT8_NAME = "model.int8.onnx"
 OPSET = 17
 
 
-def _wrapper(engine: Any) -> Any:
-    import torch
+def _wrapper(encoder: Any, heads: Any, order: list[str]) -> Any:
+    torch = torch_module()
 
-    from models.bert import mean_pool
-
-    class Exported(torch.nn.Module):
+    class Exported(torch.nn.Module):  # type: ignore[name-defined]
         def __init__(self) -> None:
             super().__init__()
-            self.encoder, self.heads = engine.encoder_, engine.heads_
+            self.encoder, self.heads = encoder, heads
 
         def forward(self, input_ids, attention_mask):
             hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
             logits = self.heads(mean_pool(hidden, attention_mask))
-            return tuple(logits[name] for name in engine.head_order_)
+            return tuple(logits[name] for name in order)
 
     return Exported().eval()
 
 
-def export_onnx(engine: Any, directory: Path, *, quantize: bool = True) -> Path:
-    """Write ``model.onnx`` (fp32, opset 17, dynamic batch and length) and ``model.int8.onnx``."""
-    import torch
-
+def export_onnx(encoder: Any, heads: Any, tokenizer: Any, directory: Path, *, quantize: bool = True) -> Path:
+    """Write ``model.onnx`` (fp32, opset 17, dynamic batch and length; one output per head, named after it) and
+    ``model.int8.onnx`` for an encoder and its heads (``BertEngine.encoder_``, ``.heads_``, ``.tokenizer_``)."""
+    torch = torch_module()
     directory = Path(directory)
-    engine.encoder_.float().cpu().eval()
-    engine.heads_.cpu().eval()
-    engine.head_order_ = list(engine.heads_.heads.keys())
-    dummy = engine.tokenizer_(["导出样例"], return_tensors="pt")
+    encoder.float().cpu().eval()
+    heads.cpu().eval()
+    order = list(heads.heads.keys())
+    dummy = tokenizer(["导出样例"], return_tensors="pt")
     path = directory / ONNX_NAME
     with warnings.catch_warnings():  # the tracer's notes on shape checks that are constant for this graph
         warnings.simplefilter("ignore")
-        _export(torch, engine, dummy, path)
+        torch.onnx.export(
+            _wrapper(encoder, heads, order), (dummy["input_ids"], dummy["attention_mask"]), str(path),
+            input_names=["input_ids", "attention_mask"], output_names=order,
+            dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
+                          **{name: {0: "batch"} for name in order}},
+            opset_version=OPSET, dynamo=False,
+        )
     if quantize:
         from onnxruntime.quantization import QuantType, quantize_dynamic
 
@@ -55,16 +61,6 @@ def export_onnx(engine: Any, directory: Path, *, quantize: bool = True) -> Path:
         quantize_dynamic(str(path), str(directory / INT8_NAME), weight_type=QuantType.QInt8, per_channel=True,
                          reduce_range=True)
     return path
-
-
-def _export(torch: Any, engine: Any, dummy: Any, path: Path) -> None:
-    torch.onnx.export(
-        _wrapper(engine), (dummy["input_ids"], dummy["attention_mask"]), str(path),
-        input_names=["input_ids", "attention_mask"], output_names=engine.head_order_,
-        dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
-                      **{name: {0: "batch"} for name in engine.head_order_}},
-        opset_version=OPSET, dynamo=False,
-    )
 
 
 class OnnxRunner:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from models.base import Doc, Engine, HeadProbabilities, Targets, hierarchical_l2
+from sqmy.models.base import Doc, Engine, HeadProbabilities, Targets, hierarchical_l2
 
 HEADS = ("topic_l1", "topic_l2", "lead", "involved")
 EPS = 1e-6  # probabilities are clipped to [EPS, 1 - EPS] before taking logs
@@ -32,6 +33,12 @@ class EnsembleEngine(Engine):
     @property
     def version(self) -> str:
         return "+".join(m.version for m in self.members)
+
+    @property
+    def metadata_(self) -> dict[str, Any]:  # type: ignore[override]
+        """Assembled at load time, so no file of its own: its members' versions and metrics."""
+        return {"engine": self.name, "version": self.version, "created_at": None,
+                "members": [m.metadata_ for m in self.members], "metrics": {}}
 
     def _classes(self, head: str) -> list[str]:
         return sorted({c for m in self.members for c in getattr(m, f"{head}_classes_")})

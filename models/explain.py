@@ -15,22 +15,16 @@ into ``text`` (``spans``) and ``title`` (``title_spans``), ``end`` exclusive.
 
 from __future__ import annotations
 
-import itertools
 import math
-import re
-import unicodedata
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import rjieba
 
-from models.base import Doc, Engine, HeadProbabilities
-from models.text import _KEEP_TOKEN
+from sqmy.core.text import FieldSpan, char_spans, join_title_with_offsets, token_spans, word_spans
+from sqmy.models.base import Doc, Engine, HeadProbabilities, choose_topic_path
 
-_SPACE = re.compile(r"\s")
 MAX_SPANS = 60  # per field: the strongest spans by |weight|
 
 
@@ -38,66 +32,11 @@ class UnknownTopicError(ValueError):
     """The requested topic is not one of the engine's classes."""
 
 
-@dataclass(frozen=True)
-class _Piece:
-    """The normalised joined text the TF-IDF engine sees, with each character's origin."""
-
-    text: str
-    field: list[str]  # "title" | "text" | "" (the separator) per character
-    origin: list[int]  # index into the original field string per character
-
-
-def normalize_with_origin(s: str) -> tuple[str, list[int]]:
-    """``models.text.normalize`` (NFKC, lower case, whitespace collapsed, stripped) with, per output character,
-    the index of the input character it came from."""
-    out: list[str] = []
-    origin: list[int] = []
-    for i, ch in enumerate(s):
-        piece = unicodedata.normalize("NFKC", ch).lower()
-        for c in piece:
-            if _SPACE.match(c):
-                if out and out[-1] == " ":
-                    continue
-                c = " "
-            out.append(c)
-            origin.append(i)
-    while out and out[-1] == " ":
-        out.pop()
-        origin.pop()
-    start = 0
-    while start < len(out) and out[start] == " ":
-        start += 1
-    return "".join(out[start:]), origin[start:]
-
-
-def _joined(doc: Doc) -> _Piece:
-    """Mirror of ``models.text.join_title`` keeping track of where each character came from."""
-    title, title_origin = normalize_with_origin(doc.title or "")
-    text, text_origin = normalize_with_origin(doc.text or "")
-    if title and not text.startswith(title):
-        return _Piece(f"{title}。{text}", ["title"] * len(title) + [""] + ["text"] * len(text),
-                      [*title_origin, -1, *text_origin])
-    if text:
-        return _Piece(text, ["text"] * len(text), text_origin)
-    return _Piece(title, ["title"] * len(title), title_origin)
-
-
-def _tokens(text: str) -> list[tuple[str, int, int]]:
-    """jieba tokens with their offsets (rjieba.cut keeps every character, so offsets are cumulative)."""
-    out, pos = [], 0
-    for token in rjieba.cut(text):
-        out.append((token, pos, pos + len(token)))
-        pos += len(token)
-    return out
-
-
 def chosen_path(engine: Engine, probs: HeadProbabilities, row: int = 0) -> list[str]:
-    """The topic path ``service.routing.build_result`` reports: best level 1, then its best level-2 child."""
-    l1 = engine.topic_l1_classes_[int(probs.topic_l1[row].argmax())]
-    children = [j for j, c in enumerate(engine.topic_l2_classes_) if c.startswith(l1 + "/")]
-    if probs.topic_l2.shape[1] and children:
-        return engine.topic_l2_classes_[max(children, key=lambda j: probs.topic_l2[row, j])].split("/")
-    return [l1]
+    """The topic path ``sqmy.app.routing.build_result`` reports: best level 1, then its best level-2 child."""
+    l1, l2 = choose_topic_path(engine.topic_l1_classes_, engine.topic_l2_classes_, probs.topic_l1[row],
+                               probs.topic_l2[row])
+    return engine.topic_l2_classes_[l2].split("/") if l2 is not None else [engine.topic_l1_classes_[l1]]
 
 
 def resolve_path(engine: Engine, topic: str | Sequence[str]) -> list[str]:
@@ -121,21 +60,20 @@ def resolve_path(engine: Engine, topic: str | Sequence[str]) -> list[str]:
     raise UnknownTopicError(f"未知的分类：{'/'.join(parts) or '（空）'}")
 
 
-def _spans(weights: np.ndarray, piece: _Piece, doc: Doc) -> dict[str, list[dict[str, Any]]]:
-    """Sum per-character weights over jieba words and map them to offsets into the original strings."""
+def _spans(weights: np.ndarray, text: str, where: list[FieldSpan], doc: Doc) -> dict[str, list[dict[str, Any]]]:
+    """Sum per-character weights of the joined ``text`` over jieba words and map them to offsets into the original
+    strings (``where``: per character, its field and source span, from ``join_title_with_offsets``)."""
     out: dict[str, list[dict[str, Any]]] = {"text": [], "title": []}
-    for token, s, e in _tokens(piece.text):
-        if not _KEEP_TOKEN.search(token):
-            continue
-        fields = set(piece.field[s:e]) - {""}
+    for _token, s, e in token_spans(text):
+        fields = {where[i][0] for i in range(s, e)} - {""}
         if len(fields) != 1:
             continue
         name = fields.pop()
         weight = float(weights[s:e].sum())
         if abs(weight) < 1e-6:
             continue
-        idx = [piece.origin[i] for i in range(s, e) if piece.field[i] == name]
-        start, end = min(idx), max(idx) + 1
+        mine = [where[i] for i in range(s, e) if where[i][0] == name]
+        start, end = min(m[1] for m in mine), max(m[2] for m in mine)
         source = doc.text if name == "text" else doc.title
         out[name].append({"start": start, "end": end, "text": source[start:end], "weight": round(weight, 5)})
     return out
@@ -143,29 +81,24 @@ def _spans(weights: np.ndarray, piece: _Piece, doc: Doc) -> dict[str, list[dict[
 
 def _linear(engine: Any, doc: Doc, path: list[str]) -> tuple[dict[str, list[dict[str, Any]]], str]:
     """TF-IDF: per-feature contributions ``coef × value`` to the chosen path's level-1 and level-2 scores."""
-    piece = _joined(doc)
+    text, where = join_title_with_offsets(doc.title, doc.text)
     features = engine.features_
-    x = features.transform([piece.text])
+    x = features.transform([text])
     columns = [engine.slices_[0] + engine.topic_l1_classes_.index(path[0])]
     if engine.topic_l2_ is not None and len(path) > 1 and "/".join(path) in engine.topic_l2_classes_:
         columns.append(engine.slices_[1] + engine.topic_l2_classes_.index("/".join(path)))
     w = np.asarray(engine.weights_[:, columns], dtype=np.float64).sum(axis=1)
     contribution = dict(zip(x.indices.tolist(), (x.data.astype(np.float64) * w[x.indices]).tolist(), strict=True))
 
-    # every occurrence of every feature, as (column, start, end) in piece.text
+    # every occurrence of every feature, as (column, start, end) in the joined text
     word_vec, char_vec = features.vectorizers_
-    occurrences: list[tuple[int, int, int]] = []
-    kept = [(t, s, e) for t, s, e in _tokens(piece.text) if _KEEP_TOKEN.search(t)]
     vocab = word_vec.vocabulary_
-    grams = list(kept)
-    grams += [(f"{a[0]} {b[0]}", a[1], b[2]) for a, b in itertools.pairwise(kept)]
-    occurrences += [(vocab[t], s, e) for t, s, e in grams if t in vocab]
-    offset, vocab, text = len(word_vec.vocabulary_), char_vec.vocabulary_, piece.text
-    for n in (1, 2, 3):
-        for i in range(len(text) - n + 1):
-            column = vocab.get(text[i:i + n])
-            if column is not None:
-                occurrences.append((offset + column, i, i + n))
+    occurrences = [(vocab[t], s, e) for t, s, e in word_spans(text) if t in vocab]
+    offset, vocab = len(word_vec.vocabulary_), char_vec.vocabulary_
+    for s, e in char_spans(text):
+        column = vocab.get(text[s:e])
+        if column is not None:
+            occurrences.append((offset + column, s, e))
 
     count: dict[int, int] = defaultdict(int)
     for column, _s, _e in occurrences:
@@ -173,7 +106,7 @@ def _linear(engine: Any, doc: Doc, path: list[str]) -> tuple[dict[str, list[dict
     weights = np.zeros(len(text))
     for column, s, e in occurrences:
         weights[s:e] += contribution.get(column, 0.0) / count[column] / (e - s)
-    return _spans(weights, piece, doc), "linear"
+    return _spans(weights, text, where, doc), "linear"
 
 
 def _path_probability(engine: Engine, probs: HeadProbabilities, path: list[str]) -> np.ndarray:
@@ -215,7 +148,7 @@ def _occlusion(engine: Engine, doc: Doc, path: list[str], max_units: int) -> tup
     """Delete each word (or group of adjacent words) and measure the drop of the path's log-odds."""
     units: list[tuple[str, int, int]] = []  # (field, start, end)
     for name, source in (("title", doc.title or ""), ("text", doc.text)):
-        units += [(name, s, e) for t, s, e in _tokens(source) if _KEEP_TOKEN.search(t)]
+        units += [(name, s, e) for _token, s, e in token_spans(source)]
     size = max(1, math.ceil(len(units) / max(1, max_units)))
     groups: list[tuple[str, int, int]] = []
     for name in ("title", "text"):

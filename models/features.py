@@ -13,7 +13,7 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
-from models.text import chars, words
+from sqmy.core.text import chars, words
 
 
 class TextFeatures:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from models.base import read_metadata
+from sqmy.models.metadata import read_metadata
 
 CURRENT_NAME = "current.json"
 HISTORY_NAME = "history.jsonl"
+LOCK_NAME = ".current.lock"
 
 
 class ModelRegistry:
@@ -57,16 +60,19 @@ class ModelRegistry:
         meta = read_metadata(self.path(version))
         if meta.get("engine") != engine:
             raise ValueError(f"{version} is a {meta.get('engine')} model, not {engine}")
-        previous = self.current(engine)
-        pointers = self._pointers() | {engine: version}
         self.root.mkdir(parents=True, exist_ok=True)
-        tmp = self.root / f".{CURRENT_NAME}.{os.getpid()}"
-        tmp.write_text(json.dumps(pointers, ensure_ascii=False, indent=2), encoding="utf-8")
-        tmp.replace(self.root / CURRENT_NAME)
-        entry = {"at": datetime.now(UTC).isoformat(timespec="seconds"), "engine": engine, "version": version,
-                 "previous": previous, "action": action, "actor": actor, "note": note}
-        with open(self.root / HISTORY_NAME, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        # read-modify-write under an exclusive lock: two processes promoting at once both keep their change
+        with open(self.root / LOCK_NAME, "a+b") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            previous = self.current(engine)
+            pointers = self._pointers() | {engine: version}
+            tmp = self.root / f".{CURRENT_NAME}.{os.getpid()}.{threading.get_ident()}"
+            tmp.write_text(json.dumps(pointers, ensure_ascii=False, indent=2), encoding="utf-8")
+            tmp.replace(self.root / CURRENT_NAME)
+            entry = {"at": datetime.now(UTC).isoformat(timespec="seconds"), "engine": engine, "version": version,
+                     "previous": previous, "action": action, "actor": actor, "note": note}
+            with open(self.root / HISTORY_NAME, "a", encoding="utf-8") as handle:
+                handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
 
     def history(self, engine: str | None = None) -> list[dict[str, Any]]:
         """Every pointer change, oldest first."""

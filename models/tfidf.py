@@ -14,19 +14,11 @@ import sklearn
 from sklearn.svm import LinearSVC
 from sklearn.utils.validation import check_is_fitted
 
-from models.base import (
-    Doc,
-    Engine,
-    HeadProbabilities,
-    Targets,
-    check_docs,
-    hierarchical_l2,
-    read_metadata,
-    write_metadata,
-)
-from models.calibration import PlattScaler, fit_temperature, out_of_fold_scores, softmax_t
-from models.features import TextFeatures
-from models.text import join_title
+from sqmy.core.text import join_title
+from sqmy.models.base import Doc, Engine, HeadProbabilities, Targets, check_docs, hierarchical_l2
+from sqmy.models.calibration import PlattScaler, fit_temperature, out_of_fold_scores, softmax_t
+from sqmy.models.features import TextFeatures
+from sqmy.models.metadata import read_metadata, write_metadata
 
 MODEL_NAME = "model.joblib"
 

@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service.responses import JSONResponse
+from sqmy.service.responses import JSONResponse
 
 
 class ErrorType(StrEnum):
@@ -90,7 +90,7 @@ def _describe(err: dict[str, Any]) -> str:
 
 def error_response(error_type: ErrorType, message: str, field: str | None = None,
                    details: list[dict[str, Any]] | None = None) -> JSONResponse:
-    body = {"error": message, "error_type": error_type.value, "field": field}
+    body: dict[str, Any] = {"error": message, "error_type": error_type.value, "field": field}
     if details:
         body["details"] = details
     return JSONResponse(body, status_code=STATUS[error_type])

@@ -12,12 +12,12 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 import sqmy
-from service.api.routes import classify, explain, feedback, health, info, jobs, keys, models
-from service.errors import install_error_handlers
-from service.metrics import Metrics
-from service.state import AppState
-from service.web import mount_web
-from sqmy.config import Settings, get_settings
+from sqmy.app.metrics import Metrics
+from sqmy.core.config import Settings, get_settings
+from sqmy.service.api.routes import classify, explain, feedback, health, info, jobs, keys, models
+from sqmy.service.errors import install_error_handlers
+from sqmy.service.state import AppState
+from sqmy.service.web import mount_web
 
 
 def _operation_id(route: APIRoute) -> str:

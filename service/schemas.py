@@ -6,8 +6,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from sqmy.core.config import EngineName
+
 NonEmptyText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
-EngineChoice = Literal["auto", "tfidf", "bert", "ensemble"]
+EngineChoice = EngineName  # auto | tfidf | bert | ensemble
 
 
 class ClassifyItem(BaseModel):
@@ -21,18 +23,22 @@ class ClassifyItem(BaseModel):
     text: NonEmptyText = Field(description="正文，不能为空")
 
 
+ENGINE_HELP = ("缺省为服务配置 SQMY_ENGINE（默认 auto）。auto：有 BERT 模型时用 BERT 与 TF-IDF 的集成"
+               "（SQMY_ENSEMBLE），BERT 超时或出错时由 TF-IDF 回答；否则 TF-IDF")
+TOP_K_HELP = "候选数量，缺省为服务配置 SQMY_TOP_K（默认 5）"
+
+
 class ClassifyRequest(ClassifyItem):
-    engine: EngineChoice = Field(
-        default="auto", description="auto：有 BERT 模型时用 BERT 与 TF-IDF 的集成（SQMY_ENSEMBLE），否则 TF-IDF")
-    top_k: int = Field(default=5, ge=1, le=50, description="候选数量")
+    engine: EngineChoice | None = Field(default=None, description=ENGINE_HELP)
+    top_k: int | None = Field(default=None, ge=1, le=50, description=TOP_K_HELP)
 
 
 class BatchClassifyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     items: list[ClassifyItem] = Field(min_length=1, description="待分类条目")
-    engine: EngineChoice = "auto"
-    top_k: int = Field(default=5, ge=1, le=50)
+    engine: EngineChoice | None = Field(default=None, description=ENGINE_HELP)
+    top_k: int | None = Field(default=None, ge=1, le=50, description=TOP_K_HELP)
 
 
 class TopicCandidate(BaseModel):
@@ -92,7 +98,7 @@ class ServiceInfo(BaseModel):
 
 
 class ExplainRequest(ClassifyItem):
-    engine: EngineChoice = Field(default="auto", description="与 /v1/classify 相同")
+    engine: EngineChoice | None = Field(default=None, description="与 /v1/classify 相同")
     topic: str | list[str] | None = Field(
         default=None, description="要解释的分类（一级或二级名称，或路径）；缺省为模型选中的分类")
 

@@ -1,5 +1,5 @@
 """``python -m sqmy`` = the ``sqmy`` console script."""
 
-from sqmy.cli import main
+from sqmy.cli.main import main
 
 raise SystemExit(main())

@@ -15,13 +15,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from models import ModelRegistry
-from models.tfidf import TfidfEngine
-from sqmy.config import Settings
-from sqmy.labels import LabelSpace, load_label_space
+from sqmy.core.config import Settings
+from sqmy.core.labels import LabelSpace, load_label_space
+from sqmy.models import ModelRegistry
+from sqmy.models.tfidf import TfidfEngine
+from sqmy.training.data import corpus_files, load_items
+from sqmy.training.train import train_and_register
 from tests.utils.tiny_corpus import write_tiny_corpus
-from training.data import corpus_files, load_items
-from training.train import train_and_register
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

@@ -7,12 +7,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from sqmy.core.config import Settings, default
+
 
 @dataclass(frozen=True)
 class Gate:
-    max_macro_drop: float = 0.01
-    max_class_drop: float = 0.10
-    min_support: int = 5
+    """Promotion thresholds (``SQMY_GATE_*``)."""
+
+    max_macro_drop: float = default("GATE_MACRO_F1_DROP")
+    max_class_drop: float = default("GATE_CLASS_F1_DROP")
+    min_support: int = default("GATE_MIN_SUPPORT")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Gate:
+        return cls(settings.GATE_MACRO_F1_DROP, settings.GATE_CLASS_F1_DROP, settings.GATE_MIN_SUPPORT)
 
 
 def _delta(before: float | None, after: float | None) -> dict[str, float | None]:
@@ -22,7 +30,7 @@ def _delta(before: float | None, after: float | None) -> dict[str, float | None]
 
 
 def compare_reports(candidate: dict[str, Any], current: dict[str, Any] | None, gate: Gate = Gate()) -> dict[str, Any]:
-    """A comparison report of two ``training.evaluate.evaluate`` results (topic head gates; lead reported)."""
+    """A comparison report of two ``sqmy.training.evaluate.evaluate`` results (topic head gates; lead reported)."""
     report: dict[str, Any] = {"candidate": candidate.get("model_version"), "n_items": candidate.get("n_items", 0),
                               "gate": gate.__dict__, "reasons": []}
     if current is None:
@@ -30,8 +38,8 @@ def compare_reports(candidate: dict[str, Any], current: dict[str, Any] | None, g
         return report
     report["current"] = current.get("model_version")
     cand, cur = candidate.get("topic"), current.get("topic")
-    if not cand or not cur:
-        report |= {"passed": True, "reasons": ["评估集为空，无法比较（直接通过）"]}
+    if not cand or not cur:  # nothing to compare on: never a silent pass (``force`` still promotes)
+        report |= {"passed": False, "reasons": ["评估集为空，无法与当前模型比较（可强制上线）"]}
         return report
     report["macro_f1"] = _delta(cur["macro_f1"], cand["macro_f1"])
     report["accuracy"] = _delta(cur["accuracy"], cand["accuracy"])

@@ -11,9 +11,9 @@ from typing import Any
 
 import orjson
 
-from models.base import Doc, Targets
-from sqmy.io import RecordError, iter_records
-from sqmy.labels import LabelSpace, UnknownLabelError
+from sqmy.core.io import RecordError, iter_records
+from sqmy.core.labels import LabelSpace, UnknownLabelError
+from sqmy.models.base import Doc, Targets
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ def split_names(text: str) -> list[str]:
 def _departments(record: dict[str, Any]) -> tuple[str | None, list[str] | None]:
     departments = record.get("departments")
     if isinstance(departments, list) and departments:
-        names = [d.get("name") if isinstance(d, dict) else d for d in departments]
+        names = [str(d.get("name") if isinstance(d, dict) else d) for d in departments]
         roles = [d.get("role", "") if isinstance(d, dict) else "" for d in departments]
         leads = [n for n, r in zip(names, roles, strict=True) if r == "lead"] or names[:1]
         return leads[0], [n for n in names if n != leads[0]]

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
-from models.base import Engine, HeadProbabilities
-from training.data import LabeledItem
+from sqmy.models.base import Engine, HeadProbabilities
+from sqmy.training.data import LabeledItem
 
 
 def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, n_bins: int = 10) -> float:

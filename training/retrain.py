@@ -9,15 +9,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
-from models import ModelRegistry, load_engine
-from models.base import Engine, read_metadata
-from sqmy.config import Settings
-from sqmy.labels import LabelSpace, load_label_space
-from sqmy.progress import ProgressFile
-from training.compare import Gate, compare_reports
-from training.data import LabeledItem, TrainingSet, build_training_set
-from training.evaluate import evaluate
-from training.train import read_eval_items, train_and_register
+from sqmy.core.config import Settings
+from sqmy.core.labels import LabelSpace, load_label_space
+from sqmy.core.progress import Progress
+from sqmy.models import ModelRegistry, load_engine
+from sqmy.models.base import Engine
+from sqmy.models.metadata import read_metadata
+from sqmy.training.compare import Gate, compare_reports
+from sqmy.training.data import LabeledItem, TrainingSet, build_training_set
+from sqmy.training.evaluate import evaluate
+from sqmy.training.train import read_eval_items, train_and_register
 
 PromoteMode = Literal["auto", "never", "force"]
 Log = Callable[[str], None]
@@ -32,9 +33,12 @@ def overlay(base: Sequence[LabeledItem], corrections: Sequence[LabeledItem]) -> 
         if old is None:
             merged[fix.id] = fix
             continue
-        topic = {"topic_l1": fix.topic_l1, "topic_l2": fix.topic_l2} if fix.topic_l1 else {}
-        depts = {"lead": fix.lead, "assists": fix.assists} if fix.lead else {}
-        merged[fix.id] = replace(old, title=fix.title or old.title, text=fix.text or old.text, **topic, **depts)
+        new = replace(old, title=fix.title or old.title, text=fix.text or old.text)
+        if fix.topic_l1:
+            new = replace(new, topic_l1=fix.topic_l1, topic_l2=fix.topic_l2)
+        if fix.lead:
+            new = replace(new, lead=fix.lead, assists=fix.assists)
+        merged[fix.id] = new
     return list(merged.values())
 
 
@@ -43,7 +47,7 @@ def bert_params(settings: Settings, base: Path | None = None, log: Log = print, 
     if base is None:
         base = settings.encoders_dir / "e5-small-zh"
         if not (base / "config.json").is_file():
-            from models.e5.convert import convert
+            from sqmy.models.e5.convert import convert
 
             log(f"生成默认基础编码器 {base} …")
             convert(base)
@@ -89,7 +93,7 @@ def promotion_report(registry: ModelRegistry, version: str, gate: Gate, loaded: 
     current: Engine | None = current_engine(current_version) if current_version is not None else None
     tfidf_version = registry.current("tfidf")
     if ensemble and engine == "bert" and tfidf_version is not None:
-        from models.ensemble import EnsembleEngine
+        from sqmy.models.ensemble import EnsembleEngine
 
         tfidf = current_engine(tfidf_version)
         candidate = EnsembleEngine(members=[candidate, tfidf])
@@ -137,40 +141,40 @@ def rollback(registry: ModelRegistry, engine: str, version: str | None = None, *
 
 def retrain(engines: Sequence[str], settings: Settings, *, promote_mode: PromoteMode = "auto",
             corrections: Sequence[LabeledItem] = (), labels: LabelSpace | None = None,
-            progress: ProgressFile | None = None, actor: str = "system", log: Log = print) -> dict[str, Any]:
+            progress: Progress | None = None, actor: str = "system", log: Log = print) -> dict[str, Any]:
     """Train each engine on its sources + ``corrections``, compare with the current model, promote per mode."""
-    progress = progress or ProgressFile(None)
+    progress = progress or Progress()
     labels = labels or load_label_space(settings.TAXONOMY_PATH, settings.DIRECTORY_PATH)
     registry = ModelRegistry(settings.models_dir)
     total = len(engines) * 3
     outcome: dict[str, Any] = {"engines": {}, "corrections": len(corrections)}
     for n, name in enumerate(engines):
         started = time.perf_counter()
-        progress.update(n * 3, total, stage=f"{name}：读取数据")
+        progress.update(n * 3, total=total, stage=f"{name}：读取数据")
         training = training_set(registry, name, settings, labels)
         items = overlay(training.items, corrections)
         log(f"{name}: {len(training.items)} items (corpus: {training.corpus_use or 'no'}, files: "
             f"{len(training.sources)}) + {len(corrections)} correction(s)")
-        progress.update(n * 3 + 1, total, stage=f"{name}：训练（{len(items)} 条）")
+        progress.update(n * 3 + 1, total=total, stage=f"{name}：训练（{len(items)} 条）")
         params = bert_params(settings, log=log) if name == "bert" else {}
         meta = train_and_register(name, items, registry, sources=training.sources,
                                   corpus_use=training.corpus_use, promote=None, params=params, log=log)
         meta["data"]["corrections"] = len(corrections)
-        progress.update(n * 3 + 2, total, stage=f"{name}：与当前模型比较")
+        progress.update(n * 3 + 2, total=total, stage=f"{name}：与当前模型比较")
         if meta.get("promoted"):
             decision = {"promoted": True, "forced": False, "report": {"reasons": ["当前没有已上线的同类模型"]}}
         elif promote_mode == "never":
             decision = {"promoted": False, "forced": False,
-                        "report": promotion_report(registry, meta["version"], settings.gate,
+                        "report": promotion_report(registry, meta["version"], Gate.from_settings(settings),
                                                        ensemble=settings.ENSEMBLE)}
         else:
-            decision = promote(registry, meta["version"], gate=settings.gate, force=promote_mode == "force",
-                               actor=actor, ensemble=settings.ENSEMBLE)
+            decision = promote(registry, meta["version"], gate=Gate.from_settings(settings),
+                               force=promote_mode == "force", actor=actor, ensemble=settings.ENSEMBLE)
         outcome["engines"][name] = {
             "version": meta["version"], "promoted": decision["promoted"], "forced": decision.get("forced", False),
             "report": decision["report"], "seconds": round(time.perf_counter() - started, 1),
             "metrics": {k: {m: v.get(m) for m in ("accuracy", "macro_f1", "ece", "n")}
                         for k, v in meta.get("metrics", {}).items() if isinstance(v, dict)},
         }
-    progress.update(total, total, stage="完成", final=True)
+    progress.update(total, total=total, stage="完成", force=True)
     return outcome

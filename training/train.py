@@ -12,10 +12,11 @@ from typing import Any
 import orjson
 
 import sqmy
-from models.base import Engine, write_metadata
-from models.registry import ModelRegistry
-from training.data import LabeledItem, data_hash, is_eval_item, to_training
-from training.evaluate import evaluate
+from sqmy.models.base import Engine
+from sqmy.models.metadata import write_metadata
+from sqmy.models.registry import ModelRegistry
+from sqmy.training.data import LabeledItem, data_hash, is_eval_item, to_training
+from sqmy.training.evaluate import evaluate
 
 DEFAULT_EVAL_FRACTION = 0.1
 EVAL_ITEMS_NAME = "eval.jsonl"
@@ -23,11 +24,11 @@ EVAL_ITEMS_NAME = "eval.jsonl"
 
 def make_engine(name: str, **params: Any) -> Engine:
     if name == "tfidf":
-        from models.tfidf import TfidfEngine
+        from sqmy.models.tfidf import TfidfEngine
 
         return TfidfEngine(**params)
     if name == "bert":
-        from models.bert import BertEngine
+        from sqmy.models.bert import BertEngine
 
         return BertEngine(**params)
     raise ValueError(f"unknown or unavailable engine {name!r}")
@@ -65,7 +66,26 @@ def train_and_register(
     train_seconds = time.perf_counter() - started
     version = registry.new_version(engine_name)
     parent = registry.current(engine_name)
-    engine.metadata_ |= {
+    engine.metadata_ |= _version_metadata(engine, version, parent, items, train, held_out, sources=sources,
+                                          corpus_use=corpus_use, eval_fraction=eval_fraction)
+    engine.metadata_["train_seconds"] = round(train_seconds, 2)
+    engine.metadata_["metrics"] = _summary(evaluate(engine, held_out)) if held_out else {}
+    path = _save_version(engine, registry, version, held_out)
+    # The first model of an engine goes live by itself only when nothing is served yet: a first BERT must first
+    # prove itself against the TF-IDF model that `auto` serves now (see training.retrain.promote).
+    first = parent is None and (engine_name == "tfidf" or registry.current("tfidf") is None)
+    if promote or (promote is None and first):
+        registry.set_current(engine_name, version, note="首个模型自动上线" if parent is None else "")
+        engine.metadata_["promoted"] = True
+    log(f"saved {version} in {train_seconds:.1f}s → {path}")
+    return engine.metadata_
+
+
+def _version_metadata(engine: Engine, version: str, parent: str | None, items: Sequence[LabeledItem],
+                      train: Sequence[LabeledItem], held_out: Sequence[LabeledItem], *, sources: Sequence[str],
+                      corpus_use: str | None, eval_fraction: float) -> dict[str, Any]:
+    """Lineage, data snapshot and label sets of a new version."""
+    return {
         "version": version,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "parent": parent,
@@ -80,29 +100,24 @@ def train_and_register(
             "topic_l1": engine.topic_l1_classes_, "topic_l2": engine.topic_l2_classes_,
             "lead": engine.lead_classes_, "involved": engine.involved_classes_,
         },
-        "train_seconds": round(train_seconds, 2),
     }
-    engine.metadata_["metrics"] = _summary(evaluate(engine, held_out)) if held_out else {}
-    # Written under a temporary name and renamed when complete: a killed job never leaves half a version.
+
+
+def _save_version(engine: Engine, registry: ModelRegistry, version: str, held_out: Sequence[LabeledItem]) -> Path:
+    """Write the version under a temporary name and rename it when complete: a killed job never leaves half a
+    version in the registry. BERT also gets its CPU serving path, the int8 ONNX graph."""
     staging = registry.root / f".staging-{version}"
     engine.save(staging)
-    if engine_name == "bert":  # the CPU serving path: int8 ONNX run by onnxruntime
-        from models.bert_onnx import export_onnx
+    if engine.name == "bert":
+        from sqmy.models.bert_onnx import export_onnx
 
-        export_onnx(engine, staging)
+        export_onnx(engine.encoder_, engine.heads_, engine.tokenizer_, staging)
         engine.metadata_["onnx"] = "model.int8.onnx"
     write_eval_items(staging / EVAL_ITEMS_NAME, held_out)
     write_metadata(staging, engine.metadata_)
     path: Path = registry.root / version
     staging.rename(path)
-    # The first model of an engine goes live by itself only when nothing is served yet: a first BERT must first
-    # prove itself against the TF-IDF model that `auto` serves now (see training.retrain.promote).
-    first = parent is None and (engine_name == "tfidf" or registry.current("tfidf") is None)
-    if promote or (promote is None and first):
-        registry.set_current(engine_name, version, note="首个模型自动上线" if parent is None else "")
-        engine.metadata_["promoted"] = True
-    log(f"saved {version} in {train_seconds:.1f}s → {path}")
-    return engine.metadata_
+    return path
 
 
 def write_eval_items(path: Path, items: Sequence[LabeledItem]) -> None:

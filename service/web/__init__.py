@@ -18,7 +18,7 @@ NO_CACHE = {"Cache-Control": "no-cache"}  # revalidate (ETag) so a new release i
 
 
 class _StaticFiles(StaticFiles):
-    def file_response(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def file_response(self, *args, **kwargs):
         response = super().file_response(*args, **kwargs)
         response.headers.update(NO_CACHE)
         return response

@@ -9,14 +9,15 @@ import time
 import numpy as np
 import pytest
 
-from models import ModelRegistry, load_engine
-from models.base import Doc
-from models.bert import BertEngine
-from service.routing import Router, RoutingPolicy
+from sqmy.app.policy import RoutingPolicy
+from sqmy.app.routing import Router
+from sqmy.models import ModelRegistry, load_engine
+from sqmy.models.base import Doc
+from sqmy.models.bert import BertEngine
+from sqmy.training.data import corpus_files, load_items, to_training
+from sqmy.training.train import train_and_register
 from tests.conftest import SQMY, sqmy_env
 from tests.utils.tiny_bert import write_tiny_bert
-from training.data import corpus_files, load_items, to_training
-from training.train import train_and_register
 
 
 @pytest.fixture(scope="module")
@@ -109,9 +110,9 @@ class Broken:
 
 def test_auto_prefers_bert_and_falls_back_to_tfidf(bert_engine, tfidf_engine):
     doc = [Doc("出租车拒载")]
-    assert Router({"bert": bert_engine, "tfidf": tfidf_engine}, RoutingPolicy()).classify(doc)[0]["engine"] == "bert"
+    assert Router({"bert": bert_engine, "tfidf": tfidf_engine}, RoutingPolicy()).classify(doc)[0].engine == "bert"
     router = Router({"bert": Broken(), "tfidf": tfidf_engine}, RoutingPolicy())
-    assert router.classify(doc)[0]["engine"] == "tfidf"
+    assert router.classify(doc)[0].engine == "tfidf"
     with pytest.raises(RuntimeError):
         router.classify(doc, engine="bert")
 
@@ -130,8 +131,8 @@ def test_registry_and_cli_serve_a_trained_bert(tmp_path, tiny_base, items, tiny_
 
 def test_a_first_bert_must_beat_the_tfidf_that_auto_serves(home, tiny_base, items):
     """Promoting BERT changes what `auto` answers with, so a first BERT is gated against the current TF-IDF."""
-    from training.compare import Gate
-    from training.retrain import promote, promotion_report
+    from sqmy.training.compare import Gate
+    from sqmy.training.retrain import promote, promotion_report
 
     registry = ModelRegistry(home / "models")  # a promoted TF-IDF model is being served
     meta = train_and_register("bert", items, registry, eval_fraction=0.3,
@@ -150,11 +151,11 @@ def test_a_first_bert_must_beat_the_tfidf_that_auto_serves(home, tiny_base, item
 
 
 def test_onnx_export_matches_torch_and_int8_is_served(bert_engine, tmp_path):
-    from models.bert_onnx import INT8_NAME, ONNX_NAME, OnnxRunner, export_onnx
+    from sqmy.models.bert_onnx import INT8_NAME, ONNX_NAME, OnnxRunner, export_onnx
 
     bert_engine.metadata_["version"] = "bert-onnx"
     path = bert_engine.save(tmp_path / "bert")
-    export_onnx(bert_engine, path)
+    export_onnx(bert_engine.encoder_, bert_engine.heads_, bert_engine.tokenizer_, path)
     texts = ["小区路灯坏了", "讨薪。公司拖欠工资三个月，老板一直不见人", "出租车拒载"]
     ids = bert_engine._encode(texts)
     _rows, input_ids, mask = next(bert_engine._batches(ids, range(len(ids))))
@@ -197,7 +198,7 @@ def test_running_service_falls_back_to_tfidf_past_the_bert_budget(tmp_path, tiny
 
 
 def test_ensemble_pools_calibrated_probabilities_log_linearly(bert_engine, tfidf_engine):
-    from models.ensemble import EnsembleEngine
+    from sqmy.models.ensemble import EnsembleEngine
 
     ensemble = EnsembleEngine(members=[bert_engine, tfidf_engine])
     docs = [Doc("小区物业乱收费"), Doc("医院服务态度差")]
@@ -213,11 +214,11 @@ def test_ensemble_pools_calibrated_probabilities_log_linearly(bert_engine, tfidf
     assert ((probs.involved > 0) & (probs.involved < 1)).all()
     router = Router({"ensemble": ensemble, "bert": bert_engine, "tfidf": tfidf_engine}, RoutingPolicy())
     result = router.classify(docs)[0]
-    assert result["engine"] == "ensemble" and "+" in result["model_version"]
+    assert result.engine == "ensemble" and "+" in result.model_version
 
 
 def test_explain_by_occlusion_points_into_the_text(bert_engine):
-    from models.explain import explain
+    from sqmy.models.explain import explain
 
     doc = Doc(title="路灯坏了", text="青石镇新民路路灯坏了半个月，晚上一片漆黑，请尽快维修路灯。")
     result = explain(bert_engine, doc, max_units=12)

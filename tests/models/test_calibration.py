@@ -1,6 +1,6 @@
 import numpy as np
 
-from models.calibration import PlattScaler, fit_temperature, softmax_t
+from sqmy.models.calibration import PlattScaler, fit_temperature, softmax_t
 
 
 def test_temperature_softens_overconfident_scores():

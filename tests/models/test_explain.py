@@ -7,26 +7,9 @@ import itertools
 import numpy as np
 import pytest
 
-from models.base import Doc, Engine, HeadProbabilities
-from models.explain import UnknownTopicError, _joined, explain, normalize_with_origin, resolve_path
-from models.text import join_title, normalize
-
-
-@pytest.mark.parametrize("raw", [
-    "  小区路灯坏了  ", "Ｈｅｌｌｏ　世界，１２３", "第一行\n\n  第二行\t结束", "ABC def", "", "   ", "①号楼",
-])
-def test_normalize_with_origin_matches_normalize(raw):
-    text, origin = normalize_with_origin(raw)
-    assert text == normalize(raw)
-    assert len(origin) == len(text)
-    assert origin == sorted(origin) and all(0 <= i < len(raw) for i in origin)
-
-
-@pytest.mark.parametrize(("title", "text"), [
-    ("路灯坏了", "小区路灯坏了一个月"), ("小区路灯", "小区路灯坏了"), ("", "只有正文"), ("标题", ""),
-])
-def test_joined_text_is_what_the_engine_sees(title, text):
-    assert _joined(Doc(text=text, title=title)).text == join_title(title, text)
+from sqmy.core.text import join_title
+from sqmy.models.base import Doc, Engine, HeadProbabilities, choose_topic_path
+from sqmy.models.explain import UnknownTopicError, chosen_path, explain, resolve_path
 
 
 def check_spans(spans, source):
@@ -72,6 +55,22 @@ def test_explaining_another_topic_changes_the_evidence(tfidf_engine):
     assert own["topic"] == "城乡建设" and other["topic_path"][0] == "劳动和社会保障"
     lamp = lambda r: sum(s["weight"] for s in r["spans"] if "路灯" in s["text"])  # noqa: E731
     assert lamp(own) > 0 and lamp(own) > lamp(other)
+
+
+def test_choose_topic_path_is_best_level1_then_its_best_child():
+    l1, l2 = ["a", "b"], ["a/x", "b/y", "b/z"]
+    assert choose_topic_path(l1, l2, np.array([0.3, 0.7]), np.array([0.9, 0.04, 0.06])) == (1, 2)
+    assert choose_topic_path(l1, l2, np.array([0.6, 0.4]), np.array([0.1, 0.5, 0.4])) == (0, 0)
+    assert choose_topic_path(l1, [], np.array([0.6, 0.4]), np.zeros(0)) == (0, None)
+    assert choose_topic_path(["a", "c"], l2, np.array([0.1, 0.9]), np.array([0.5, 0.3, 0.2])) == (1, None)
+
+
+def test_chosen_path_follows_the_engine_probabilities(tfidf_engine):
+    probs = tfidf_engine.predict_proba([Doc(text="老板拖欠我们三个月工资")])
+    path = chosen_path(tfidf_engine, probs)
+    assert path[0] == tfidf_engine.topic_l1_classes_[int(probs.topic_l1[0].argmax())]
+    if len(path) > 1:
+        assert "/".join(path) in tfidf_engine.topic_l2_classes_
 
 
 def test_resolve_path_accepts_names_and_paths(tfidf_engine):

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from models import load_engine
-from models.base import Doc, hierarchical_l2
-from models.tfidf import TfidfEngine
+from sqmy.models import load_engine
+from sqmy.models.base import Doc, hierarchical_l2
+from sqmy.models.tfidf import TfidfEngine
 
 
 def test_probabilities_have_one_column_per_class_and_sum_to_one(tfidf_engine):
@@ -59,3 +59,13 @@ def test_hierarchical_l2_keeps_mass_of_childless_level1():
     l2 = np.array([[0.2, 0.8]])
     out = hierarchical_l2(l1, ["甲", "乙"], l2, ["甲/a", "甲/b"])
     np.testing.assert_allclose(out, [[0.14, 0.56]])
+
+
+def test_fast_transform_matches_scikit_learn(tfidf_engine):
+    """Serving uses ``features._transform``; training used ``TfidfVectorizer``: the matrices must be the same."""
+    from sqmy.models.features import _transform
+
+    texts = ["小区物业乱收费，物业服务差", "工厂夜里偷排污水，河里鱼都死了", "", "ABC 123 路灯坏了坏了坏了"]
+    for vec in tfidf_engine.features_.vectorizers_:
+        expected = vec.transform(texts).toarray()
+        np.testing.assert_allclose(_transform(vec, texts).toarray(), expected, rtol=1e-5, atol=1e-6)

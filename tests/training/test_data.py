@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from training.data import is_eval_item, load_items, merge_items, parse_item
+from sqmy.training.data import is_eval_item, load_items, merge_items, parse_item
 
 
 def test_corpus_format_is_parsed(labels):

@@ -6,11 +6,11 @@ import json
 
 import pytest
 
-from models import ModelRegistry
-from tests.test_cli import sqmy
-from training.compare import Gate, compare_reports
-from training.data import LabeledItem
-from training.retrain import overlay
+from sqmy.models import ModelRegistry
+from sqmy.training.compare import Gate, compare_reports
+from sqmy.training.data import LabeledItem
+from sqmy.training.retrain import overlay
+from tests.cli.test_cli import sqmy
 
 
 def _item(id_, topic=None, lead=None, assists=None, text="正文"):
@@ -45,11 +45,20 @@ def test_gate(candidate, passed, reason):
     assert report["per_class"]["甲"]["before"] == 0.80
 
 
+def test_gate_refuses_when_it_cannot_compare():
+    """No evaluation items means no evidence: the candidate is not promoted silently (force still can)."""
+    current = _report(0.80, {"甲": (0.80, 50)}, "old")
+    empty = {"model_version": "new", "n_items": 0}
+    report = compare_reports(empty, current, Gate())
+    assert report["passed"] is False and "无法" in report["reasons"][0]
+    assert compare_reports(empty, None, Gate())["passed"] is True  # nothing served yet: the first model goes live
+
+
 def test_registry_history_and_rollback_target(trained_home, tmp_path, tiny_corpus_dir, labels):
     import shutil
 
-    from training.data import corpus_files, load_items
-    from training.train import train_and_register
+    from sqmy.training.data import corpus_files, load_items
+    from sqmy.training.train import train_and_register
 
     shutil.copytree(trained_home, tmp_path / "h")
     registry = ModelRegistry(tmp_path / "h" / "models")
@@ -93,7 +102,7 @@ def test_feedback_import_reports_bad_rows_and_keeps_going(home, tmp_path, tiny_c
 
 def test_site_archive_with_topics_only_keeps_departments_and_survives_retrain(tmp_path, tiny_corpus_dir, labels):
     """A site trains on its own archive (level-1 topic only, no departments), then retrains with corrections."""
-    from training.data import corpus_files, load_items
+    from sqmy.training.data import corpus_files, load_items
 
     items = load_items(corpus_files(tiny_corpus_dir), labels).items
     archive = tmp_path / "archive.jsonl"

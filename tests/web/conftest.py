@@ -17,11 +17,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from models import ModelRegistry
-from sqmy.labels import LabelSpace
+from sqmy.core.labels import LabelSpace
+from sqmy.models import ModelRegistry
+from sqmy.training.data import corpus_files, load_items
+from sqmy.training.train import train_and_register
 from tests.conftest import REPO, SQMY, Server, sqmy_env
-from training.data import corpus_files, load_items
-from training.train import train_and_register
 
 ARTIFACTS = REPO / "tests" / "artifacts"
 DOC_SHOTS = REPO / "docs" / "screenshots"

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Depends
 
-from models.base import Doc
-from service.api.deps import StateDep, require
-from service.errors import ErrorResponse, ErrorType, SqmyError
-from service.responses import JSONResponse
-from service.routing import EngineUnavailableError
-from service.schemas import BatchClassifyRequest, BatchPrediction, ClassifyItem, ClassifyRequest, Prediction
-from service.state import AppState
-from service.storage import classification_row, new_classification_id
+from sqmy.app.results import Suggestion
+from sqmy.app.routing import EngineUnavailableError
+from sqmy.app.storage import classification_row, new_classification_id
+from sqmy.models.base import Doc
+from sqmy.service.api.deps import StateDep, require
+from sqmy.service.errors import ErrorResponse, ErrorType, SqmyError
+from sqmy.service.responses import JSONResponse
+from sqmy.service.schemas import BatchClassifyRequest, BatchPrediction, ClassifyItem, ClassifyRequest, Prediction
+from sqmy.service.state import AppState
 
 router = APIRouter(prefix="/v1/classify", tags=["classify"], dependencies=[Depends(require("editor"))])
 
@@ -31,32 +31,30 @@ def _check_lengths(items: list[ClassifyItem], state: AppState, prefix: str = "")
             raise SqmyError(ErrorType.too_large, f"字段 {field}：正文 {len(item.text)} 字，超过上限 {limit} 字", field)
 
 
-async def _predict(jobs: list[tuple[Doc, str, int]], engine: str, state: AppState) -> list[Any]:
-    """Micro-batched prediction; with ``auto``, BERT answers within the latency budget or TF-IDF does."""
-    if engine != "auto" or "bert" not in state.router.engines or "tfidf" not in state.router.engines:
-        return await state.batcher.submit(jobs)
+async def _classify(items: list[ClassifyItem], engine: str | None, top_k: int | None,
+                    state: AppState) -> list[dict[str, Any]]:
+    """Route the items (engine and top-k default to SQMY_ENGINE / SQMY_TOP_K), log them, count them."""
+    docs = [Doc(text=i.text, title=i.title) for i in items]
     try:
-        return await asyncio.wait_for(state.batcher.submit(jobs), state.settings.BERT_BUDGET_MS / 1000)
-    except TimeoutError:
-        state.metrics.errors.labels("bert_timeout").inc()
-        return await state.batcher.submit([(doc, "tfidf", k) for doc, _, k in jobs])
-
-
-async def _classify(items: list[ClassifyItem], engine: str, top_k: int, state: AppState) -> list[dict[str, Any]]:
-    results = await _predict([(Doc(text=i.text, title=i.title), engine, top_k) for i in items], engine, state)
+        results = await state.serving.classify(docs, engine=engine or state.settings.ENGINE,
+                                               top_k=top_k or state.settings.TOP_K)
+    except EngineUnavailableError as exc:
+        raise SqmyError(ErrorType.not_ready, str(exc), "engine") from exc
+    suggestions: list[Suggestion] = []
     for result in results:
         if isinstance(result, EngineUnavailableError):
             raise SqmyError(ErrorType.not_ready, str(result), "engine")
         if isinstance(result, Exception):
             raise SqmyError(ErrorType.engine, f"模型预测失败：{type(result).__name__}: {result}")
-    out = [{"id": item.id, "classification_id": new_classification_id(), **result}
-           for item, result in zip(items, results, strict=True)]
+        suggestions.append(result)
+    out = [{"id": item.id, "classification_id": new_classification_id(), **suggestion.to_dict()}
+           for item, suggestion in zip(items, suggestions, strict=True)]
     state.classification_log.add([classification_row(item.model_dump(), result, "api")
                                   for item, result in zip(items, out, strict=True)])
-    for result in out:
-        state.metrics.classified.labels(result["engine"]).inc()
-        if result["needs_review"]:
-            state.metrics.needs_review.labels(result["engine"]).inc()
+    for suggestion in suggestions:
+        state.metrics.classified.labels(suggestion.engine).inc()
+        if suggestion.needs_review:
+            state.metrics.needs_review.labels(suggestion.engine).inc()
     return out
 
 

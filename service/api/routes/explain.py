@@ -6,13 +6,13 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 
-from models.base import Doc
-from models.explain import UnknownTopicError, explain
-from service.api.deps import StateDep, require
-from service.errors import ErrorResponse, ErrorType, SqmyError
-from service.responses import JSONResponse
-from service.routing import EngineUnavailableError
-from service.schemas import ExplainRequest, Explanation
+from sqmy.app.routing import EngineUnavailableError
+from sqmy.models.base import Doc
+from sqmy.models.explain import UnknownTopicError, explain
+from sqmy.service.api.deps import StateDep, require
+from sqmy.service.errors import ErrorResponse, ErrorType, SqmyError
+from sqmy.service.responses import JSONResponse
+from sqmy.service.schemas import ExplainRequest, Explanation
 
 router = APIRouter(prefix="/v1/explain", tags=["explain"], dependencies=[Depends(require("editor"))])
 
@@ -26,7 +26,7 @@ def explain_one(request: ExplainRequest, state: StateDep) -> JSONResponse:
     if len(request.text) > limit:
         raise SqmyError(ErrorType.too_large, f"字段 text：正文 {len(request.text)} 字，超过上限 {limit} 字", "text")
     try:
-        engine = state.router.pick(request.engine)
+        engine = state.router.pick(request.engine or state.settings.ENGINE)
     except EngineUnavailableError as exc:
         raise SqmyError(ErrorType.not_ready, str(exc), "engine") from exc
     try:

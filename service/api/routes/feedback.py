@@ -8,11 +8,11 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from service.api.deps import Editor, StateDep
-from service.errors import ErrorResponse, ErrorType, SqmyError
-from service.feedback import FeedbackError, list_feedback, record_feedback
-from service.responses import JSONResponse
-from service.storage import recent_classifications
+from sqmy.app.feedback import FeedbackError, list_feedback, record_feedback
+from sqmy.app.storage import recent_classifications
+from sqmy.service.api.deps import Editor, StateDep
+from sqmy.service.errors import ErrorResponse, ErrorType, SqmyError
+from sqmy.service.responses import JSONResponse
 
 router = APIRouter(prefix="/v1", tags=["feedback"])
 ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (401, 403, 404, 422)}

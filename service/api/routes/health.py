@@ -6,8 +6,8 @@ from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
-from models.base import Doc
-from service.responses import JSONResponse
+from sqmy.models.base import Doc
+from sqmy.service.responses import JSONResponse
 
 router = APIRouter(tags=["health"])
 

@@ -7,8 +7,8 @@ from typing import Any
 from fastapi import APIRouter, Depends
 
 import sqmy
-from service.api.deps import StateDep, require
-from service.schemas import ServiceInfo
+from sqmy.service.api.deps import StateDep, require
+from sqmy.service.schemas import ServiceInfo
 
 router = APIRouter(prefix="/v1", tags=["info"], dependencies=[Depends(require("editor"))])
 

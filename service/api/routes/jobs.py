@@ -9,9 +9,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import FileResponse
 
-from service.api.deps import Editor, StateDep
-from service.errors import ErrorResponse, ErrorType, SqmyError
-from service.responses import JSONResponse
+from sqmy.core.config import EngineName
+from sqmy.service.api.deps import Editor, StateDep
+from sqmy.service.errors import ErrorResponse, ErrorType, SqmyError
+from sqmy.service.responses import JSONResponse
 
 router = APIRouter(prefix="/v1", tags=["jobs"])
 ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (401, 403, 404, 413, 422)}
@@ -30,7 +31,7 @@ def _job(state: Any, job_id: str, kind: str | None = None) -> dict[str, Any]:
 def list_jobs(state: StateDep, _principal: Editor, kind: Literal["retrain", "batch"] | None = None,
               limit: int = Query(default=50, ge=1, le=500)) -> dict[str, Any]:
     """最近的后台任务（训练、批量分类），新的在前。"""
-    jobs = state.jobs.list(kind, limit)
+    jobs = state.jobs.recent(kind, limit)
     return {"data": jobs, "count": len(jobs)}
 
 
@@ -53,7 +54,7 @@ def cancel_job(job_id: str, state: StateDep, principal: Editor) -> dict[str, Any
 async def create_batch_job(
     state: StateDep, principal: Editor,
     file: Annotated[UploadFile, File(description="CSV / XLSX / JSONL / Parquet 文件")],
-    engine: Annotated[Literal["auto", "tfidf", "bert", "ensemble"], Form()] = "auto",
+    engine: Annotated[EngineName, Form()] = EngineName.AUTO,
     id_col: Annotated[str | None, Form()] = None, title_col: Annotated[str | None, Form()] = None,
     text_col: Annotated[str | None, Form()] = None,
     output_format: Annotated[Literal["same", "jsonl", "csv", "xlsx", "parquet"], Form()] = "same",
@@ -76,7 +77,7 @@ async def create_batch_job(
 
     def argv(directory: Path) -> list[str]:
         args = ["batch", str(directory / f"input{suffix}"), str(directory / f"result{out_suffix}"),
-                "--engine", engine, "--progress-file", str(directory / "progress.json"),
+                "--engine", str(engine), "--progress-file", str(directory / "progress.json"),
                 "--summary", str(directory / "summary.json"), "--resume"]
         for flag, value in (("--id-col", id_col), ("--title-col", title_col), ("--text-col", text_col)):
             if value:

@@ -7,11 +7,11 @@ from typing import Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.api.deps import Admin, Editor, StateDep, forget_cached_keys
-from service.auth import ROLE_NAMES, create_key, list_keys, revoke_key
-from service.errors import ErrorResponse, ErrorType, SqmyError
-from service.responses import JSONResponse
-from service.storage import audit_events
+from sqmy.app.auth import ROLE_NAMES, create_key, list_keys, revoke_key
+from sqmy.app.storage import audit_events
+from sqmy.service.api.deps import Admin, Editor, StateDep, forget_cached_keys
+from sqmy.service.errors import ErrorResponse, ErrorType, SqmyError
+from sqmy.service.responses import JSONResponse
 
 router = APIRouter(prefix="/v1", tags=["auth"])
 ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (401, 403, 404, 422)}

@@ -8,17 +8,17 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from models.base import read_metadata
-from service.api.deps import Editor, StateDep, Trainer
-from service.errors import ErrorResponse, ErrorType, SqmyError
-from service.responses import JSONResponse
-from service.storage import audit
-from training.retrain import promote
-from training.retrain import rollback as rollback_to
+from sqmy.app.model_admin import promote_and_audit, rollback_and_audit
+from sqmy.core.config import TRAINABLE_ENGINES
+from sqmy.models.metadata import read_metadata
+from sqmy.service.api.deps import Editor, StateDep, Trainer
+from sqmy.service.errors import ErrorResponse, ErrorType, SqmyError
+from sqmy.service.responses import JSONResponse
+from sqmy.training.compare import Gate
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (401, 403, 404, 409, 422)}
-ENGINES = ("tfidf", "bert")
+ENGINES = TRAINABLE_ENGINES
 
 
 def _summary(meta: dict[str, Any], current: dict[str, str | None]) -> dict[str, Any]:
@@ -62,13 +62,11 @@ class PromoteRequest(BaseModel):
 async def promote_model(version: str, state: StateDep, principal: Trainer,
                         request: PromoteRequest | None = None) -> JSONResponse:
     """与当前模型在同一评估集上比较；未退化（或 force）则上线，服务随即切换到新模型。"""
-    _metadata(state, version)
+    await run_in_threadpool(_metadata, state, version)
     force = bool(request and request.force)
-    outcome = await run_in_threadpool(promote, state.registry, version, gate=state.settings.gate, force=force,
-                                      actor=principal.name, loaded=list(state.router.engines.values()),
-                                      ensemble=state.settings.ENSEMBLE)
-    audit(state.db, principal.name, "model.promote" if outcome["promoted"] else "model.promote_refused", version,
-          forced=outcome["forced"], reasons=outcome["report"].get("reasons"))
+    outcome = await run_in_threadpool(
+        promote_and_audit, state.registry, state.db, version, gate=Gate.from_settings(state.settings), force=force,
+        actor=principal.name, ensemble=state.settings.ENSEMBLE, loaded=list(state.router.engines.values()))
     if not outcome["promoted"]:
         raise SqmyError(ErrorType.conflict, "新模型未通过上线检查：" + "；".join(outcome["report"]["reasons"])
                         + "。如确需上线，请使用 force", "force", extra=outcome)
@@ -78,7 +76,7 @@ async def promote_model(version: str, state: StateDep, principal: Trainer,
 
 class RollbackRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    engine: Literal["tfidf", "bert"] = "tfidf"
+    engine: Literal["tfidf", "bert"] = "tfidf"  # TRAINABLE_ENGINES (a Literal for the OpenAPI schema)
     version: str | None = Field(default=None, description="回退到的版本（默认：上一个上线的版本）")
 
 
@@ -86,20 +84,19 @@ class RollbackRequest(BaseModel):
 async def rollback(request: RollbackRequest, state: StateDep, principal: Trainer) -> JSONResponse:
     """回退到更早的版本（默认上一个上线的版本），不经过上线检查。"""
     try:
-        outcome = rollback_to(state.registry, request.engine, request.version, actor=principal.name)
+        outcome = await run_in_threadpool(rollback_and_audit, state.registry, state.db, request.engine,
+                                          request.version, actor=principal.name)
     except LookupError as exc:
         raise SqmyError(ErrorType.not_found, str(exc), "version") from exc
     except ValueError as exc:
         raise SqmyError(ErrorType.validation, f"字段 version：{exc}", "version") from exc
-    audit(state.db, principal.name, "model.rollback", outcome["version"], engine=request.engine,
-          previous=outcome["previous"])
     outcome["serving"] = await run_in_threadpool(state.watcher.sync)
     return JSONResponse(outcome)
 
 
 class RetrainRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    engine: Literal["tfidf", "bert", "all"] = "tfidf"
+    engine: Literal["tfidf", "bert", "all"] = "tfidf"  # TRAINABLE_ENGINES or all
     promote: Literal["auto", "never", "force"] = Field(
         default="auto", description="auto：通过上线检查才上线；never：只训练；force：总是上线")
 

@@ -120,3 +120,25 @@ def test_service_without_a_model_is_alive_but_not_ready(tmp_path):
         assert r.status_code == 503 and "sqmy train" in r.json()["error"]
     finally:
         srv.stop()
+
+
+def test_settings_decide_engine_and_top_k_when_the_request_does_not(home):
+    """SQMY_TOP_K and SQMY_ENGINE are the defaults of every request; a request's own value still wins."""
+    srv = Server(home, SQMY_TOP_K="2", SQMY_ENGINE="tfidf")
+    try:
+        body = post(srv, "/v1/classify", json={"text": "老板拖欠我们三个月工资"}).json()
+        assert len(body["topic_candidates"]) == 2 and len(body["department_candidates"]) == 2
+        assert body["engine"] == "tfidf"
+        wider = post(srv, "/v1/classify", json={"text": "老板拖欠我们三个月工资", "top_k": 4}).json()
+        assert len(wider["topic_candidates"]) == 4
+        batch = post(srv, "/v1/classify/batch", json={"items": [{"text": "路灯坏了"}]}).json()
+        assert len(batch["data"][0]["topic_candidates"]) == 2
+    finally:
+        srv.stop()
+
+
+def test_info_lists_every_loaded_engine(server):
+    body = httpx.get(f"{server.url}/v1/info", timeout=30).json()
+    assert body["default_engine"] == "auto"
+    assert [e["engine"] for e in body["engines"]] == ["tfidf"]
+    assert body["engines"][0]["model_version"].startswith("tfidf-") and body["engines"][0]["topic_labels"] > 0

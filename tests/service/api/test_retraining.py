@@ -11,10 +11,10 @@ import time
 import httpx
 import pytest
 
-from models import ModelRegistry, load_engine
+from sqmy.models import ModelRegistry, load_engine
+from sqmy.training.data import corpus_files, load_items
+from sqmy.training.train import train_and_register
 from tests.conftest import SQMY, Server, sqmy_env
-from training.data import corpus_files, load_items
-from training.train import train_and_register
 
 
 def call(server, method, path, key=None, **kwargs):
@@ -136,7 +136,7 @@ def _worse_model(home, tiny_corpus_dir, labels):
     registry = ModelRegistry(home / "models")
     # evaluate on the real labels: the candidate's eval split is what the gate compares on
     meta = train_and_register("tfidf", scrambled, registry, eval_fraction=0.0, promote=False, log=lambda _m: None)
-    from training.train import write_eval_items
+    from sqmy.training.train import write_eval_items
 
     write_eval_items(registry.path(meta["version"]) / "eval.jsonl", items)
     return meta["version"]

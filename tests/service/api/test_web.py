@@ -7,7 +7,7 @@ import re
 import httpx
 import pytest
 
-from service.web import STATIC_DIR
+from sqmy.service.web import STATIC_DIR
 
 
 def test_page_and_assets_are_served(server):
@@ -39,7 +39,7 @@ def test_static_files_are_package_data():
     from pathlib import Path
 
     pyproject = tomllib.loads((Path(__file__).resolve().parents[3] / "pyproject.toml").read_text(encoding="utf-8"))
-    patterns = pyproject["tool"]["setuptools"]["package-data"]["service"]
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["sqmy.service"]
     service_dir = STATIC_DIR.parents[1]
     covered = {p for pattern in patterns for p in service_dir.glob(pattern)}
     assert {p for p in STATIC_DIR.rglob("*.*")} <= covered

@@ -1,0 +1,62 @@
+"""Torch building blocks shared by the BERT model, its trainer and its ONNX exporter."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+UNSEEN_LOGIT = -10.0  # bias of a class with no training row: never the answer, never NaN
+
+
+def torch_module() -> Any:
+    """``torch``, imported on first use (the TF-IDF path never pays for it)."""
+    import torch
+
+    return torch
+
+
+def heads_module(hidden: int, sizes: dict[str, int], dropout: float) -> Any:
+    """The multi-task head on top of the mean-pooled encoder output."""
+    nn = torch_module().nn
+
+    class Heads(nn.Module):  # type: ignore[name-defined]
+        def __init__(self) -> None:
+            super().__init__()
+            self.dropout = nn.Dropout(dropout)
+            self.heads = nn.ModuleDict({name: nn.Linear(hidden, n) for name, n in sizes.items() if n})
+
+        def forward(self, pooled):
+            pooled = self.dropout(pooled)
+            return {name: head(pooled) for name, head in self.heads.items()}
+
+    return Heads()
+
+
+def load_encoder(auto_model: Any, path: str | Path) -> Any:
+    """The encoder without its pooler (unused: we mean-pool); families without the option load as they are."""
+    try:
+        return auto_model.from_pretrained(path, add_pooling_layer=False)
+    except TypeError:
+        return auto_model.from_pretrained(path)
+
+
+def mean_pool(hidden: Any, mask: Any) -> Any:
+    mask = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-6)
+
+
+def padded_batches(ids: list[list[int]], order: Sequence[int], batch_size: int,
+                   pad_id: int) -> Iterator[tuple[list[int], Any, Any]]:
+    """Length-bucketed dynamic padding: ``(rows, input_ids, mask)`` batches of similar lengths, padded to their
+    own maximum."""
+    torch = torch_module()
+    for start in range(0, len(order), batch_size):
+        rows = list(order[start:start + batch_size])
+        width = max(len(ids[i]) for i in rows)
+        input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for r, i in enumerate(rows):
+            input_ids[r, : len(ids[i])] = torch.tensor(ids[i])
+            mask[r, : len(ids[i])] = 1
+        yield rows, input_ids, mask

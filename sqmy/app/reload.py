@@ -1,0 +1,116 @@
+"""Loading promoted models from the registry, and hot reload: follow the registry's pointers and swap newly
+promoted models into the running router.
+
+A promotion (through the API, the CLI, or a retraining job, in this process or another) only rewrites
+``current.json``; every service process notices within ``SQMY_RELOAD_SECONDS``, loads the new version beside the
+old one and swaps it in atomically. Requests already holding the old engine finish on it; none fail."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from sqmy.app.metrics import Metrics
+from sqmy.app.routing import Router
+from sqmy.core.config import TRAINABLE_ENGINES
+from sqmy.models import ModelRegistry, load_engine
+from sqmy.models.base import Doc, Engine
+
+log = logging.getLogger(__name__)
+
+ENGINES = TRAINABLE_ENGINES
+
+
+def load_warm(registry: ModelRegistry, version: str) -> Engine:
+    """Load a stored version and run one prediction, so the first request does not pay for lazy set-up."""
+    engine = load_engine(registry.path(version))
+    engine.predict_proba([Doc(text="预热", title="")])
+    return engine
+
+
+def ensemble_of(engines: dict[str, Engine]) -> dict[str, Engine]:
+    """``{"ensemble": BERT pooled with TF-IDF}`` when both are in ``engines``, else nothing."""
+    if not {"bert", "tfidf"} <= set(engines):
+        return {}
+    from sqmy.models.ensemble import EnsembleEngine
+
+    return {"ensemble": EnsembleEngine(members=[engines["bert"], engines["tfidf"]])}
+
+
+def load_current_engines(registry: ModelRegistry, *, ensemble: bool = False,
+                         names: tuple[str, ...] = ENGINES) -> dict[str, Engine]:
+    """Every engine in ``names`` that has a promoted version, loaded and warmed up; with ``ensemble`` and both BERT
+    and TF-IDF loaded, also their average (which ``auto`` then prefers)."""
+    engines: dict[str, Engine] = {}
+    for name in names:
+        version = registry.current(name)
+        if version is None:
+            continue
+        try:
+            engines[name] = load_warm(registry, version)
+        except Exception:
+            log.exception("could not load %s model %s; continuing without it", name, version)
+    if ensemble:
+        engines |= ensemble_of(engines)
+    return engines
+
+
+class ModelWatcher:
+    def __init__(self, router: Router, registry: ModelRegistry, metrics: Metrics, *, ensemble: bool,
+                 interval: float) -> None:
+        self.router, self.registry, self.metrics = router, registry, metrics
+        self.ensemble, self.interval = ensemble, interval
+        self._failed: dict[str, str] = {}  # engine → version that failed to load (not retried until it changes)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="sqmy-model-watcher", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                self.sync()
+            except Exception:
+                log.exception("model watcher failed; retrying")
+            if self._stop.wait(self.interval):
+                return
+
+    def on_job_finished(self, _job: dict[str, Any]) -> None:
+        """A finished job may have promoted a model: look now rather than at the next interval."""
+        self.sync()
+
+    def sync(self, engines: tuple[str, ...] = ENGINES) -> dict[str, Any]:
+        """Load and swap in every promoted version that is not the one being served; returns what changed."""
+        changed: dict[str, Any] = {}
+        with self._lock:
+            for name in engines:
+                wanted = self.registry.current(name)
+                loaded = self.router.engines.get(name)
+                if wanted is None or (loaded is not None and loaded.version == wanted):
+                    continue
+                if self._failed.get(name) == wanted:
+                    continue
+                try:
+                    engine = load_warm(self.registry, wanted)
+                except Exception:
+                    log.exception("could not load %s model %s; keeping %s", name, wanted,
+                                  loaded.version if loaded else "none")
+                    self._failed[name] = wanted
+                    continue
+                self.router.swap(name, engine)
+                if loaded is not None:
+                    self.metrics.model.labels(name, loaded.version).set(0)
+                self.metrics.model.labels(name, wanted).set(1)
+                changed[name] = {"from": loaded.version if loaded else None, "to": wanted}
+                log.info("now serving %s model %s", name, wanted)
+            if changed and self.ensemble:
+                for name, engine in ensemble_of(self.router.engines).items():
+                    self.router.swap(name, engine)
+        return changed

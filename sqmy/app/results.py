@@ -1,0 +1,65 @@
+"""The central value: one item's routing suggestion, typed. ``to_dict`` gives the public JSON shape that the
+HTTP ``response_model`` (``sqmy.service.schemas.Prediction``), the CLI and archive results share."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+
+@dataclass(frozen=True)
+class TopicCandidate:
+    topic: str
+    topic_path: tuple[str, ...]
+    confidence: float
+
+
+@dataclass(frozen=True)
+class Department:
+    name: str
+    role: Literal["lead", "assist"]
+    confidence: float
+
+
+@dataclass(frozen=True)
+class DepartmentCandidate:
+    name: str
+    confidence: float  # probability of being the lead
+    involvement: float  # probability of taking part (lead or assist)
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """Topic path, lead and assisting units with calibrated confidences, which engine and version answered, and
+    whether an editor should look at it (and why, in Chinese)."""
+
+    topic: str
+    topic_path: tuple[str, ...]
+    topic_confidence: float
+    topic_path_confidence: float
+    topic_candidates: tuple[TopicCandidate, ...]
+    departments: tuple[Department, ...]
+    department_candidates: tuple[DepartmentCandidate, ...]
+    engine: str
+    model_version: str
+    needs_review: bool
+    review_reasons: tuple[str, ...]
+
+    @property
+    def lead(self) -> Department | None:
+        """The suggested lead unit (主办), if the model routes units at all."""
+        return next((d for d in self.departments if d.role == "lead"), None)
+
+    @property
+    def assists(self) -> tuple[Department, ...]:
+        return tuple(d for d in self.departments if d.role == "assist")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The public JSON shape (lists, not tuples)."""
+        out = asdict(self)
+        out["topic_path"] = list(self.topic_path)
+        out["review_reasons"] = list(self.review_reasons)
+        out["topic_candidates"] = [c | {"topic_path": list(c["topic_path"])} for c in out["topic_candidates"]]
+        out["departments"] = list(out["departments"])
+        out["department_candidates"] = list(out["department_candidates"])
+        return out

@@ -1,0 +1,141 @@
+"""Turn engine probabilities into a routing suggestion: topic path, lead and assisting units, review flag."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+
+import numpy as np
+
+from sqmy.app.policy import RoutingPolicy
+from sqmy.app.results import Department, DepartmentCandidate, Suggestion, TopicCandidate
+from sqmy.core.config import EngineName
+from sqmy.models.base import Doc, Engine, HeadProbabilities, choose_topic_path
+
+ENGINE_PREFERENCE = (EngineName.ENSEMBLE, EngineName.BERT, EngineName.TFIDF)  # what "auto" tries, best first
+log = logging.getLogger(__name__)
+
+
+class EngineUnavailableError(RuntimeError):
+    """The requested engine is not loaded."""
+
+
+def _top(row: np.ndarray, k: int) -> np.ndarray:
+    k = min(k, len(row))
+    idx = np.argpartition(-row, k - 1)[:k] if k < len(row) else np.arange(len(row))
+    return idx[np.argsort(-row[idx], kind="stable")]
+
+
+def _topic(engine: Engine, probs: HeadProbabilities, row: int, k: int) -> tuple[str, float, tuple[str, ...], float,
+                                                                         tuple[TopicCandidate, ...]]:
+    """Level 1 (best), its best level-2 child, and the top-k paths with the chosen one first."""
+    l1_p, l2_p = probs.topic_l1[row], probs.topic_l2[row]
+    best_l1, best_l2 = choose_topic_path(engine.topic_l1_classes_, engine.topic_l2_classes_, l1_p, l2_p)
+    topic, topic_conf = engine.topic_l1_classes_[best_l1], float(l1_p[best_l1])
+    path: tuple[str, ...] = (topic,)
+    path_conf = topic_conf
+    if not l2_p.size:
+        return topic, topic_conf, path, path_conf, tuple(
+            TopicCandidate(engine.topic_l1_classes_[j], (engine.topic_l1_classes_[j],), round(float(l1_p[j]), 4))
+            for j in _top(l1_p, k))
+    if best_l2 is not None:
+        path, path_conf = tuple(engine.topic_l2_classes_[best_l2].split("/")), float(l2_p[best_l2])
+    candidates = [TopicCandidate(engine.topic_l2_classes_[j].split("/")[0],
+                                 tuple(engine.topic_l2_classes_[j].split("/")), round(float(l2_p[j]), 4))
+                  for j in _top(l2_p, k + 1)]
+    # the chosen path always comes first, the alternatives after it by probability
+    candidates.sort(key=lambda c: (c.topic_path != path, -c.confidence))
+    return topic, topic_conf, path, path_conf, tuple(candidates[:k])
+
+
+def _units(engine: Engine, probs: HeadProbabilities, row: int, policy: RoutingPolicy,
+           k: int) -> tuple[tuple[Department, ...], tuple[DepartmentCandidate, ...]]:
+    """The lead (most probable lead unit), assisting units above the threshold, and the ranked candidates."""
+    if not probs.lead.shape[1]:
+        return (), ()
+    lead_p = probs.lead[row]
+    involved = dict(zip(engine.involved_classes_, probs.involved[row].tolist(), strict=True))
+    order = _top(lead_p, max(k, 1))
+    lead = engine.lead_classes_[int(order[0])]
+    departments = [Department(lead, "lead", round(float(lead_p[order[0]]), 4))]
+    assists = sorted(((p, name) for name, p in involved.items() if name != lead and p >= policy.assist_threshold),
+                     reverse=True)
+    departments += [Department(name, "assist", round(p, 4)) for p, name in assists[: policy.max_assists]]
+    candidates = tuple(DepartmentCandidate(engine.lead_classes_[j], round(float(lead_p[j]), 4),
+                                           round(involved.get(engine.lead_classes_[j], 0.0), 4)) for j in order)
+    return tuple(departments), candidates
+
+
+def build_result(engine: Engine, probs: HeadProbabilities, row: int, policy: RoutingPolicy,
+                 top_k: int | None = None) -> Suggestion:
+    """The routing suggestion for row ``row`` of ``probs``."""
+    k = top_k or policy.top_k
+    topic, topic_conf, path, path_conf, topic_candidates = _topic(engine, probs, row, k)
+    departments, dept_candidates = _units(engine, probs, row, policy, k)
+    reasons = []
+    if topic_conf < policy.review_threshold:
+        reasons.append(f"分类置信度 {topic_conf:.2f} 低于阈值 {policy.review_threshold:.2f}")
+    lead = departments[0] if departments else None
+    if lead is not None and lead.confidence < policy.dept_review_threshold:
+        reasons.append(f"主办单位置信度 {lead.confidence:.2f} 低于阈值 {policy.dept_review_threshold:.2f}")
+    return Suggestion(topic, path, round(topic_conf, 4), round(path_conf, 4), topic_candidates, departments,
+                      dept_candidates, engine.name, engine.version, bool(reasons), tuple(reasons))
+
+
+class Router:
+    """Holds the loaded engines and answers routing requests; engines can be swapped atomically."""
+
+    def __init__(self, engines: dict[str, Engine], policy: RoutingPolicy) -> None:
+        self._engines = dict(engines)
+        self.policy = policy
+        self._lock = threading.Lock()
+
+    @property
+    def engines(self) -> dict[str, Engine]:
+        return self._engines
+
+    def swap(self, name: str, engine: Engine | None) -> None:
+        """Replace (or remove) one engine; requests already holding the old one finish on it."""
+        with self._lock:
+            engines = dict(self._engines)
+            if engine is None:
+                engines.pop(name, None)
+            else:
+                engines[name] = engine
+            self._engines = engines
+
+    def plan(self, requested: str = "auto") -> tuple[Engine, Engine | None]:
+        """The one place that decides who answers: the engine for ``requested`` and, for ``auto``, the fallback
+        (TF-IDF) that answers instead when the first fails or runs past ``policy.bert_budget_s``. ``auto`` prefers
+        the ensemble, then BERT, then TF-IDF, among the engines loaded now."""
+        engines = self._engines
+        if requested != EngineName.AUTO:
+            if requested not in engines:
+                raise EngineUnavailableError(f"引擎 {requested} 未加载（可用：{', '.join(engines) or '无'}）")
+            return engines[requested], None
+        for name in ENGINE_PREFERENCE:
+            if name in engines:
+                fallback = engines.get(EngineName.TFIDF)
+                return engines[name], fallback if fallback is not engines[name] else None
+        raise EngineUnavailableError("没有已加载的模型，请先运行 sqmy train")
+
+    def pick(self, requested: str = "auto") -> Engine:
+        return self.plan(requested)[0]
+
+    def run(self, engine: Engine, docs: Sequence[Doc], top_k: int | None = None) -> list[Suggestion]:
+        """Route ``docs`` with one given engine (no fallback)."""
+        probs = engine.predict_proba(list(docs))
+        return [build_result(engine, probs, i, self.policy, top_k) for i in range(len(docs))]
+
+    def classify(self, docs: Sequence[Doc], *, engine: str = "auto", top_k: int | None = None) -> list[Suggestion]:
+        """Route ``docs`` synchronously (CLI, archives); with ``auto`` a failing engine falls back to TF-IDF (the
+        answer says which engine produced it)."""
+        chosen, fallback = self.plan(engine)
+        try:
+            return self.run(chosen, docs, top_k)
+        except Exception:
+            if fallback is None:
+                raise
+            log.exception("%s engine failed; answering with %s", chosen.name, fallback.name)
+            return self.run(fallback, docs, top_k)

@@ -1,0 +1,89 @@
+"""The router as the HTTP service uses it: asynchronous, one micro-batcher per engine (TF-IDF never waits behind
+BERT), and ``auto``'s latency budget: past it, or on an error, the fallback engine answers instead."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+
+from sqmy.app.batcher import MicroBatcher
+from sqmy.app.results import Suggestion
+from sqmy.app.routing import Router
+from sqmy.models.base import Doc, Engine
+
+Job = tuple[Doc, int | None]  # (document, top_k)
+log = logging.getLogger(__name__)
+
+
+class ServingRouter:
+    """``await classify(docs, engine=..., top_k=...)``: what ``Router.classify`` answers, batched across requests.
+
+    ``on_fallback(reason)`` is called when ``auto`` answers with the fallback ("timeout" or "error")."""
+
+    def __init__(self, router: Router, *, max_batch: int, wait_seconds: float,
+                 on_fallback: Callable[[str], None] = lambda _reason: None) -> None:
+        self.router, self.max_batch, self.wait_seconds = router, max_batch, wait_seconds
+        self.on_fallback = on_fallback
+        self._batchers: dict[str, MicroBatcher[Job]] = {}
+        self._started = False
+
+    def start(self) -> None:
+        self._started = True
+        for batcher in self._batchers.values():
+            batcher.start()
+
+    async def stop(self) -> None:
+        for batcher in self._batchers.values():
+            await batcher.stop()
+
+    def _batcher(self, name: str) -> MicroBatcher[Job]:
+        """The batcher of engine ``name``; each batch runs on whatever engine of that name is loaded then."""
+        if name not in self._batchers:
+            batcher: MicroBatcher[Job] = MicroBatcher(lambda jobs: self._run(name, jobs), max_batch=self.max_batch,
+                                                      wait_seconds=self.wait_seconds)
+            if self._started:
+                batcher.start()
+            self._batchers[name] = batcher
+        return self._batchers[name]
+
+    def _run(self, name: str, jobs: list[Job]) -> list[Suggestion | Exception]:
+        """One batch of one engine, grouped by top-k; an engine error becomes every job's result."""
+        engine = self.router.engines.get(name)
+        results: list[Suggestion | Exception] = [RuntimeError(f"引擎 {name} 已卸载")] * len(jobs)
+        if engine is None:
+            return results
+        groups: dict[int | None, list[int]] = {}
+        for i, (_doc, top_k) in enumerate(jobs):
+            groups.setdefault(top_k, []).append(i)
+        for top_k, rows in groups.items():
+            try:
+                out: Sequence[Suggestion | Exception] = self.router.run(engine, [jobs[i][0] for i in rows], top_k)
+            except Exception as exc:
+                log.exception("%s engine failed on a batch of %d", name, len(rows))
+                out = [exc] * len(rows)
+            for i, result in zip(rows, out, strict=True):
+                results[i] = result
+        return results
+
+    async def _submit(self, engine: Engine, docs: Sequence[Doc], top_k: int | None) -> list[Suggestion | Exception]:
+        return await self._batcher(engine.name).submit([(doc, top_k) for doc in docs])
+
+    async def classify(self, docs: Sequence[Doc], *, engine: str = "auto",
+                       top_k: int | None = None) -> list[Suggestion | Exception]:
+        """Per document, its suggestion or the exception that stopped it (``EngineUnavailableError`` is raised)."""
+        chosen, fallback = self.router.plan(engine)
+        if fallback is None:
+            return await self._submit(chosen, docs, top_k)
+        try:
+            results = await asyncio.wait_for(self._submit(chosen, docs, top_k), self.router.policy.bert_budget_s)
+        except TimeoutError:  # the batcher skips the cancelled jobs if they have not started yet
+            self.on_fallback("timeout")
+            return await self._submit(fallback, docs, top_k)
+        failed = [i for i, r in enumerate(results) if isinstance(r, Exception)]
+        if failed:
+            self.on_fallback("error")
+            retried = await self._submit(fallback, [docs[i] for i in failed], top_k)
+            for i, result in zip(failed, retried, strict=True):
+                results[i] = result
+        return results

@@ -1,0 +1,264 @@
+"""Durable storage through SQLAlchemy: SQLite (WAL) by default, PostgreSQL via ``SQMY_DATABASE_URL``."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import secrets
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Float,
+    Integer,
+    String,
+    Text,
+    create_engine,
+    event,
+    insert,
+    inspect,
+    select,
+    text,
+)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+log = logging.getLogger(__name__)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Classification(Base):
+    """One routed item: the request and the suggestion that was returned."""
+
+    __tablename__ = "classifications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    uid: Mapped[str | None] = mapped_column(String(40), unique=True, index=True)  # returned as classification_id
+    item_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    title: Mapped[str] = mapped_column(Text, default="")
+    text: Mapped[str] = mapped_column(Text)
+    topic: Mapped[str] = mapped_column(String(100), index=True)
+    topic_path: Mapped[list[str]] = mapped_column(JSON)
+    topic_confidence: Mapped[float] = mapped_column(Float)
+    lead_department: Mapped[str | None] = mapped_column(String(100))
+    result: Mapped[dict[str, Any]] = mapped_column(JSON)
+    engine: Mapped[str] = mapped_column(String(20))
+    model_version: Mapped[str] = mapped_column(String(100))
+    needs_review: Mapped[bool] = mapped_column(Boolean)
+    source: Mapped[str] = mapped_column(String(20), default="api")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class Feedback(Base):
+    """A staff member's verdict on one item: accepted as suggested, or corrected. Rows are never updated; the
+    newest row per item is the item's label (see ``sqmy.app.feedback``)."""
+
+    __tablename__ = "feedback"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    item_id: Mapped[str] = mapped_column(String(200), index=True)
+    classification_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    title: Mapped[str] = mapped_column(Text, default="")
+    text: Mapped[str] = mapped_column(Text)
+    action: Mapped[str] = mapped_column(String(20))  # accept | correct
+    topic_path: Mapped[list[str] | None] = mapped_column(JSON)
+    lead: Mapped[str | None] = mapped_column(String(100))
+    assists: Mapped[list[str] | None] = mapped_column(JSON)
+    previous: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # the labels before this verdict
+    editor: Mapped[str] = mapped_column(String(100))
+    note: Mapped[str] = mapped_column(Text, default="")
+    source: Mapped[str] = mapped_column(String(20), default="api")  # api | import
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class AuditEvent(Base):
+    """Who did what and when: feedback, imports, promotions, rollbacks, retraining, key changes."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(50), index=True)
+    target: Mapped[str] = mapped_column(String(200), default="")
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class ApiKey(Base):
+    """An API key: only its SHA-256 digest is stored; ``prefix`` lets staff tell keys apart."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(20))
+    prefix: Mapped[str] = mapped_column(String(20))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Job(Base):
+    """A background job (retraining, batch reclassification) run as a ``sqmy`` subprocess."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20), index=True)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    error: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def audit(db: Engine, actor: str, action: str, target: str = "", **details: Any) -> None:
+    """Append one audit event (its own transaction)."""
+    with db.begin() as conn:
+        conn.execute(insert(AuditEvent).values(at=now(), actor=actor, action=action, target=target,
+                                               details=details))
+
+
+def audit_events(db: Engine, *, action: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+    """The newest audit events (optionally those whose action starts with ``action``)."""
+    query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
+    if action:
+        query = query.where(AuditEvent.action.startswith(action))
+    with db.connect() as conn:
+        return [{"id": r["id"], "at": r["at"].isoformat(timespec="seconds"), "actor": r["actor"],
+                 "action": r["action"], "target": r["target"], "details": r["details"]}
+                for r in conn.execute(query).mappings()]
+
+
+def make_engine(url: str) -> Engine:
+    """A SQLAlchemy engine; SQLite files get WAL, NORMAL sync and a busy timeout."""
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
+    if engine.dialect.name == "sqlite":
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA busy_timeout=5000")
+            cursor.close()
+    Base.metadata.create_all(engine)
+    _add_missing_columns(engine)
+    return engine
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Databases created by an earlier version lack newer nullable columns: add them (no data changes)."""
+    inspector = inspect(engine)
+    with engine.begin() as conn:
+        for table in Base.metadata.sorted_tables:
+            present = {c["name"] for c in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name not in present and column.nullable:
+                    kind = column.type.compile(dialect=engine.dialect)
+                    conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
+
+
+def new_classification_id() -> str:
+    return f"c-{secrets.token_hex(8)}"
+
+
+def classification_row(item: dict[str, Any], result: dict[str, Any], source: str) -> dict[str, Any]:
+    lead = next((d["name"] for d in result.get("departments", []) if d["role"] == "lead"), None)
+    return {
+        "uid": result.get("classification_id"), "item_id": item.get("id"), "title": item.get("title") or "",
+        "text": item["text"],
+        "topic": result["topic"], "topic_path": result["topic_path"],
+        "topic_confidence": result["topic_confidence"], "lead_department": lead, "result": result,
+        "engine": result["engine"], "model_version": result["model_version"],
+        "needs_review": result["needs_review"], "source": source, "created_at": datetime.now(UTC),
+    }
+
+
+class ClassificationLog:
+    """Writes classification rows from a background thread in batches, off the request path.
+
+    After the first row of a batch it waits up to ``gather_seconds`` for a second one, then takes whatever is
+    queued (at most ``max_batch``) and commits it in one transaction. ``close()`` drains the queue."""
+
+    def __init__(self, engine: Engine, *, gather_seconds: float = 0.02, max_batch: int = 500) -> None:
+        self.engine, self.gather_seconds, self.max_batch = engine, gather_seconds, max_batch
+        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="sqmy-classification-log", daemon=True)
+        self._thread.start()
+
+    def add(self, rows: list[dict[str, Any]]) -> None:
+        for row in rows:
+            self._queue.put(row)
+
+    def _run(self) -> None:
+        while True:
+            batch: list[dict[str, Any]] = []
+            row = self._queue.get()
+            while row is not None:
+                batch.append(row)
+                if len(batch) >= self.max_batch:
+                    break
+                try:
+                    row = self._queue.get(timeout=0 if len(batch) > 1 else self.gather_seconds)
+                except queue.Empty:
+                    break
+            stop = row is None
+            if batch:
+                self._write(batch)
+            for _ in range(len(batch) + stop):
+                self._queue.task_done()
+            if stop:
+                return
+
+    def _write(self, batch: list[dict[str, Any]]) -> None:
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(Classification), batch)
+        except Exception:  # never let logging take the service down; report it
+            log.exception("could not store %d classification rows", len(batch))
+
+    def flush(self) -> None:
+        """Block until everything queued so far is written."""
+        self._queue.join()
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=30)
+
+
+def recent_classifications(engine: Engine, limit: int = 20) -> list[dict[str, Any]]:
+    """The newest classifications, each with its newest verdict (or ``None``)."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(Classification).order_by(Classification.id.desc()).limit(limit)).mappings().all()
+        uids = [r["uid"] for r in rows if r["uid"]]
+        verdicts: dict[str, dict[str, Any]] = {}
+        if uids:
+            for fb in conn.execute(select(Feedback).where(Feedback.classification_id.in_(uids))
+                                   .order_by(Feedback.id)).mappings():
+                verdicts[fb["classification_id"]] = {
+                    "id": fb["id"], "action": fb["action"], "topic_path": fb["topic_path"], "lead": fb["lead"],
+                    "assists": fb["assists"], "editor": fb["editor"],
+                    "created_at": fb["created_at"].isoformat(timespec="seconds")}
+    return [{"classification_id": r["uid"], "item_id": r["item_id"], "title": r["title"], "text": r["text"],
+             "topic_path": r["topic_path"], "topic_confidence": r["topic_confidence"],
+             "lead_department": r["lead_department"], "engine": r["engine"], "model_version": r["model_version"],
+             "needs_review": r["needs_review"], "source": r["source"],
+             "created_at": r["created_at"].isoformat(timespec="seconds"), "feedback": verdicts.get(r["uid"])}
+            for r in rows]

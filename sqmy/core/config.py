@@ -1,0 +1,101 @@
+"""All configuration in one place: environment variables prefixed ``SQMY_`` with defaults."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PACKAGE_DATA = Path(__file__).resolve().parents[1] / "data"
+
+class EngineName(StrEnum):
+    """The engines a request can name; ``auto`` lets the routing policy choose (``sqmy.app.routing``)."""
+
+    AUTO = "auto"
+    TFIDF = "tfidf"
+    BERT = "bert"
+    ENSEMBLE = "ensemble"
+
+
+TRAINABLE_ENGINES: tuple[str, ...] = (EngineName.TFIDF.value, EngineName.BERT.value)  # each has its own model line
+ENGINE_CHOICES: tuple[str, ...] = tuple(e.value for e in EngineName)
+
+
+class Settings(BaseSettings):
+    """Runtime settings; every field can be set as ``SQMY_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="SQMY_", env_ignore_empty=True, extra="ignore")
+
+    HOME: Path = Field(default=Path("var"), description="Everything a site accumulates: database, models, jobs.")
+    HOST: str = "127.0.0.1"
+    PORT: int = Field(default=8000, ge=1, le=65535)
+    DATABASE_URL: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite under HOME.")
+    ENGINE: EngineName = EngineName.AUTO
+    TAXONOMY_PATH: Path = PACKAGE_DATA / "taxonomy.yaml"
+    DIRECTORY_PATH: Path = PACKAGE_DATA / "departments.yaml"
+    CORPUS_DIR: Path = PROJECT_ROOT / "corpora"
+    REVIEW_THRESHOLD: float = Field(default=0.6, ge=0.0, le=1.0, description="Topic confidence below → review.")
+    DEPT_REVIEW_THRESHOLD: float = Field(default=0.4, ge=0.0, le=1.0, description="Lead confidence below → review.")
+    ASSIST_THRESHOLD: float = Field(default=0.5, ge=0.0, le=1.0, description="Min. confidence of an assisting unit.")
+    MAX_ASSISTS: int = Field(default=3, ge=0, le=10)
+    TOP_K: int = Field(default=5, ge=1, le=50)
+    MAX_TEXT_CHARS: int = Field(default=20_000, ge=100)
+    MAX_BATCH_SIZE: int = Field(default=256, ge=1)
+    BERT_BUDGET_MS: float = Field(default=2000, gt=0, description="Latency budget of BERT; past it TF-IDF answers.")
+    BERT_EPOCHS: int = Field(
+        default=0, ge=0, description="BERT fine-tuning epochs after the linear probe; 0 = the probe alone.")
+    ENSEMBLE: bool = Field(default=True, description="auto = BERT and TF-IDF pooled when both are loaded.")
+    BATCH_WAIT_MS: float = Field(default=2.0, ge=0.0, description="Micro-batching window of the HTTP service.")
+    LOG_LEVEL: str = "info"
+    WORKERS: int = Field(default=1, ge=1, description="uvicorn worker processes of `sqmy serve`.")
+    AUTH: Literal["auto", "on", "off"] = Field(
+        default="auto", description="API keys: auto = required unless HOST is a loopback address.")
+    RELOAD_SECONDS: float = Field(default=2.0, gt=0, description="How often the service looks for promoted models.")
+    GATE_MACRO_F1_DROP: float = Field(default=0.01, ge=0, description="Promotion gate: max macro-F1 drop.")
+    GATE_CLASS_F1_DROP: float = Field(default=0.10, ge=0, description="Promotion gate: max per-class F1 drop.")
+    GATE_MIN_SUPPORT: int = Field(default=5, ge=1, description="Classes with fewer eval items are not gated.")
+    MAX_UPLOAD_MB: int = Field(default=500, ge=1, description="Largest file accepted by POST /v1/batch-jobs.")
+    ENABLE_NOOP: bool = Field(default=False, description="Mount POST /v1/noop (benchmark baseline).")
+
+    @model_validator(mode="after")
+    def _check_paths(self) -> Settings:
+        for name in ("TAXONOMY_PATH", "DIRECTORY_PATH"):
+            path = getattr(self, name)
+            if not Path(path).is_file():
+                raise ValueError(f"SQMY_{name} points to a missing file: {path}")
+        return self
+
+    @property
+    def database_url(self) -> str:
+        """The configured database URL, or a SQLite file under ``HOME``."""
+        return self.DATABASE_URL or f"sqlite:///{(self.HOME / 'sqmy.db').resolve()}"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.HOME / "models"
+
+    @property
+    def encoders_dir(self) -> Path:
+        """Base encoders built by ``sqmy base-encoder`` (default: pruned e5-small, ``e5-small-zh``)."""
+        return self.HOME / "encoders"
+
+    @property
+    def jobs_dir(self) -> Path:
+        return self.HOME / "jobs"
+
+
+def default(name: str) -> Any:
+    """The default of one setting, for the plain dataclasses (routing policy, gate) built from settings: every
+    default is written once, here."""
+    return Settings.model_fields[name].default
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings (cached; tests call ``get_settings.cache_clear()``)."""
+    return Settings()
