@@ -23,6 +23,7 @@ import numpy as np
 from sklearn.metrics import f1_score
 
 from bench.common import REPO, SHARED_DATA
+from sqmy.app.knowledge import DirectoryKnowledge
 from sqmy.app.policy import RoutingPolicy
 from sqmy.app.reload import load_current_engines
 from sqmy.app.routing import Router
@@ -103,7 +104,7 @@ def main() -> None:
     args = parser.parse_args()
     settings = get_settings()
     engines = load_current_engines(ModelRegistry(settings.models_dir), ensemble=settings.ENSEMBLE)
-    router = Router(engines, RoutingPolicy.from_settings(settings))
+    router = Router(engines, RoutingPolicy.from_settings(settings), DirectoryKnowledge.from_settings(settings))
     report: dict[str, Any] = {"models": {n: e.version for n, e in engines.items()}}
     for name in args.sets:
         if not SETS[name].is_file():

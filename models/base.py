@@ -28,10 +28,11 @@ class Targets:
     topic_l2: list[str | None] = field(default_factory=list)  # "level1/level2"
     lead: list[str | None] = field(default_factory=list)
     involved: list[list[str] | None] = field(default_factory=list)  # lead + assisting units
+    topic_l3: list[str | None] = field(default_factory=list)  # "level1/level2/level3"
 
     def __post_init__(self) -> None:
         n = len(self.topic_l1)
-        for name in ("topic_l2", "lead", "involved"):
+        for name in ("topic_l2", "lead", "involved", "topic_l3"):
             value = getattr(self, name)
             if not value:
                 setattr(self, name, [None] * n)
@@ -47,6 +48,7 @@ class HeadProbabilities:
     topic_l2: np.ndarray  # (n, n_l2), rows sum to 1, consistent with topic_l1
     lead: np.ndarray  # (n, n_units), rows sum to 1
     involved: np.ndarray  # (n, n_involved), independent probabilities
+    topic_l3: np.ndarray | None = None  # (n, n_l3): P(level 3 | its level 2), for engines with a level-3 head
 
 
 class Engine(BaseEstimator, ABC):
@@ -58,6 +60,7 @@ class Engine(BaseEstimator, ABC):
     topic_l2_classes_: list[str]
     lead_classes_: list[str]
     involved_classes_: list[str]
+    topic_l3_classes_: list[str] = []  # noqa: RUF012  (engines without a level-3 head keep it empty)
     metadata_: dict[str, Any]
 
     @abstractmethod
@@ -95,6 +98,16 @@ def choose_topic_path(l1_classes: Sequence[str], l2_classes: Sequence[str], l1_r
     if len(l2_row) and children:
         return best_l1, max(children, key=lambda j: l2_row[j])
     return best_l1, None
+
+
+def conditional_l3(p3: np.ndarray, l3_classes: Sequence[str]) -> np.ndarray:
+    """P(level 3 | its level 2): each level-2 family of columns renormalised to sum to one."""
+    out = np.zeros_like(p3)
+    parents = np.array([c.rsplit("/", 1)[0] for c in l3_classes])
+    for parent in np.unique(parents):
+        cols = parents == parent
+        out[:, cols] = p3[:, cols] / np.maximum(p3[:, cols].sum(axis=1, keepdims=True), 1e-12)
+    return out
 
 
 def hierarchical_l2(l1: np.ndarray, l1_classes: list[str], l2: np.ndarray, l2_classes: list[str]) -> np.ndarray:

@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from sqmy.models.base import Doc, Engine, HeadProbabilities, Targets, hierarchical_l2
+from sqmy.models.base import Doc, Engine, HeadProbabilities, Targets, conditional_l3, hierarchical_l2
 
-HEADS = ("topic_l1", "topic_l2", "lead", "involved")
+HEADS = ("topic_l1", "topic_l2", "lead", "involved", "topic_l3")
 EPS = 1e-6  # probabilities are clipped to [EPS, 1 - EPS] before taking logs
 
 
@@ -41,7 +41,11 @@ class EnsembleEngine(Engine):
                 "members": [m.metadata_ for m in self.members], "metrics": {}}
 
     def _classes(self, head: str) -> list[str]:
-        return sorted({c for m in self.members for c in getattr(m, f"{head}_classes_")})
+        return sorted({c for m in self.members for c in getattr(m, f"{head}_classes_", [])})
+
+    @property
+    def topic_l3_classes_(self) -> list[str]:  # type: ignore[override]
+        return self._classes("topic_l3")
 
     @property
     def topic_l1_classes_(self) -> list[str]:  # type: ignore[override]
@@ -67,7 +71,9 @@ class EnsembleEngine(Engine):
             total = np.zeros((len(docs), len(classes)))
             votes = np.zeros(len(classes))
             for member, probs in zip(self.members, outputs, strict=True):
-                index = [classes.index(c) for c in getattr(member, f"{head}_classes_")]
+                if getattr(probs, head) is None:  # a member without this head abstains
+                    continue
+                index = [classes.index(c) for c in getattr(member, f"{head}_classes_", [])]
                 p = np.clip(getattr(probs, head), EPS, 1 - EPS)
                 total[:, index] += np.log(p) - (np.log1p(-p) if head == "involved" else 0)
                 votes[index] += 1
@@ -81,7 +87,8 @@ class EnsembleEngine(Engine):
                 pooled[head] = total
         l1 = pooled["topic_l1"]
         l2 = hierarchical_l2(l1, self.topic_l1_classes_, pooled["topic_l2"], self.topic_l2_classes_)
-        return HeadProbabilities(l1, l2, pooled["lead"], pooled["involved"])
+        l3 = conditional_l3(pooled["topic_l3"], self.topic_l3_classes_) if pooled["topic_l3"].shape[1] else None
+        return HeadProbabilities(l1, l2, pooled["lead"], pooled["involved"], l3)
 
     def fit(self, docs: Sequence[Doc], targets: Targets, log: Callable[[str], None] | None = None) -> EnsembleEngine:
         raise NotImplementedError("an ensemble is assembled from trained engines; train its members instead")

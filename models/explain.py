@@ -40,12 +40,14 @@ def chosen_path(engine: Engine, probs: HeadProbabilities, row: int = 0) -> list[
 
 
 def resolve_path(engine: Engine, topic: str | Sequence[str]) -> list[str]:
-    """A level-1 name, a level-2 name, or a path → the engine's path; ``UnknownTopicError`` otherwise."""
+    """A level-1 name, a level-2 name, or a path (of up to three levels) → the engine's path of at most two levels;
+    ``UnknownTopicError`` otherwise."""
     parts = [topic] if isinstance(topic, str) else list(topic)
     parts = [p.strip() for p in parts if p and p.strip()]
     l2 = engine.topic_l2_classes_
     if len(parts) == 1 and "/" in parts[0]:
         parts = parts[0].split("/")
+    parts = parts[:2]  # a level-3 path is explained through its level 2 (the heads explained are levels 1 and 2)
     if len(parts) == 1:
         if parts[0] in engine.topic_l1_classes_:
             return parts

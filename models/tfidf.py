@@ -32,6 +32,8 @@ def _scores(clf: LinearSVC, x: sp.spmatrix) -> np.ndarray:
     dec = clf.decision_function(x)
     return np.column_stack([-dec / 2, dec / 2]) if dec.ndim == 1 else dec
 
+HEAD_ATTRS = ("topic_l1_", "topic_l2_", "lead_", "involved_", "topic_l3_")  # order of the stacked weights
+
 
 class MulticlassHead:
     """A linear SVM over shared features whose scores are temperature-scaled into probabilities.
@@ -70,6 +72,10 @@ class MulticlassHead:
     def linear(self) -> tuple[np.ndarray, np.ndarray]:
         """``(W, b)`` with ``x @ W + b`` equal to the head's scores, ``W`` of shape ``(n_features, n_classes)``."""
         return self.coef_, self.intercept_
+
+    def discard_weights(self) -> None:
+        """Drop the own copy once the engine has stacked it (halves the artifact)."""
+        self.coef_ = self.intercept_ = None  # type: ignore[assignment]
 
     def from_scores(self, scores: np.ndarray) -> np.ndarray:
         return softmax_t(scores, self.temperature_)
@@ -114,8 +120,45 @@ class MultilabelHead:
     def linear(self) -> tuple[np.ndarray, np.ndarray]:
         return self.coef_, self.intercept_
 
+    def discard_weights(self) -> None:
+        self.coef_ = self.intercept_ = None  # type: ignore[assignment]
+
     def from_scores(self, scores: np.ndarray) -> np.ndarray:
         return self.scaler_.transform(scores)
+
+
+class Level3Head:
+    """P(level 3 | its level 2): one small calibrated multiclass head per level-2 family, trained only on that
+    family's rows (far cheaper than one head over ~400 leaves, and conditional by construction). The families'
+    weights are stacked side by side like any other head's."""
+
+    def __init__(self, *, c: float = 0.5, cv: int = 3) -> None:
+        self.c, self.cv = c, cv
+
+    def fit(self, x: sp.csr_matrix, labels: Sequence[str]) -> Level3Head:
+        families: dict[str, list[int]] = {}
+        for row, leaf in enumerate(labels):
+            families.setdefault(leaf.rsplit("/", 1)[0], []).append(row)
+        self.heads_ = {family: MulticlassHead(c=self.c, cv=self.cv).fit(x[rows], [labels[i] for i in rows])
+                       for family, rows in sorted(families.items())}
+        self.classes_ = [leaf for head in self.heads_.values() for leaf in head.classes_]
+        return self
+
+    def linear(self) -> tuple[np.ndarray, np.ndarray]:
+        parts = [head.linear() for head in self.heads_.values()]
+        return np.hstack([w for w, _ in parts]), np.concatenate([b for _, b in parts])
+
+    def discard_weights(self) -> None:
+        for head in self.heads_.values():
+            head.discard_weights()
+
+    def from_scores(self, scores: np.ndarray) -> np.ndarray:
+        out, start = np.zeros_like(scores), 0
+        for head in self.heads_.values():
+            end = start + len(head.classes_)
+            out[:, start:end] = head.from_scores(scores[:, start:end])
+            start = end
+        return out
 
 
 class TfidfEngine(Engine):
@@ -173,6 +216,7 @@ class TfidfEngine(Engine):
         self.lead_, self.lead_classes_ = head(
             targets.lead, lambda: MulticlassHead(c=self.c, cv=self.cv, class_weight="balanced"))
         self.involved_, self.involved_classes_ = head(targets.involved, lambda: MultilabelHead(c=self.c, cv=self.cv))
+        self.topic_l3_, self.topic_l3_classes_ = head(targets.topic_l3, lambda: Level3Head(c=self.c, cv=self.cv))
         self._stack_heads()
         self.metadata_ = {"engine": self.name, "params": self.get_params(), "sklearn_version": sklearn.__version__,
                           "n_features": self.features_.n_features}
@@ -180,13 +224,13 @@ class TfidfEngine(Engine):
 
     def _stack_heads(self) -> None:
         """One dense ``(n_features, n_outputs)`` matrix for all heads: a single sparse-dense product."""
-        heads = [h for h in (self.topic_l1_, self.topic_l2_, self.lead_, self.involved_) if h is not None]
+        heads = [h for h in (getattr(self, name, None) for name in HEAD_ATTRS) if h is not None]
         parts = [h.linear() for h in heads]
         self.weights_ = np.hstack([w for w, _ in parts]).astype(np.float32)
         self.bias_ = np.concatenate([b for _, b in parts]).astype(np.float32)
         self.slices_ = np.cumsum([0] + [w.shape[1] for w, _ in parts]).tolist()
         for head in heads:  # the stacked copy is the only one kept (halves the artifact)
-            head.coef_ = head.intercept_ = None
+            head.discard_weights()
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "topic_l1_")
@@ -195,16 +239,17 @@ class TfidfEngine(Engine):
         check_is_fitted(self)
         scores = np.asarray(self._transform(docs) @ self.weights_) + self.bias_
         n, out, k = scores.shape[0], {}, 0
-        for name in ("topic_l1_", "topic_l2_", "lead_", "involved_"):
-            head = getattr(self, name)
+        for name in HEAD_ATTRS:
+            head = getattr(self, name, None)  # models saved before level 3 have no topic_l3_
             if head is None:
                 out[name] = np.zeros((n, 0))
                 continue
             out[name] = head.from_scores(scores[:, self.slices_[k]:self.slices_[k + 1]])
             k += 1
         l1, l2, lead, involved = out["topic_l1_"], out["topic_l2_"], out["lead_"], out["involved_"]
+        l3 = out["topic_l3_"] if out["topic_l3_"].shape[1] else None  # already conditional on the level 2
         return HeadProbabilities(l1, hierarchical_l2(l1, self.topic_l1_classes_, l2, self.topic_l2_classes_),
-                                 lead, involved)
+                                 lead, involved, l3)
 
     def save(self, path: Path) -> Path:
         check_is_fitted(self)

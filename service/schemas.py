@@ -63,7 +63,7 @@ class Prediction(BaseModel):
     id: str | None = None
     classification_id: str = Field(description="本次分类的编号，提交反馈（采纳/纠正）时引用")
     topic: str = Field(description="一级分类")
-    topic_path: list[str] = Field(description="分类路径 [一级, 二级]")
+    topic_path: list[str] = Field(description="分类路径 [一级, 二级, 三级]（模型有三级分类时含三级）")
     topic_confidence: float
     topic_path_confidence: float
     topic_candidates: list[TopicCandidate]

@@ -8,6 +8,7 @@ from sqlalchemy.engine import Engine as DbEngine
 
 from sqmy.app.auth import auth_enabled
 from sqmy.app.jobs import JobManager, subprocess_env
+from sqmy.app.knowledge import DirectoryKnowledge
 from sqmy.app.metrics import Metrics
 from sqmy.app.policy import RoutingPolicy
 from sqmy.app.reload import ModelWatcher
@@ -39,7 +40,8 @@ class AppState:
         registry = ModelRegistry(settings.models_dir)
         # TF-IDF loads in a moment and serves at once; BERT joins when the watcher has loaded it (until then
         # `auto` answers with TF-IDF), so the service starts in seconds whatever is promoted.
-        router = Router({}, RoutingPolicy.from_settings(settings))
+        router = Router({}, RoutingPolicy.from_settings(settings),
+                        DirectoryKnowledge.from_directory(labels.directory, settings.DUTY_PRIOR_WEIGHT))
         watcher = ModelWatcher(router, registry, metrics, ensemble=settings.ENSEMBLE,
                                interval=settings.RELOAD_SECONDS)
         watcher.sync(("tfidf",))

@@ -155,3 +155,15 @@ def test_functions_stay_short():
                 if length > 60 and name != "sqmy.models.bert_trainer":
                     long.append(f"{name}.{node.name}: {length} lines")
     assert not long, "\n".join(long)
+
+
+def test_everything_installs_under_one_namespace():
+    """No top-level ``models``/``service``/``training`` in site-packages: every package is ``sqmy`` or below it,
+    and every folder holding Python code is one of them."""
+    config = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+    assert all(p == "sqmy" or p.startswith("sqmy.") for p in config["packages"])
+    assert set(_package_dirs()) <= set(config["packages"])
+    declared = set(config["packages"])
+    modules = _modules()
+    found = {m if path.name == "__init__.py" else m.rpartition(".")[0] for m, path in modules.items()}
+    assert found <= declared, f"packages not declared in pyproject.toml: {sorted(found - declared)}"

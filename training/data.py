@@ -23,6 +23,7 @@ class LabeledItem:
     text: str
     topic_l1: str | None = None
     topic_l2: str | None = None  # "level1/level2"
+    topic_l3: str | None = None  # "level1/level2/level3"
     lead: str | None = None
     assists: tuple[str, ...] | None = None  # None: the row says nothing about departments
     genre: str | None = None
@@ -41,7 +42,7 @@ class LoadReport:
 def _topic(record: dict[str, Any]) -> str | None:
     path = record.get("topic_path")
     if isinstance(path, list) and path:
-        return "/".join(str(p) for p in path[:2])
+        return "/".join(str(p) for p in path[:3])
     if isinstance(path, str) and path.strip():
         return path.strip()
     topic = str(record.get("topic") or "").strip()
@@ -81,10 +82,11 @@ def parse_item(record: dict[str, Any], labels: LabelSpace, *, default_id: str = 
     if not isinstance(title, str):
         raise ValueError("字段 title 必须是字符串")
     topic = _topic(record)
-    l1 = l2 = None
+    l1 = l2 = l3 = None
     if topic:
-        l1, l2_name = labels.taxonomy.check_path(topic)
+        l1, l2_name, l3_name = labels.taxonomy.check_leaf(topic)
         l2 = f"{l1}/{l2_name}" if l2_name else None
+        l3 = f"{l2}/{l3_name}" if l3_name else None
     lead, assists = _departments(record)
     if lead is not None:
         lead = labels.directory.resolve(lead, lead=True)
@@ -94,7 +96,7 @@ def parse_item(record: dict[str, Any], labels: LabelSpace, *, default_id: str = 
         raise ValueError("该行没有任何标签（topic / topic_path / lead / departments）")
     return LabeledItem(
         id=str(record.get("id") or default_id), title=title.strip(), text=text.strip(),
-        topic_l1=l1, topic_l2=l2, lead=lead, assists=tuple(assists) if assists is not None else None,
+        topic_l1=l1, topic_l2=l2, topic_l3=l3, lead=lead, assists=tuple(assists) if assists is not None else None,
         genre=record.get("genre"),
     )
 
@@ -166,6 +168,7 @@ def to_training(items: Sequence[LabeledItem]) -> tuple[list[Doc], Targets]:
         topic_l1=[i.topic_l1 for i in items],
         topic_l2=[i.topic_l2 for i in items],
         lead=[i.lead for i in items],
+        topic_l3=[i.topic_l3 for i in items],
         involved=[[i.lead, *i.assists] if i.lead and i.assists is not None else None for i in items],
     )
     return docs, targets

@@ -58,13 +58,24 @@ def evaluate(engine: Engine, items: Sequence[LabeledItem], batch_size: int = 512
     parts = [engine.predict_proba([i.doc for i in items[s:s + batch_size]]) for s in range(0, len(items), batch_size)]
     probs = HeadProbabilities(*(np.vstack([getattr(p, f) for p in parts]) for f in
                                 ("topic_l1", "topic_l2", "lead", "involved")))
+    l3 = [p.topic_l3 for p in parts if p.topic_l3 is not None]
+    if l3 and len(l3) == len(parts):
+        # level 3 scored as a whole path: P(l3 | l2) · P(l2), argmax over every leaf
+        l2_index = {c: j for j, c in enumerate(engine.topic_l2_classes_)}
+        parent_p = np.column_stack([probs.topic_l2[:, l2_index[c.rsplit("/", 1)[0]]] if c.rsplit("/", 1)[0] in l2_index
+                                    else np.zeros(len(items)) for c in engine.topic_l3_classes_])
+        probs.topic_l3 = np.vstack(l3) * parent_p
     report: dict[str, Any] = {"engine": engine.name, "model_version": engine.version, "n_items": len(items)}
     for key, matrix, classes in (
         ("topic", probs.topic_l1, engine.topic_l1_classes_),
         ("topic_l2", probs.topic_l2, engine.topic_l2_classes_),
         ("lead", probs.lead, engine.lead_classes_),
+        ("topic_l3", probs.topic_l3, engine.topic_l3_classes_),
     ):
-        truth = [getattr(i, {"topic": "topic_l1", "topic_l2": "topic_l2", "lead": "lead"}[key]) for i in items]
+        if matrix is None:
+            continue
+        truth = [getattr(i, {"topic": "topic_l1", "topic_l2": "topic_l2", "lead": "lead", "topic_l3": "topic_l3"}[key])
+                 for i in items]
         rows = np.array([n for n, t in enumerate(truth) if t])
         if len(rows) == 0 or matrix.shape[1] == 0:
             continue

@@ -26,7 +26,10 @@ for r in rows:
     l2[r["topic"]].add(r["topic_path"][1])
 for topic, count in collections.Counter(r["topic"] for r in rows).most_common():
     print(f"| {topic} | {count} | {count / n:.1%} | {len(l2[topic])} |")
-print(f"\nlevel-2 paths covered: {len({tuple(r['topic_path']) for r in rows})}")
+print(f"\nlevel-2 paths covered: {len({tuple(r['topic_path'][:2]) for r in rows})}")
+level3 = [r for r in rows if len(r["topic_path"]) == 3]
+print(f"items labelled at level 3: {len(level3)}, level-3 leaves covered: "
+      f"{len({tuple(r['topic_path']) for r in level3})}")
 print("\n| lead unit | items |\n|---|---|")
 for unit, count in collections.Counter(r["lead"] for r in rows).most_common():
     print(f"| {unit} | {count} |")

@@ -165,10 +165,10 @@ def _verdict_labels(payload: dict[str, Any], action: str, before: dict[str, Any]
         if not isinstance(topic, str | list) or not topic:
             raise FeedbackError("字段 topic 必须是分类名称或路径（如 \"城乡建设/物业管理\"）", "topic")
         try:
-            l1, l2 = labels.taxonomy.resolve(topic)
+            l1, l2, l3 = labels.taxonomy.resolve_leaf(topic)
         except UnknownLabelError as exc:
             raise FeedbackError(f"字段 topic：{exc}", "topic", unknown_label=True) from exc
-        topic_path = [l1, l2] if l2 else [l1]
+        topic_path = [p for p in (l1, l2, l3) if p]
     lead, assists = _check_departments(departments, labels)
     return topic_path, lead, assists
 
@@ -242,11 +242,12 @@ def corrections(db: DbEngine, labels: LabelSpace) -> list[LabeledItem]:
     items = []
     for row in newest.values():
         try:
-            l1, l2 = labels.taxonomy.resolve(row["topic_path"]) if row["topic_path"] else (None, None)
+            l1, l2, l3 = labels.taxonomy.resolve_leaf(row["topic_path"]) if row["topic_path"] else (None, None, None)
             lead = labels.directory.resolve(row["lead"], lead=True) if row["lead"] else None
             assists = tuple(labels.directory.resolve(a) for a in row["assists"] or []) if lead else None
         except UnknownLabelError:
             continue
         items.append(LabeledItem(id=row["item_id"], title=row["title"], text=row["text"], topic_l1=l1,
-                                 topic_l2=f"{l1}/{l2}" if l2 else None, lead=lead, assists=assists))
+                                 topic_l2=f"{l1}/{l2}" if l2 else None, topic_l3=f"{l1}/{l2}/{l3}" if l3 else None,
+                                 lead=lead, assists=assists))
     return items

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from sqmy.app.knowledge import DirectoryKnowledge
 from sqmy.app.policy import RoutingPolicy
 from sqmy.app.results import Department, DepartmentCandidate, Suggestion, TopicCandidate
 from sqmy.core.config import EngineName
@@ -46,18 +47,46 @@ def _topic(engine: Engine, probs: HeadProbabilities, row: int, k: int) -> tuple[
                   for j in _top(l2_p, k + 1)]
     # the chosen path always comes first, the alternatives after it by probability
     candidates.sort(key=lambda c: (c.topic_path != path, -c.confidence))
+    if best_l2 is not None and candidates and candidates[0].topic_path == path:
+        path, path_conf = _level3(engine, probs, row, path, path_conf)
+        candidates[0] = TopicCandidate(topic, path, candidates[0].confidence)  # the chosen one, with its level 3
     return topic, topic_conf, path, path_conf, tuple(candidates[:k])
 
 
-def _units(engine: Engine, probs: HeadProbabilities, row: int, policy: RoutingPolicy,
-           k: int) -> tuple[tuple[Department, ...], tuple[DepartmentCandidate, ...]]:
-    """The lead (most probable lead unit), assisting units above the threshold, and the ranked candidates."""
+def _level3(engine: Engine, probs: HeadProbabilities, row: int, path: tuple[str, ...],
+            path_conf: float) -> tuple[tuple[str, ...], float]:
+    """Extend a level-2 path with its most probable level-3 leaf when the engine has a level-3 head."""
+    if probs.topic_l3 is None or not probs.topic_l3.shape[1]:
+        return path, path_conf
+    prefix = "/".join(path) + "/"
+    leaves = [j for j, c in enumerate(engine.topic_l3_classes_) if c.startswith(prefix)]
+    if not leaves:
+        return path, path_conf
+    best = max(leaves, key=lambda j: probs.topic_l3[row, j])  # type: ignore[index]
+    return tuple(engine.topic_l3_classes_[best].split("/")), path_conf * float(probs.topic_l3[row, best])
+
+
+def _units(engine: Engine, probs: HeadProbabilities, row: int, policy: RoutingPolicy, k: int, doc: Doc | None,
+           knowledge: DirectoryKnowledge | None) -> tuple[tuple[Department, ...], tuple[DepartmentCandidate, ...]]:
+    """The lead (most probable lead unit, the duty prior mixed in), assisting units above the threshold, and the
+    ranked candidates. A town or street as lead becomes the one the text names."""
     if not probs.lead.shape[1]:
         return (), ()
     lead_p = probs.lead[row]
+    text = f"{doc.title} {doc.text}" if doc is not None else ""
+    if knowledge is not None:
+        lead_p = knowledge.combine(lead_p, knowledge.lead_prior(engine, probs, row, text))
     involved = dict(zip(engine.involved_classes_, probs.involved[row].tolist(), strict=True))
     order = _top(lead_p, max(k, 1))
     lead = engine.lead_classes_[int(order[0])]
+    if knowledge is not None and doc is not None and lead in knowledge.localities:
+        named = knowledge.named_locality(text, engine.lead_classes_)
+        if named is not None and named != lead:  # same confidence: the model said "a town", the text says which
+            lead_p = lead_p.copy()
+            a, b = engine.lead_classes_.index(lead), engine.lead_classes_.index(named)
+            lead_p[a], lead_p[b] = lead_p[b], lead_p[a]
+            order = _top(lead_p, max(k, 1))
+            lead = named
     departments = [Department(lead, "lead", round(float(lead_p[order[0]]), 4))]
     assists = sorted(((p, name) for name, p in involved.items() if name != lead and p >= policy.assist_threshold),
                      reverse=True)
@@ -68,11 +97,12 @@ def _units(engine: Engine, probs: HeadProbabilities, row: int, policy: RoutingPo
 
 
 def build_result(engine: Engine, probs: HeadProbabilities, row: int, policy: RoutingPolicy,
-                 top_k: int | None = None) -> Suggestion:
-    """The routing suggestion for row ``row`` of ``probs``."""
+                 top_k: int | None = None, doc: Doc | None = None,
+                 knowledge: DirectoryKnowledge | None = None) -> Suggestion:
+    """The routing suggestion for row ``row`` of ``probs`` (``doc``, the item, names towns and streets)."""
     k = top_k or policy.top_k
     topic, topic_conf, path, path_conf, topic_candidates = _topic(engine, probs, row, k)
-    departments, dept_candidates = _units(engine, probs, row, policy, k)
+    departments, dept_candidates = _units(engine, probs, row, policy, k, doc, knowledge)
     reasons = []
     if topic_conf < policy.review_threshold:
         reasons.append(f"分类置信度 {topic_conf:.2f} 低于阈值 {policy.review_threshold:.2f}")
@@ -86,9 +116,10 @@ def build_result(engine: Engine, probs: HeadProbabilities, row: int, policy: Rou
 class Router:
     """Holds the loaded engines and answers routing requests; engines can be swapped atomically."""
 
-    def __init__(self, engines: dict[str, Engine], policy: RoutingPolicy) -> None:
+    def __init__(self, engines: dict[str, Engine], policy: RoutingPolicy,
+                 knowledge: DirectoryKnowledge | None = None) -> None:
         self._engines = dict(engines)
-        self.policy = policy
+        self.policy, self.knowledge = policy, knowledge
         self._lock = threading.Lock()
 
     @property
@@ -126,7 +157,7 @@ class Router:
     def run(self, engine: Engine, docs: Sequence[Doc], top_k: int | None = None) -> list[Suggestion]:
         """Route ``docs`` with one given engine (no fallback)."""
         probs = engine.predict_proba(list(docs))
-        return [build_result(engine, probs, i, self.policy, top_k) for i in range(len(docs))]
+        return [build_result(engine, probs, i, self.policy, top_k, doc, self.knowledge) for i, doc in enumerate(docs)]
 
     def classify(self, docs: Sequence[Doc], *, engine: str = "auto", top_k: int | None = None) -> list[Suggestion]:
         """Route ``docs`` synchronously (CLI, archives); with ``auto`` a failing engine falls back to TF-IDF (the

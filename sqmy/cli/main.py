@@ -13,6 +13,7 @@ from sqmy.core.config import ENGINE_CHOICES, TRAINABLE_ENGINES, Settings, get_se
 
 
 def _router(settings: Settings) -> Any:
+    from sqmy.app.knowledge import DirectoryKnowledge
     from sqmy.app.policy import RoutingPolicy
     from sqmy.app.reload import load_current_engines
     from sqmy.app.routing import Router
@@ -21,7 +22,7 @@ def _router(settings: Settings) -> Any:
     engines = load_current_engines(ModelRegistry(settings.models_dir), ensemble=settings.ENSEMBLE)
     if not engines:
         raise SystemExit(_fail(f"{settings.models_dir} 中没有可用模型，请先运行：sqmy train --engine tfidf"))
-    return Router(engines, RoutingPolicy.from_settings(settings))
+    return Router(engines, RoutingPolicy.from_settings(settings), DirectoryKnowledge.from_settings(settings))
 
 
 def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     BERT_EPOCHS: int = Field(
         default=0, ge=0, description="BERT fine-tuning epochs after the linear probe; 0 = the probe alone.")
     ENSEMBLE: bool = Field(default=True, description="auto = BERT and TF-IDF pooled when both are loaded.")
+    DUTY_PRIOR_WEIGHT: float = Field(
+        default=0.5, ge=0.0, le=1.0,
+        description="Weight of the directory's duty table (leads per topic) mixed into the learned lead head.")
     BATCH_WAIT_MS: float = Field(default=2.0, ge=0.0, description="Micro-batching window of the HTTP service.")
     LOG_LEVEL: str = "info"
     WORKERS: int = Field(default=1, ge=1, description="uvicorn worker processes of `sqmy serve`.")

@@ -70,6 +70,20 @@ class Taxonomy:
         """All level-2 paths as ``"level1/level2"``."""
         return [f"{l1}{SEP}{l2}" for l1, kids in self.tree.items() for l2 in kids]
 
+    @property
+    def leaves(self) -> list[str]:
+        """All level-3 paths as ``"level1/level2/level3"``."""
+        return [f"{l1}{SEP}{l2}{SEP}{l3}" for l1, kids in self.tree.items() for l2, l3s in kids.items() for l3 in l3s]
+
+    def check_leaf(self, path: str) -> tuple[str, str | None, str | None]:
+        """Split and validate a path of one to three levels; raise :class:`UnknownLabelError`."""
+        l1, _, rest = path.partition(SEP)
+        l2, _, l3 = rest.partition(SEP)
+        l1_, l2_ = self.check_path(f"{l1}{SEP}{l2}" if l2 else l1)
+        if l3 and (l2_ is None or l3 not in self.tree[l1_][l2_]):
+            raise UnknownLabelError("三级分类", path)
+        return l1_, l2_, (l3 or None)
+
     def check_path(self, path: str) -> tuple[str, str | None]:
         """Split and validate ``"level1"`` or ``"level1/level2"``; raise :class:`UnknownLabelError`."""
         l1, _, l2 = path.partition(SEP)
@@ -89,6 +103,14 @@ class Taxonomy:
             if len(owners) == 1:
                 return owners[0], topic
         return self.check_path(topic)
+
+    def resolve_leaf(self, topic: str | list[str]) -> tuple[str, str | None, str | None]:
+        """Like :meth:`resolve`, keeping a level-3 name when the path has one (validated)."""
+        parts = [str(t).strip() for t in topic] if isinstance(topic, list) else topic.strip().split(SEP)
+        l1, l2 = self.resolve(parts[:2] if len(parts) > 1 else parts[0])
+        if len(parts) < 3 or not parts[2]:
+            return l1, l2, None
+        return self.check_leaf(SEP.join([l1, l2 or "", parts[2]]))
 
     def to_dict(self) -> list[dict[str, Any]]:
         return [
@@ -124,10 +146,13 @@ class Directory:
         data = _load_yaml(path)
         if not isinstance(data, dict) or not isinstance(data.get("units"), list) or not data["units"]:
             raise LabelFileError(f"{path}: expected a mapping with a non-empty 'units' list")
-        known_topics = set(taxonomy.paths)
+        known_topics = set(taxonomy.paths) | set(taxonomy.leaves)
         units = [cls._unit(path, n, raw, known_topics) for n, raw in enumerate(data["units"], 1)]
-        localities = [cls._unit(path, n, raw, known_topics, locality=True)
-                      for n, raw in enumerate(data.get("localities") or [], 1)]
+        shared = data.get("locality_leads") or []  # topics every town/street leads in its own area (属地管理)
+        if not isinstance(shared, list) or any(t not in known_topics for t in shared):
+            raise LabelFileError(f"{path}: 'locality_leads' must be a list of taxonomy paths")
+        localities = [cls._unit(path, n, {"leads": shared} | raw if isinstance(raw, dict) else raw, known_topics,
+                                locality=True) for n, raw in enumerate(data.get("localities") or [], 1)]
         index: dict[str, str] = {}
         ids: set[str] = set()
         for unit in units + localities:
@@ -157,7 +182,8 @@ class Directory:
             lists[key] = tuple(value)
         for topic in lists["leads"] + lists["assists"]:
             if topic not in topics:
-                raise LabelFileError(f"{where}: unknown topic {topic!r} (use 'level1/level2' from the taxonomy)")
+                raise LabelFileError(f"{where}: unknown topic {topic!r} (use 'level1/level2' or "
+                                     "'level1/level2/level3' from the taxonomy)")
         return Unit(
             id=raw["id"], name=raw["name"], short_name=raw.get("short_name") or raw["name"],
             aliases=lists["aliases"], leads=lists["leads"], assists=lists["assists"],
@@ -168,13 +194,16 @@ class Directory:
     def unit_names(self) -> list[str]:
         return [u.name for u in self.units]
 
+    @property
+    def locality_names(self) -> list[str]:
+        return [u.name for u in self.localities]
+
     def resolve(self, name: str, *, lead: bool = False) -> str:
-        """Canonical unit name for a name, short name or alias; leads must be units, not localities."""
+        """Canonical unit name for a name, short name or alias. A town or street government may lead local
+        matters (属地管理) as well as assist."""
         canonical = self._index.get(name.strip())
         if canonical is None:
-            raise UnknownLabelError("承办单位", name)
-        if lead and canonical not in self.unit_names:
-            raise UnknownLabelError("主办单位", name, "（镇/街道只能作为协办）")
+            raise UnknownLabelError("主办单位" if lead else "承办单位", name)
         return canonical
 
     def to_dict(self) -> dict[str, Any]:

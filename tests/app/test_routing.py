@@ -57,3 +57,23 @@ def test_plan_decides_auto_in_one_place(tfidf_engine):
     assert both.plan("bert") == (bert, None)  # a named engine never falls back
     with pytest.raises(EngineUnavailableError, match="未加载"):
         Router({"tfidf": tfidf_engine}, RoutingPolicy()).plan("bert")
+
+
+def test_level3_is_returned_when_the_engine_knows_it(tfidf_engine):
+    """The tiny corpus labels some items at level 3: the path goes down to the leaf under the chosen level 2."""
+    assert "城乡建设/住房保障与房地产/物业服务" in tfidf_engine.topic_l3_classes_
+    result = _route(tfidf_engine, RoutingPolicy(), "小区物业费年年涨，物业公司乱收费，物业服务差")
+    assert result.topic_path == ("城乡建设", "住房保障与房地产", "物业服务")
+    assert result.topic_candidates[0].topic_path == result.topic_path
+    assert 0 < result.topic_path_confidence <= result.topic_candidates[0].confidence
+
+
+def test_a_model_saved_before_level3_still_routes_at_level2(tfidf_engine):
+    import copy
+
+    old = copy.copy(tfidf_engine)
+    del old.topic_l3_  # what a model trained before level 3 looks like once loaded
+    old.topic_l3_classes_ = []
+    old._stack_heads = None
+    result = Router({"tfidf": old}, RoutingPolicy()).classify([Doc("小区物业乱收费")])[0]
+    assert len(result.topic_path) == 2

@@ -33,9 +33,17 @@ def test_aliases_resolve_to_the_full_name(labels):
     assert labels.directory.resolve("人社局") == "市人力资源和社会保障局"
 
 
-def test_locality_cannot_lead(labels):
-    with pytest.raises(UnknownLabelError, match="协办"):
-        labels.directory.resolve("青石镇", lead=True)
+def test_a_town_can_lead_local_matters(labels):
+    assert labels.directory.resolve("青石镇", lead=True) == "青石镇"
+    with pytest.raises(UnknownLabelError, match="主办单位"):
+        labels.directory.resolve("不存在的镇", lead=True)
+
+
+def test_level3_paths_are_checked(labels):
+    assert labels.taxonomy.check_leaf("政法/户籍证件/户籍管理") == ("政法", "户籍证件", "户籍管理")
+    assert labels.taxonomy.check_leaf("政法/户籍证件") == ("政法", "户籍证件", None)
+    with pytest.raises(UnknownLabelError, match="三级分类"):
+        labels.taxonomy.check_leaf("政法/户籍证件/不存在的三级")
 
 
 def test_unknown_topic_is_rejected_with_its_name(labels):

@@ -131,3 +131,8 @@ def test_occlusion_groups_words_beyond_the_cap():
     result = explain(engine, doc, max_units=8)
     check_spans(result["spans"], doc.text)
     assert len(result["spans"]) <= 8 and result["spans"][0]["start"] == 0 and result["spans"][0]["weight"] > 0
+
+
+def test_a_level3_path_is_explained_through_its_level2(tfidf_engine):
+    assert resolve_path(tfidf_engine, ["城乡建设", "住房保障与房地产", "物业服务"]) == ["城乡建设", "住房保障与房地产"]
+    assert resolve_path(tfidf_engine, "城乡建设/住房保障与房地产/物业服务") == ["城乡建设", "住房保障与房地产"]

@@ -52,6 +52,12 @@ ITEMS = [
 ]
 
 
+# level 3 for some items (the rest stay at level 2, as older corpora and many site archives are)
+LEVEL3 = {"路灯坏了": "城市公共设施", "小区路灯不亮": "城市公共设施", "停水三天": "自来水供应", "物业乱收费": "物业服务",
+          "物业不作为": "物业服务", "房产证办不下来": "房产证登记、办理", "拖欠工资": "工资发放", "工资被拖欠": "工资发放",
+          "社保断缴": "职工养老保险", "景区收费": "景区管理"}
+
+
 def write_tiny_corpus(directory: Path) -> Path:
     """Write the tiny corpus as ``corpus.jsonl`` in ``directory`` (the corpus layout sqmy expects)."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -59,6 +65,7 @@ def write_tiny_corpus(directory: Path) -> Path:
     with path.open("w", encoding="utf-8") as handle:
         for n, (title, text, l1, l2, lead, assists) in enumerate(ITEMS, 1):
             row = {"id": f"tiny-{n:03d}", "genre": "网民留言", "title": title, "text": text,
-                   "topic_path": [l1, l2], "lead": lead, "assist": assists}
+                   "topic_path": [l1, l2, LEVEL3[title]] if title in LEVEL3 else [l1, l2], "lead": lead,
+                   "assist": assists}
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
     return path

@@ -32,11 +32,12 @@ class PredictorSpec:
     ensemble: bool = False
     taxonomy_path: Path | None = None
     directory_path: Path | None = None
+    duty_prior_weight: float = 0.0
 
     @classmethod
     def from_settings(cls, settings: Settings, engine: str = "auto") -> PredictorSpec:
         return cls(settings.models_dir, engine, RoutingPolicy.from_settings(settings), settings.ENSEMBLE,
-                   settings.TAXONOMY_PATH, settings.DIRECTORY_PATH)
+                   settings.TAXONOMY_PATH, settings.DIRECTORY_PATH, settings.DUTY_PRIOR_WEIGHT)
 
     def _names(self) -> tuple[str, ...]:
         return (self.engine,) if self.engine in TRAINABLE_ENGINES else TRAINABLE_ENGINES
@@ -50,7 +51,12 @@ class PredictorSpec:
                                        ensemble=self.ensemble or self.engine == EngineName.ENSEMBLE)
         if not engines:
             raise ModelMissingError(f"{self.models_dir} 中没有可用模型，请先运行：sqmy train --engine tfidf")
-        router = Router(engines, self.policy)
+        knowledge = None
+        if self.taxonomy_path is not None and self.directory_path is not None:
+            from sqmy.app.knowledge import DirectoryKnowledge
+
+            knowledge = DirectoryKnowledge.load(self.taxonomy_path, self.directory_path, self.duty_prior_weight)
+        router = Router(engines, self.policy, knowledge)
         router.plan(self.engine)
         return Predictor(router, self.engine, self.unit_resolver())
 

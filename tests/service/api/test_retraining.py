@@ -65,6 +65,15 @@ def test_feedback_is_stored_with_an_audit_trail(live):
     assert ("本地用户", "feedback.correct", "m-1") in events
 
 
+def test_a_town_may_lead_and_a_level3_correction_is_kept(live):
+    r = call(live, "POST", "/v1/feedback", json={
+        "text": "青石镇上街村的村道坑坑洼洼", "topic": ["城乡建设", "村镇建设", "新农村建设"],
+        "departments": [{"name": "青石镇", "role": "lead"}]})
+    assert r.status_code == 201, r.text
+    assert r.json()["topic_path"] == ["城乡建设", "村镇建设", "新农村建设"]
+    assert r.json()["departments"] == [{"name": "青石镇", "role": "lead"}]
+
+
 def test_accept_takes_the_suggestion(live):
     suggestion = call(live, "POST", "/v1/classify", json={"text": "老板拖欠工资三个月"}).json()
     r = call(live, "POST", "/v1/feedback", json={"classification_id": suggestion["classification_id"],
@@ -78,8 +87,7 @@ def test_accept_takes_the_suggestion(live):
     ({"text": "路灯坏了", "topic": "外星事务"}, "topic", "unknown_label"),
     ({"text": "路灯坏了", "topic": "城乡建设/不存在的二级"}, "topic", "unknown_label"),
     ({"text": "路灯坏了", "departments": [{"name": "火星局", "role": "lead"}]}, "departments.0.name", "unknown_label"),
-    ({"text": "路灯坏了", "departments": [{"name": "城东街道", "role": "lead"}]}, "departments.0.name",
-     "unknown_label"),  # a town or street may only assist
+    ({"text": "路灯坏了", "topic": "城乡建设/城市建设和市政管理/不存在的三级"}, "topic", "unknown_label"),
     ({"text": "路灯坏了", "departments": [{"name": "市交通运输局", "role": "lead"},
                                           {"name": "市教育局", "role": "lead"}]}, "departments.1.role", "validation"),
     ({"text": "路灯坏了", "departments": [{"name": "市交通运输局", "role": "boss"}]}, "departments.0.role",
