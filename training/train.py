@@ -15,7 +15,7 @@ import sqmy
 from sqmy.models.base import Engine
 from sqmy.models.metadata import write_metadata
 from sqmy.models.registry import ModelRegistry
-from sqmy.training.data import LabeledItem, data_hash, is_eval_item, to_training
+from sqmy.training.data import TAXONOMY_ID_PREFIX, LabeledItem, data_hash, is_eval_item, to_training
 from sqmy.training.evaluate import evaluate
 
 DEFAULT_EVAL_FRACTION = 0.1
@@ -35,8 +35,11 @@ def make_engine(name: str, **params: Any) -> Engine:
 
 
 def split_items(items: Sequence[LabeledItem], eval_fraction: float) -> tuple[list[LabeledItem], list[LabeledItem]]:
-    train = [i for i in items if not is_eval_item(i.id, eval_fraction)]
-    held_out = [i for i in items if is_eval_item(i.id, eval_fraction)]
+    def held(item: LabeledItem) -> bool:  # the taxonomy's own names are training material, never an exam
+        return not item.id.startswith(TAXONOMY_ID_PREFIX) and is_eval_item(item.id, eval_fraction)
+
+    train = [i for i in items if not held(i)]
+    held_out = [i for i in items if held(i)]
     return train, held_out
 
 

@@ -15,13 +15,14 @@ def sqmy(home, *args, stdin=None, **env):
     return subprocess.CompletedProcess(done.args, done.returncode, done.stdout.decode(), done.stderr.decode())
 
 
-def test_train_builds_and_promotes_a_model(tmp_path, tiny_corpus_dir):
+def test_train_builds_and_promotes_a_model(tmp_path, tiny_corpus_dir, labels):
     home = tmp_path / "home"
+    leaves = sum(1 for leaf in labels.taxonomy.leaves if not leaf.endswith("/其他"))  # the taxonomy's own names
     done = sqmy(home, "train", "--engine", "tfidf", "--corpus", tiny_corpus_dir, "--eval-fraction", "0.2")
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     assert out["promoted"] and out["engine"] == "tfidf"
-    assert out["data"]["n_train"] + out["data"]["n_eval"] == 42
+    assert out["data"]["n_train"] + out["data"]["n_eval"] == 42 + leaves
     assert "topic" in out["metrics"]
     assert json.loads((home / "models" / "current.json").read_text())["tfidf"] == out["version"]
     again = sqmy(home, "train", "--engine", "tfidf", "--corpus", tiny_corpus_dir, "--if-missing")

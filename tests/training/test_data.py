@@ -65,3 +65,19 @@ def test_evaluation_split_is_stable_and_about_the_right_size():
     share = sum(is_eval_item(i, 0.1) for i in ids) / len(ids)
     assert 0.08 < share < 0.12
     assert [is_eval_item(i, 0.1) for i in ids[:50]] == [is_eval_item(i, 0.1) for i in ids[:50]]
+
+
+def test_the_taxonomy_names_join_the_corpus_and_are_never_held_out(tmp_path, labels, tiny_corpus_dir):
+    from sqmy.training.data import TAXONOMY_ID_PREFIX, build_training_set
+    from sqmy.training.train import split_items
+
+    with_corpus = build_training_set(tiny_corpus_dir, [], labels)
+    names = [i for i in with_corpus.items if i.id.startswith(TAXONOMY_ID_PREFIX)]
+    assert len(names) == sum(1 for leaf in labels.taxonomy.leaves if not leaf.endswith("/其他"))
+    assert any(i.text == "户籍证件：户籍管理" and i.topic_l3 == "政法/户籍证件/户籍管理" for i in names)
+    _train, held_out = split_items(with_corpus.items, 0.5)
+    assert held_out and not any(i.id.startswith(TAXONOMY_ID_PREFIX) for i in held_out)
+    archive = tmp_path / "archive.jsonl"
+    archive.write_text('{"id": "a1", "text": "路灯坏了", "topic": "城乡建设"}\n', encoding="utf-8")
+    site_only = build_training_set(tiny_corpus_dir, [archive], labels, use_corpus=False)
+    assert not any(i.id.startswith(TAXONOMY_ID_PREFIX) for i in site_only.items)  # a site's own archive alone
