@@ -18,12 +18,45 @@ from sqmy.models.base import Engine, HeadProbabilities
 
 
 @dataclass(frozen=True)
+class _DutyTables:
+    """Row-normalised listing matrices over the engine's lead classes: level-2 path → units, level-3 leaf → units."""
+
+    by_l2: np.ndarray  # (n_l2, n_units)
+    by_l3: np.ndarray  # (n_leaves, n_units), leaves whose level 2 the engine knows
+    l3_columns: np.ndarray  # (n_leaves,) their columns in topic_l3
+    l3_parent: np.ndarray  # (n_leaves,) their level-2 rows
+    l3_listed: np.ndarray  # (n_leaves,) 1.0 where the leaf has a listing of its own
+    locality_columns: np.ndarray  # lead columns that are towns or streets
+
+    @classmethod
+    def build(cls, table: dict[str, tuple[str, ...]], localities: tuple[str, ...], engine: Engine) -> _DutyTables:
+        index = {name: j for j, name in enumerate(engine.lead_classes_)}
+
+        def matrix(paths: list[str]) -> np.ndarray:
+            out = np.zeros((len(paths), len(index)))
+            for r, path in enumerate(paths):
+                columns = [index[u] for u in table.get(path, ()) if u in index]
+                if columns:
+                    out[r, columns] = 1.0 / len(columns)
+            return out
+
+        l2_index = {path: r for r, path in enumerate(engine.topic_l2_classes_)}
+        leaves = [(k, leaf) for k, leaf in enumerate(engine.topic_l3_classes_) if leaf.rsplit("/", 1)[0] in l2_index]
+        by_l3 = matrix([leaf for _, leaf in leaves])
+        return cls(matrix(engine.topic_l2_classes_), by_l3, np.array([k for k, _ in leaves], dtype=int),
+                   np.array([l2_index[leaf.rsplit("/", 1)[0]] for _, leaf in leaves], dtype=int),
+                   (by_l3.sum(axis=1) > 0).astype(float),
+                   np.array([index[name] for name in localities if name in index], dtype=int))
+
+
+@dataclass(frozen=True)
 class DirectoryKnowledge:
     """Duty table (topic path → units that usually lead it) and the localities, from the directory."""
 
     leads_by_topic: dict[str, tuple[str, ...]] = field(default_factory=dict)
     localities: tuple[str, ...] = ()
     prior_weight: float = 0.0
+    _cache: dict[tuple[str, int], _DutyTables] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def load(cls, taxonomy_path: Path, directory_path: Path, prior_weight: float) -> DirectoryKnowledge:
@@ -49,31 +82,28 @@ class DirectoryKnowledge:
         streets goes to the one ``text`` names, if any. ``None`` when no listed path has probability."""
         if not probs.topic_l2.size:
             return None
-        index = {name: j for j, name in enumerate(engine.lead_classes_)}
+        tables = self._tables(engine)
+        p2 = probs.topic_l2[row]
+        prior = p2 @ tables.by_l2
+        if probs.topic_l3 is not None and probs.topic_l3.shape[1] and tables.by_l3.shape[0]:
+            p3 = probs.topic_l3[row, tables.l3_columns] * p2[tables.l3_parent] * tables.l3_listed
+            moved = np.bincount(tables.l3_parent, weights=p3, minlength=len(p2))  # mass a listed leaf takes over
+            prior += p3 @ tables.by_l3 - moved @ tables.by_l2
         named = self.named_locality(text, engine.lead_classes_) if text else None
-        if named is not None:
-            index = {name: (index[named] if name in self.localities else j) for name, j in index.items()}
-        prior = np.zeros(len(engine.lead_classes_))
-        l3 = probs.topic_l3[row] if probs.topic_l3 is not None and probs.topic_l3.shape[1] else None
-        for j, path in enumerate(engine.topic_l2_classes_):
-            mass = float(probs.topic_l2[row, j])
-            if mass < 1e-4:
-                continue
-            if l3 is not None:
-                for k, leaf in enumerate(engine.topic_l3_classes_):
-                    if leaf.startswith(path + "/") and leaf in self.leads_by_topic:
-                        share = mass * float(l3[k])
-                        mass -= share
-                        self._spread(prior, index, self.leads_by_topic[leaf], share)
-            self._spread(prior, index, self.leads_by_topic.get(path, ()), mass)
-        total = prior.sum()
+        if named is not None and tables.locality_columns.size:
+            share = prior[tables.locality_columns].sum()
+            prior[tables.locality_columns] = 0.0
+            prior[engine.lead_classes_.index(named)] = share
+        total = float(prior.sum())
         return prior / total if total > 0 else None
 
-    @staticmethod
-    def _spread(prior: np.ndarray, index: dict[str, int], units: tuple[str, ...], mass: float) -> None:
-        known = [index[u] for u in units if u in index]
-        for j in known:
-            prior[j] += mass / len(known)
+    def _tables(self, engine: Engine) -> _DutyTables:
+        """The duty table as matrices over the engine's classes (built once per loaded engine)."""
+        key = (engine.version, id(engine))
+        if key not in self._cache:
+            self._cache.clear()
+            self._cache[key] = _DutyTables.build(self.leads_by_topic, self.localities, engine)
+        return self._cache[key]
 
     def combine(self, lead_p: np.ndarray, prior: np.ndarray | None) -> np.ndarray:
         """The learned lead distribution mixed with the duty prior (weight ``SQMY_DUTY_PRIOR_WEIGHT``)."""
