@@ -55,21 +55,28 @@ def _json(value: Any) -> str:
 
 def to_xlsx(spool: Path, out: Path, sheet_title: str = "分类结果") -> None:
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
     columns, n = scan(spool)
     if n > XLSX_MAX_ROWS:
         raise ValueError(f"{n} 行超过 XLSX 上限 {XLSX_MAX_ROWS} 行，请改为输出 CSV、JSONL 或 Parquet")
 
-    def cell(value: Any) -> Any:
-        if isinstance(value, list | dict):
-            value = _json(value)
-        return ILLEGAL_CHARACTERS_RE.sub("", value) if isinstance(value, str) else value
-
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(sheet_title)
+
+    def cell(value: Any) -> Any:
+        """Text is stored as a string cell (never a formula, whatever it starts with); numbers stay numbers."""
+        if isinstance(value, list | dict):
+            value = _json(value)
+        if not isinstance(value, str):
+            return value
+        text = WriteOnlyCell(sheet, ILLEGAL_CHARACTERS_RE.sub("", value))
+        text.data_type = "s"
+        return text
+
     names = list(columns)
-    sheet.append(names)
+    sheet.append([cell(name) for name in names])
     for row in _rows(spool):
         sheet.append([cell(row.get(name)) for name in names])
     _save_atomic(out, workbook.save)

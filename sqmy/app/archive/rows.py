@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from sqmy.app.archive.readers import Item
+from sqmy.core.cells import csv_safe
 
 log = logging.getLogger(__name__)
 
@@ -152,9 +153,10 @@ def prediction_fields(result: dict[str, Any], lead: str | None, layout: Layout) 
 
 
 def _cell(value: Any) -> Any:
+    """A CSV cell: nested values as JSON, text never read as a formula."""
     if isinstance(value, list | dict):
-        return orjson.dumps(value, default=str).decode()
-    return value
+        value = orjson.dumps(value, default=str).decode()
+    return csv_safe(value) if isinstance(value, str) else value
 
 
 class LineEncoder:
@@ -169,7 +171,7 @@ class LineEncoder:
     def header(self) -> bytes:
         if self._csv is None:
             return b""
-        self._csv.writeheader()
+        self._csv.writerow({name: csv_safe(name) for name in self.layout.fieldnames})  # column names are input too
         return self._take()
 
     def encode(self, rows: Sequence[dict[str, Any]]) -> bytes:
