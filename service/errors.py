@@ -132,9 +132,13 @@ def install_error_handlers(app: FastAPI) -> None:
         elif exc.status_code == 400:  # the body could not be decoded at all (e.g. GBK bytes)
             count(ErrorType.invalid_json)
             response = error_response(ErrorType.invalid_json, "请求体无法解析：需要 UTF-8 编码的 JSON 对象", "body")
+        elif exc.status_code == 405:
+            response = error_response(ErrorType.validation, "该接口不支持此请求方法")
         else:
             response = error_response(ErrorType.validation, str(exc.detail))
         response.status_code = exc.status_code
+        for name, value in (exc.headers or {}).items():  # e.g. Allow on a 405
+            response.headers[name] = value
         return response
 
     @app.exception_handler(Exception)

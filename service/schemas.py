@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from sqmy.core.config import EngineName
 
-NonEmptyText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\x00"), None)  # zero-width, BOM, NUL
+
+
+def _visible(text: str) -> str:
+    """Text made only of invisible characters is as empty as no text."""
+    if not text.translate(_INVISIBLE).strip():
+        raise ValueError("不能为空（只有空白或不可见字符）")
+    return text
+
+
+NonEmptyText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1), AfterValidator(_visible)]
 EngineChoice = EngineName  # auto | tfidf | bert | ensemble
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import re
 import secrets
 import signal
 import subprocess
@@ -26,6 +27,16 @@ from sqmy.app.storage import Job, audit, now
 from sqmy.core.progress import read_json
 
 log = logging.getLogger(__name__)
+_ABSOLUTE_PATH = re.compile(r"(?:[A-Za-z]:)?[/\\](?:[^/\\\s：，,）)\"']+[/\\])+([^/\\\s：，,）)\"']+)")
+
+
+def failure_message(log_text: str, code: int) -> str:
+    """What a failed job tells its user: the command's own message (``错误：…``) with file names instead of the
+    server's paths, never a traceback; the full log stays in the job's folder on the server."""
+    messages = [line.strip() for line in log_text.splitlines() if line.strip().startswith("错误：")]
+    if messages:
+        return _ABSOLUTE_PATH.sub(r"\1", messages[-1])
+    return f"任务失败（退出码 {code}），详细原因已记入服务器日志"
 
 KINDS = ("retrain", "batch")
 FINISHED = ("succeeded", "failed", "cancelled")
@@ -163,8 +174,8 @@ class JobManager:
         elif code == 0:
             self._finish(job_id, "succeeded", result=summary)
         else:
-            tail = (directory / "log.txt").read_text(encoding="utf-8", errors="replace").strip().splitlines()[-5:]
-            self._finish(job_id, "failed", result=summary, error="\n".join(tail) or f"退出码 {code}")
+            text = (directory / "log.txt").read_text(encoding="utf-8", errors="replace")
+            self._finish(job_id, "failed", result=summary, error=failure_message(text, code))
 
     def _finish(self, job_id: str, status: str, *, result: Any = None, error: str | None = None) -> None:
         with self.db.begin() as conn:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from sqmy.app.auth import ROLE_NAMES, create_key, list_keys, revoke_key
@@ -52,7 +52,8 @@ def post_key(request: KeyRequest, state: StateDep, principal: Admin) -> JSONResp
 
 
 @router.delete("/keys/{key_id}", responses=ERRORS, operation_id="auth-keys-revoke")
-def delete_key(key_id: int, state: StateDep, principal: Admin) -> dict[str, Any]:
+def delete_key(key_id: Annotated[int, Path(ge=1, le=2**63 - 1, description="密钥编号")], state: StateDep,
+               principal: Admin) -> dict[str, Any]:
     """吊销密钥（30 秒内在所有服务进程生效）。"""
     if not revoke_key(state.db, key_id, actor=principal.name):
         raise SqmyError(ErrorType.not_found, f"密钥 {key_id} 不存在或已吊销", "key_id")

@@ -49,6 +49,8 @@ def test_batch_classifies_every_item_in_order(server):
 @pytest.mark.parametrize(("payload", "status", "field"), [
     ({"text": ""}, 422, "text"),
     ({"text": "   \n "}, 422, "text"),
+    ({"text": "\u200b\u200d\ufeff"}, 422, "text"),  # zero-width characters and a BOM only
+    ({"text": "\x00\x00 "}, 422, "text"),
     ({"title": "只有标题"}, 422, "text"),
     ({"text": 123}, 422, "text"),
     ({"text": "正文", "top_k": "many"}, 422, "top_k"),
@@ -62,6 +64,12 @@ def test_bad_input_gets_a_clear_error_naming_the_field(server, payload, status, 
     body = r.json()
     assert body["field"] == field and field in body["error"]
     assert body["error_type"] in ("validation", "too_large")
+
+
+def test_wrong_method_gets_a_json_405_with_allow(server):
+    r = httpx.get(f"{server.url}/v1/classify", timeout=30)
+    assert r.status_code == 405 and "POST" in r.headers["allow"]
+    assert r.json()["error"] == "该接口不支持此请求方法"
 
 
 def test_malformed_json_and_wrong_encoding(server):

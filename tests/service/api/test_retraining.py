@@ -254,6 +254,8 @@ def test_api_keys_and_roles(home):
         assert call(srv, "GET", "/v1/whoami", new_key).json()["name"] == "新编辑"
         assert call(srv, "DELETE", f"/v1/keys/{created.json()['id']}", admin).status_code == 200
         assert call(srv, "GET", "/v1/whoami", new_key).status_code == 401
+        huge = call(srv, "DELETE", f"/v1/keys/{2**63}", admin)  # past SQLite's integers: a 422, not a 500
+        assert huge.status_code == 422 and huge.json()["field"] == "key_id"
         trail = call(srv, "GET", "/v1/audit", admin, params={"action": "key"}).json()["data"]
         assert [(e["action"], e["actor"]) for e in trail[:2]] == [("key.revoke", "admin-测试"),
                                                                    ("key.create", "admin-测试")]
