@@ -196,7 +196,7 @@ class BertTrainer:
         self.engine.heads_.eval()
         self._calibrate(ids, val if len(val) else train, y, involved, has_involved)
         self.engine.metadata_ = {"engine": self.engine.name, "params": self.engine.get_params(), "history": history,
-                          "torch_version": torch.__version__, "base": str(self.engine.base)}
+                                 "torch_version": torch.__version__, "base": str(self.engine.base)}
 
     def _pooled(self, ids: list[list[int]], rows: np.ndarray,
                 log: Callable[[str], None] | None = None) -> np.ndarray:
@@ -255,7 +255,7 @@ class BertTrainer:
             target = y[name][rows]
             keep = target != -100
             self.engine.temperatures_[name] = (fit_temperature(logits[name][keep], target[keep])
-                                        if name in logits and keep.sum() >= 5 else 1.0)
+                                               if name in logits and keep.sum() >= 5 else 1.0)
         self.engine.platt_ = PlattScaler()
         keep = has_involved[rows]
         if "involved" in logits and keep.any():

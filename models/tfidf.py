@@ -32,6 +32,7 @@ def _scores(clf: LinearSVC, x: sp.spmatrix) -> np.ndarray:
     dec = clf.decision_function(x)
     return np.column_stack([-dec / 2, dec / 2]) if dec.ndim == 1 else dec
 
+
 HEAD_ATTRS = ("topic_l1_", "topic_l2_", "lead_", "involved_", "topic_l3_")  # order of the stacked weights
 
 

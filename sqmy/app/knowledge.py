@@ -75,11 +75,23 @@ class DirectoryKnowledge:
                     table.setdefault(topic, []).append(unit.name)
         return cls({k: tuple(v) for k, v in table.items()}, tuple(directory.locality_names), prior_weight)
 
+    def lead_distribution(self, engine: Engine, probs: HeadProbabilities, row: int, text: str) -> np.ndarray:
+        """The lead head's distribution with the duty prior mixed in and, when the most probable lead is a town
+        or street, the one ``text`` names put in its place (the model said "a town", the text says which)."""
+        named = self.named_locality(text, engine.lead_classes_) if text else None
+        lead_p = self.combine(probs.lead[row], self.lead_prior(engine, probs, row, named))
+        top = int(np.argmax(lead_p))
+        if named is not None and engine.lead_classes_[top] in self.localities:
+            other = engine.lead_classes_.index(named)
+            lead_p = lead_p.copy()
+            lead_p[top], lead_p[other] = lead_p[other], lead_p[top]
+        return lead_p
+
     def lead_prior(self, engine: Engine, probs: HeadProbabilities, row: int,
-                   text: str = "") -> np.ndarray | None:
+                   named: str | None = None) -> np.ndarray | None:
         """P(unit leads | text) through the topic: Σ over paths of P(path) shared among the units listed for it,
         the most specific listing winning (a level-3 leaf's units over its level-2 path's). The share of towns and
-        streets goes to the one ``text`` names, if any. ``None`` when no listed path has probability."""
+        streets goes to ``named``, the one the text names, if any. ``None`` when no listed path has probability."""
         if not probs.topic_l2.size:
             return None
         tables = self._tables(engine)
@@ -89,7 +101,6 @@ class DirectoryKnowledge:
             p3 = probs.topic_l3[row, tables.l3_columns] * p2[tables.l3_parent] * tables.l3_listed
             moved = np.bincount(tables.l3_parent, weights=p3, minlength=len(p2))  # mass a listed leaf takes over
             prior += p3 @ tables.by_l3 - moved @ tables.by_l2
-        named = self.named_locality(text, engine.lead_classes_) if text else None
         if named is not None and tables.locality_columns.size:
             share = prior[tables.locality_columns].sum()
             prior[tables.locality_columns] = 0.0

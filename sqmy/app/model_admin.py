@@ -26,7 +26,7 @@ def promote_and_audit(registry: ModelRegistry, db: DbEngine, version: str, *, ga
 def rollback_and_audit(registry: ModelRegistry, db: DbEngine, engine: str, version: str | None, *,
                        actor: str) -> dict[str, Any]:
     """Serve an earlier version of ``engine`` (default: the previous one); ``LookupError``/``ValueError`` as
-    ``training.retrain.rollback``."""
+    ``sqmy.training.retrain.rollback``."""
     outcome = rollback(registry, engine, version, actor=actor)
     audit(db, actor, "model.rollback", outcome["version"], engine=engine, previous=outcome["previous"])
     return outcome

@@ -19,7 +19,6 @@ from sqmy.models.base import Doc, Engine
 
 log = logging.getLogger(__name__)
 
-ENGINES = TRAINABLE_ENGINES
 
 
 def load_warm(registry: ModelRegistry, version: str) -> Engine:
@@ -39,7 +38,7 @@ def ensemble_of(engines: dict[str, Engine]) -> dict[str, Engine]:
 
 
 def load_current_engines(registry: ModelRegistry, *, ensemble: bool = False,
-                         names: tuple[str, ...] = ENGINES) -> dict[str, Engine]:
+                         names: tuple[str, ...] = TRAINABLE_ENGINES) -> dict[str, Engine]:
     """Every engine in ``names`` that has a promoted version, loaded and warmed up; with ``ensemble`` and both BERT
     and TF-IDF loaded, also their average (which ``auto`` then prefers)."""
     engines: dict[str, Engine] = {}
@@ -86,7 +85,7 @@ class ModelWatcher:
         """A finished job may have promoted a model: look now rather than at the next interval."""
         self.sync()
 
-    def sync(self, engines: tuple[str, ...] = ENGINES) -> dict[str, Any]:
+    def sync(self, engines: tuple[str, ...] = TRAINABLE_ENGINES) -> dict[str, Any]:
         """Load and swap in every promoted version that is not the one being served; returns what changed."""
         changed: dict[str, Any] = {}
         with self._lock:

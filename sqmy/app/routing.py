@@ -72,21 +72,11 @@ def _units(engine: Engine, probs: HeadProbabilities, row: int, policy: RoutingPo
     ranked candidates. A town or street as lead becomes the one the text names."""
     if not probs.lead.shape[1]:
         return (), ()
-    lead_p = probs.lead[row]
     text = f"{doc.title} {doc.text}" if doc is not None else ""
-    if knowledge is not None:
-        lead_p = knowledge.combine(lead_p, knowledge.lead_prior(engine, probs, row, text))
+    lead_p = probs.lead[row] if knowledge is None else knowledge.lead_distribution(engine, probs, row, text)
     involved = dict(zip(engine.involved_classes_, probs.involved[row].tolist(), strict=True))
     order = _top(lead_p, max(k, 1))
     lead = engine.lead_classes_[int(order[0])]
-    if knowledge is not None and doc is not None and lead in knowledge.localities:
-        named = knowledge.named_locality(text, engine.lead_classes_)
-        if named is not None and named != lead:  # same confidence: the model said "a town", the text says which
-            lead_p = lead_p.copy()
-            a, b = engine.lead_classes_.index(lead), engine.lead_classes_.index(named)
-            lead_p[a], lead_p[b] = lead_p[b], lead_p[a]
-            order = _top(lead_p, max(k, 1))
-            lead = named
     departments = [Department(lead, "lead", round(float(lead_p[order[0]]), 4))]
     assists = sorted(((p, name) for name, p in involved.items() if name != lead and p >= policy.assist_threshold),
                      reverse=True)

@@ -1,5 +1,5 @@
 """Streaming readers for labelled item files (JSONL, CSV), with encoding detection; archives of every format are
-read by :mod:`service.archive.readers`.
+read by :mod:`sqmy.app.archive.readers`.
 
 Chinese offices often export CSV in GBK/GB18030; files are read as UTF-8 (BOM tolerated) and fall back to
 GB18030 when the head of the file is not valid UTF-8."""

@@ -54,7 +54,8 @@ def test_a_town_lead_is_the_town_the_text_names():
 def test_town_share_of_the_prior_goes_to_the_town_the_text_names():
     engine = Fixed([1.0, 0.0], [0.25, 0.25, 0.25, 0.25])
     knowledge = DirectoryKnowledge({"城乡建设/村镇建设": ("白沙镇", "青石镇")}, ("白沙镇", "青石镇"), prior_weight=1.0)
-    prior = knowledge.lead_prior(engine, engine.probs, 0, "青石镇上街村的路灯坏了")
+    named = knowledge.named_locality("青石镇上街村的路灯坏了", engine.lead_classes_)
+    prior = knowledge.lead_prior(engine, engine.probs, 0, named)
     assert prior is not None and prior[3] == 1.0
 
 

@@ -18,7 +18,6 @@ from sqmy.training.compare import Gate
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (401, 403, 404, 409, 422)}
-ENGINES = TRAINABLE_ENGINES
 
 
 def _summary(meta: dict[str, Any], current: dict[str, str | None]) -> dict[str, Any]:
@@ -39,7 +38,7 @@ def _metadata(state: Any, version: str) -> dict[str, Any]:
 @router.get("", responses=ERRORS, operation_id="models-list")
 def list_models(state: StateDep, _principal: Editor) -> dict[str, Any]:
     """全部模型版本（新的在前）及各引擎当前上线的版本。"""
-    current = {name: state.registry.current(name) for name in ENGINES}
+    current = {name: state.registry.current(name) for name in TRAINABLE_ENGINES}
     data = [_summary(meta, current) for meta in state.registry.versions()]
     serving = {name: engine.version for name, engine in state.router.engines.items()}
     return {"current": current, "serving": serving, "data": data, "count": len(data),

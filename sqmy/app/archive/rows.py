@@ -1,7 +1,7 @@
 """From input rows to output bytes: column resolution, validation, the archive's own labels, flattening.
 
 :func:`process_chunk` is the unit of work of every backend (in-process, worker processes, Ray actors): it takes a
-chunk of :class:`~service.archive.readers.Item` and returns the encoded output lines, error lines and the counts
+chunk of :class:`~sqmy.app.archive.readers.Item` and returns the encoded output lines, error lines and the counts
 the summary needs, so the writing process only appends bytes.
 """
 
