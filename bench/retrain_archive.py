@@ -47,9 +47,11 @@ def main() -> None:
                         "for the topic, corpus only for the departments)")
     parser.add_argument("--train", type=Path, default=SHARED_DATA / "real-archive-train.jsonl")
     parser.add_argument("--dev", type=Path, default=SHARED_DATA / "real-archive-dev.jsonl")
-    parser.add_argument("--bert-epochs", type=int, default=3)
+    parser.add_argument("--bert-epochs", type=int, default=None,
+                        help="default: sqmy train's own (fine-tuning when --data is given: 2 epochs)")
     parser.add_argument("--bert-layers", type=int, default=None)
-    parser.add_argument("--bert-max-length", type=int, default=128)
+    parser.add_argument("--bert-max-length", type=int, default=None, help="default: sqmy train's own (128 when "
+                        "fine-tuning)")
     parser.add_argument("--ensemble", action="store_true", help="also score the BERT+TF-IDF ensemble")
     parser.add_argument("--home", type=Path, help="SQMY_HOME to use (default: a fresh temporary one)")
     args = parser.parse_args()
@@ -62,7 +64,8 @@ def main() -> None:
     for engine in args.engines.split(","):
         extra = []
         if engine == "bert":
-            extra = ["--epochs", str(args.bert_epochs), "--max-length", str(args.bert_max_length)]
+            for flag, value in (("--epochs", args.bert_epochs), ("--max-length", args.bert_max_length)):
+                extra += [flag, str(value)] if value is not None else []
             if args.bert_layers:
                 extra += ["--layers", str(args.bert_layers)]
         trained, seconds = run(home, "train", "--engine", engine, "--data", str(args.train), *corpus, "--force",

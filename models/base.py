@@ -51,6 +51,10 @@ class HeadProbabilities:
     topic_l3: np.ndarray | None = None  # (n, n_l3): P(level 3 | its level 2), for engines with a level-3 head
 
 
+FitProgress = Callable[[str, float, float], None]
+"""How an engine reports its training: ``(stage, units done, units total)``, one unit ≈ one item through the model."""
+
+
 class Engine(BaseEstimator, ABC):
     """scikit-learn-style engine: hyperparameters in ``__init__``, fitted state in ``*_`` attributes."""
 
@@ -64,7 +68,10 @@ class Engine(BaseEstimator, ABC):
     metadata_: dict[str, Any]
 
     @abstractmethod
-    def fit(self, docs: Sequence[Doc], targets: Targets, log: Callable[[str], None] | None = None) -> Engine: ...
+    def fit(self, docs: Sequence[Doc], targets: Targets, log: Callable[[str], None] | None = None,
+            **fit_params: Any) -> Engine:
+        """Fit on ``docs``; ``fit_params`` are engine-specific (BERT: ``progress``, a ``FitProgress``, and
+        ``checkpoint_dir``, where a killed run leaves what a rerun resumes from); engines ignore the ones they lack."""
 
     @abstractmethod
     def predict_proba(self, docs: Sequence[Doc]) -> HeadProbabilities: ...

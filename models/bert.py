@@ -11,8 +11,15 @@ from typing import Any
 
 import numpy as np
 
-from sqmy.models.base import Doc, Engine, HeadProbabilities, Targets, check_docs, hierarchical_l2
-from sqmy.models.bert_layers import UNSEEN_LOGIT, heads_module, load_encoder, mean_pool, padded_batches, torch_module
+from sqmy.models.base import Doc, Engine, FitProgress, HeadProbabilities, Targets, check_docs, hierarchical_l2
+from sqmy.models.bert_layers import (
+    heads_module,
+    l1_logits_from_l2,
+    load_encoder,
+    mean_pool,
+    padded_batches,
+    torch_module,
+)
 from sqmy.models.calibration import PlattScaler, softmax_t
 from sqmy.models.metadata import read_metadata, write_metadata
 
@@ -24,20 +31,6 @@ HEADS_NAME = "heads.pt"
 HEAD_NAMES = ("topic_l1", "topic_l2", "lead", "involved")
 
 
-
-
-def l1_logits_from_l2(l2_logits: np.ndarray, l2_classes: list[str], l1_classes: list[str]) -> np.ndarray:
-    """Level-1 logits as the log-sum-exp of their level-2 children's logits (softmax of them is the sum of the
-    children's probabilities); a level-1 class without children gets a very low logit."""
-    from scipy.special import logsumexp
-
-    out = np.full((len(l2_logits), len(l1_classes)), UNSEEN_LOGIT, dtype=np.float32)
-    parents = np.array([c.split("/")[0] for c in l2_classes])
-    for j, name in enumerate(l1_classes):
-        children = parents == name
-        if children.any():
-            out[:, j] = logsumexp(l2_logits[:, children], axis=1)
-    return out
 
 
 class BertEngine(Engine):
@@ -143,12 +136,14 @@ class BertEngine(Engine):
         return out
 
     # ------------------------------------------------------------------- fit
-    def fit(self, docs: Sequence[Doc], targets: Targets, log: Callable[[str], None] | None = None) -> BertEngine:
+    def fit(self, docs: Sequence[Doc], targets: Targets, log: Callable[[str], None] | None = None, *,
+            progress: FitProgress | None = None, checkpoint_dir: Path | None = None, **_: Any) -> BertEngine:
         """Load the base encoder, fit the heads (probe, then ``epochs`` of fine-tuning) and calibrate them; the
-        loop itself lives in ``sqmy.models.bert_trainer``."""
+        loop itself lives in ``sqmy.models.bert_trainer`` (``progress`` and ``checkpoint_dir``: see there)."""
         from sqmy.models.bert_trainer import BertTrainer, TrainingArguments
 
-        BertTrainer(self, TrainingArguments.from_engine(self)).train(check_docs(docs), targets, log)
+        BertTrainer(self, TrainingArguments.from_engine(self), progress=progress,
+                    checkpoint_dir=checkpoint_dir).train(check_docs(docs), targets, log)
         return self
 
     # --------------------------------------------------------------- predict

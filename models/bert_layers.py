@@ -6,6 +6,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 UNSEEN_LOGIT = -10.0  # bias of a class with no training row: never the answer, never NaN
 
 
@@ -60,3 +62,17 @@ def padded_batches(ids: list[list[int]], order: Sequence[int], batch_size: int,
             input_ids[r, : len(ids[i])] = torch.tensor(ids[i])
             mask[r, : len(ids[i])] = 1
         yield rows, input_ids, mask
+
+
+def l1_logits_from_l2(l2_logits: np.ndarray, l2_classes: list[str], l1_classes: list[str]) -> np.ndarray:
+    """Level-1 logits as the log-sum-exp of their level-2 children's logits (softmax of them is the sum of the
+    children's probabilities); a level-1 class without children gets a very low logit."""
+    from scipy.special import logsumexp
+
+    out = np.full((len(l2_logits), len(l1_classes)), UNSEEN_LOGIT, dtype=np.float32)
+    parents = np.array([c.split("/")[0] for c in l2_classes])
+    for j, name in enumerate(l1_classes):
+        children = parents == name
+        if children.any():
+            out[:, j] = logsumexp(l2_logits[:, children], axis=1)
+    return out

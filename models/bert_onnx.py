@@ -4,6 +4,7 @@ bf16 on CPUs without AMX is several times slower than fp32, so CPU serving uses 
 
 from __future__ import annotations
 
+import shutil
 import warnings
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,35 @@ def export_onnx(encoder: Any, heads: Any, tokenizer: Any, directory: Path, *, qu
         quantize_dynamic(str(path), str(directory / INT8_NAME), weight_type=QuantType.QInt8, per_channel=True,
                          reduce_range=True)
     return path
+
+
+def export_pooled_onnx(encoder: Any, tokenizer: Any, directory: Path) -> Path:
+    """The int8 graph of an encoder's mean-pooled output (output ``pooled``) in ``directory``, exported once: its
+    weights are quantised exactly as in the served graph, so a probe fitted on its output sees served features.
+    Written beside and renamed when complete, so a killed export is redone, not loaded half-written."""
+    directory = Path(directory)
+    if (directory / INT8_NAME).is_file():
+        return directory / INT8_NAME
+    nn = torch_module().nn
+
+    class Pooled(nn.Module):  # type: ignore[name-defined]
+        def __init__(self) -> None:
+            super().__init__()
+            self.heads = nn.ModuleDict({"pooled": nn.Identity()})
+
+        def forward(self, pooled):
+            return {"pooled": pooled}
+
+    staging = directory.with_name(f".{directory.name}-staging")
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    export_onnx(encoder, Pooled(), tokenizer, staging)
+    (staging / ONNX_NAME).unlink()
+    if directory.exists():
+        shutil.rmtree(directory)
+    staging.rename(directory)
+    return directory / INT8_NAME
 
 
 class OnnxRunner:

@@ -1,10 +1,18 @@
 """Training of the BERT engine, apart from the model (as setfit splits model and trainer): a linear probe of every head
-on the frozen encoder, then optional fine-tuning with early stopping, then calibration on the validation split."""
+on the frozen encoder, then optional fine-tuning with early stopping, then calibration on the validation split.
+
+On a CPU the probe's features come from the int8 ONNX graph of the frozen encoder: what the served model computes,
+about 1.5× faster than torch fp32 on 2 cores. Progress is reported in work units (one item through the encoder ≈ 1;
+a training step ≈ 3 per item) with the stage; with a ``checkpoint_dir`` the encoded features (in chunks) and every
+finished epoch are kept there, so that a killed run resumes where it stopped."""
 
 from __future__ import annotations
 
+import hashlib
 import math
 import random
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -13,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sqmy.models.base import Doc, Targets
+from sqmy.models.base import Doc, FitProgress, Targets
 from sqmy.models.bert_layers import UNSEEN_LOGIT, heads_module, load_encoder, torch_module
 from sqmy.models.calibration import PlattScaler, fit_temperature
 
@@ -73,50 +81,134 @@ def binary_probe(x: np.ndarray, y: np.ndarray, c: float) -> tuple[np.ndarray, fl
 
 
 
+FEATURE_CHUNK = 512  # items encoded (and cached) together, in length order
+STEP_UNITS = 3  # a training step costs about three forward passes per item
+PROBE_FIT_UNITS = 0.05  # the probe's logistic regressions, per training item
+FEATURES_STAGE = "编码语料（线性探针）"
+
+
+class Checkpoint:
+    """What a killed training run leaves for the next one: feature chunks and the last finished epoch, valid only
+    for the same base encoder, data, labels and arguments (``key``; anything else found there is discarded)."""
+
+    def __init__(self, directory: Path, key: str) -> None:
+        self.directory = Path(directory)
+        marker = self.directory / "key.txt"
+        if self.directory.exists() and not (marker.is_file() and marker.read_text() == key):
+            shutil.rmtree(self.directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        marker.write_text(key)
+
+    def load_chunk(self, index: int, rows: int) -> np.ndarray | None:
+        path = self.directory / f"features-{index:05d}.npy"
+        try:
+            value = np.load(path)
+        except (OSError, ValueError):
+            return None
+        return value if len(value) == rows else None
+
+    def save_chunk(self, index: int, value: np.ndarray) -> None:
+        path = self.directory / f"features-{index:05d}.npy"
+        tmp = self.directory / f".features-{index:05d}.tmp.npy"
+        np.save(tmp, value)
+        tmp.replace(path)
+
+    def save(self, name: str, state: dict[str, Any]) -> None:
+        torch = torch_module()
+        tmp = self.directory / f".{name}.tmp"
+        torch.save(state, tmp)
+        tmp.replace(self.directory / name)
+
+    def load(self, name: str) -> dict[str, Any] | None:
+        path = self.directory / name
+        if not path.is_file():
+            return None
+        try:
+            return torch_module().load(path, weights_only=False, map_location="cpu")
+        except Exception:  # a file cut short by a kill: start that part again
+            return None
+
+
+def checkpoint_key(args: TrainingArguments, engine: BertEngine, ids: list[list[int]], labels: Sequence[Any]) -> str:
+    """Fingerprint of everything a checkpoint depends on."""
+    digest = hashlib.sha256()
+    base = Path(engine.base)
+    for name in ("config.json", "model.safetensors", "pytorch_model.bin"):
+        if (base / name).is_file():
+            stat = (base / name).stat()
+            digest.update(f"{name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    digest.update(repr((args, engine.n_layers, engine.max_length, engine.prefix)).encode())
+    digest.update(np.array([len(i) for i in ids], dtype=np.int64).tobytes())
+    digest.update(np.concatenate([np.asarray(i, dtype=np.int64) for i in ids] or [np.zeros(0, dtype=np.int64)])
+                  .tobytes())
+    digest.update(repr(labels).encode())
+    return digest.hexdigest()
+
+
 class BertTrainer:
     """Fits a ``BertEngine``'s encoder and heads in place."""
 
-    def __init__(self, engine: BertEngine, args: TrainingArguments) -> None:
+    def __init__(self, engine: BertEngine, args: TrainingArguments, *, progress: FitProgress | None = None,
+                 checkpoint_dir: Path | None = None) -> None:
         self.engine, self.args = engine, args
+        self.progress = progress or (lambda _stage, _done, _total: None)
+        self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
+        self.done, self.total = 0.0, 1.0
 
-    def train(self, docs: Sequence[Doc], targets: Targets, log: Callable[[str], None] | None = None) -> None:
-        """Fit the engine on ``docs`` in place (the engine's ``fit``)."""
-        torch = torch_module()
-        from transformers import AutoModel, AutoTokenizer, get_linear_schedule_with_warmup
+    def _report(self, stage: str, advance: float = 0.0) -> None:
+        self.done += advance
+        self.progress(stage, self.done, self.total)
 
-        log = log or (lambda _message: None)
+    def _load_base(self) -> None:
+        from transformers import AutoModel, AutoTokenizer
+
         if not self.engine.base or not (Path(self.engine.base) / "config.json").is_file():
             raise FileNotFoundError(f"base encoder {self.engine.base!r} is not a local Hugging Face checkpoint "
                                     "(build one with `sqmy base-encoder`)")
-        random.seed(self.args.seed)
-        np.random.seed(self.args.seed)
-        torch.manual_seed(self.args.seed)
         self.engine.tokenizer_ = AutoTokenizer.from_pretrained(self.engine.base)
         self.engine.encoder_ = load_encoder(AutoModel, self.engine.base)
         if self.engine.n_layers:
             self.engine.encoder_.encoder.layer = self.engine.encoder_.encoder.layer[: self.engine.n_layers]
             self.engine.encoder_.config.num_hidden_layers = self.engine.n_layers
 
-        label_rows = {"topic_l1": targets.topic_l1, "topic_l2": targets.topic_l2, "lead": targets.lead}
-        self.engine.topic_l1_classes_ = sorted({v for v in targets.topic_l1 if v})
-        self.engine.topic_l2_classes_ = sorted({v for v in targets.topic_l2 if v})
-        self.engine.lead_classes_ = sorted({v for v in targets.lead if v})
-        self.engine.involved_classes_ = sorted({u for units in targets.involved if units for u in units})
-        classes = {"topic_l1": self.engine.topic_l1_classes_, "topic_l2": self.engine.topic_l2_classes_,
-                   "lead": self.engine.lead_classes_, "involved": self.engine.involved_classes_}
+    def _label_arrays(self, docs: Sequence[Doc], targets: Targets) -> tuple[dict[str, np.ndarray], np.ndarray,
+                                                                              np.ndarray]:
+        """The engine's class lists, and the targets as index arrays (-100: no label) and a multi-hot matrix."""
+        engine = self.engine
+        engine.topic_l1_classes_ = sorted({v for v in targets.topic_l1 if v})
+        engine.topic_l2_classes_ = sorted({v for v in targets.topic_l2 if v})
+        engine.lead_classes_ = sorted({v for v in targets.lead if v})
+        engine.involved_classes_ = sorted({u for units in targets.involved if units for u in units})
+        classes = {"topic_l1": engine.topic_l1_classes_, "topic_l2": engine.topic_l2_classes_,
+                   "lead": engine.lead_classes_, "involved": engine.involved_classes_}
         # Level 1 is read off the level-2 head when every row with a topic has its level 2 (a linear head
         # separates 117 narrow level-2 classes better than 15 broad level-1 ones); else the level-1 head answers.
         pairs = zip(targets.topic_l1, targets.topic_l2, strict=True)
-        self.engine.topic_l1_from_l2_ = all(l2 for l1, l2 in pairs if l1) and bool(self.engine.topic_l2_classes_)
-        y = {name: np.array([classes[name].index(v) if v else -100 for v in values])
+        engine.topic_l1_from_l2_ = all(l2 for l1, l2 in pairs if l1) and bool(engine.topic_l2_classes_)
+        label_rows = {"topic_l1": targets.topic_l1, "topic_l2": targets.topic_l2, "lead": targets.lead}
+        index = {name: {c: i for i, c in enumerate(classes[name])} for name in label_rows}
+        y = {name: np.array([index[name][v] if v else -100 for v in values], dtype=np.int64)
              for name, values in label_rows.items()}
-        involved = np.zeros((len(docs), len(self.engine.involved_classes_)), dtype=np.float32)
-        has_involved = np.array([units is not None for units in targets.involved])
+        involved = np.zeros((len(docs), len(engine.involved_classes_)), dtype=np.float32)
+        has_involved = np.array([units is not None for units in targets.involved], dtype=bool)
+        unit_index = {u: i for i, u in enumerate(engine.involved_classes_)}
         for row, units in enumerate(targets.involved):
             for unit in units or []:
-                involved[row, self.engine.involved_classes_.index(unit)] = 1
-        sizes = {k: len(v) for k, v in classes.items()}
-        self.engine.heads_ = heads_module(self.engine.encoder_.config.hidden_size, sizes, 0.1)
+                involved[row, unit_index[unit]] = 1
+        engine.heads_ = heads_module(engine.encoder_.config.hidden_size, {k: len(v) for k, v in classes.items()}, 0.1)
+        return y, involved, has_involved
+
+    def train(self, docs: Sequence[Doc], targets: Targets, log: Callable[[str], None] | None = None) -> None:
+        """Fit the engine on ``docs`` in place (the engine's ``fit``)."""
+        torch = torch_module()
+        from transformers import get_linear_schedule_with_warmup
+
+        log = log or (lambda _message: None)
+        random.seed(self.args.seed)
+        np.random.seed(self.args.seed)
+        torch.manual_seed(self.args.seed)
+        self._load_base()
+        y, involved, has_involved = self._label_arrays(docs, targets)
         device = self.engine._device()
         self.engine.encoder_.to(device)
         self.engine.heads_.to(device)
@@ -126,6 +218,13 @@ class BertTrainer:
         perm = rng.permutation(len(docs))
         n_val = round(len(docs) * self.args.validation_fraction) if len(docs) >= 20 else 0
         val, train = perm[:n_val], perm[n_val:]
+        if not self.args.probe and not self.args.epochs:
+            raise ValueError("epochs=0 needs probe=True: the heads would stay untrained")
+        checkpoint = (Checkpoint(self.checkpoint_dir, checkpoint_key(self.args, self.engine, ids, [y, involved.sum()]))
+                      if self.checkpoint_dir else None)
+        probe_units = (len(ids) + PROBE_FIT_UNITS * len(train)) if self.args.probe else 0.0
+        epoch_units = STEP_UNITS * len(train) + len(val)
+        self.total = probe_units + self.args.epochs * epoch_units + (len(val) if self.args.epochs else 0) or 1.0
         steps_per_epoch = math.ceil(len(train) / self.args.batch_size)
         optimizer = torch.optim.AdamW([
             {"params": self.engine.encoder_.parameters(), "lr": self.args.lr_encoder},
@@ -136,7 +235,7 @@ class BertTrainer:
         ce = torch.nn.CrossEntropyLoss(ignore_index=-100)
         bce = torch.nn.BCEWithLogitsLoss(reduction="none")
 
-        def loss_of(rows: list[int], logits: dict[str, Any]):
+        def loss_of(rows: Any, logits: dict[str, Any]):
             loss = 0.0
             device = next(self.engine.heads_.parameters()).device
             for name in ("topic_l1", "topic_l2", "lead"):
@@ -149,19 +248,37 @@ class BertTrainer:
                     1, int(has_involved[rows].sum()))
             return loss
 
-        best, best_state, stale, history = math.inf, None, 0, []
+        best, best_state, stale, history, first_epoch, stopped = math.inf, None, 0, [], 0, False
+        features: np.ndarray | None = None
         started = time.perf_counter()
-        if self.args.probe:
-            self._fit_probe(self._pooled(ids, train, log), {k: v[train] for k, v in y.items()}, involved[train],
-                            has_involved[train])
-            val_loss = self._validation_loss(ids, val, loss_of) if len(val) else math.nan
+        resumed = checkpoint.load("epoch.pt") if checkpoint and self.args.epochs else None
+        if resumed is not None:
+            self.engine.encoder_.load_state_dict(resumed["encoder"])
+            self.engine.heads_.load_state_dict(resumed["heads"])
+            optimizer.load_state_dict(resumed["optimizer"])
+            scheduler.load_state_dict(resumed["scheduler"])
+            rng.bit_generator.state = resumed["rng"]
+            torch.set_rng_state(resumed["torch_rng"])
+            best, stale, history = resumed["best"], resumed["stale"], resumed["history"]
+            first_epoch, stopped = resumed["epoch"], resumed["stopped"]
+            saved_best = checkpoint.load("best.pt") if checkpoint else None
+            best_state = (saved_best["encoder"], saved_best["heads"]) if saved_best else self._snapshot()
+            self.done = probe_units + first_epoch * epoch_units
+            log(f"resuming after epoch {first_epoch} from the checkpoint")
+        elif self.args.probe:
+            features = self._features(ids, checkpoint, log)
+            self._report("训练线性探针")
+            self._fit_probe(features[train], {k: v[train] for k, v in y.items()}, involved[train], has_involved[train])
+            self._report("训练线性探针", PROBE_FIT_UNITS * len(train))
+            val_loss = self._feature_loss(features, val, loss_of) if len(val) else math.nan
             history.append({"epoch": 0, "stage": "probe", "validation_loss": round(val_loss, 4)})
             log(f"linear probe fitted ({time.perf_counter() - started:.0f}s): validation loss {val_loss:.4f}")
             if self.args.epochs and len(val):
                 best, best_state = val_loss, self._snapshot()
-        elif not self.args.epochs:
-            raise ValueError("epochs=0 needs probe=True: the heads would stay untrained")
-        for epoch in range(self.args.epochs):
+                if checkpoint:
+                    checkpoint.save("best.pt", {"encoder": best_state[0], "heads": best_state[1]})
+        for epoch in range(first_epoch, 0 if stopped else self.args.epochs):
+            stage = f"微调第 {epoch + 1}/{self.args.epochs} 轮"
             self.engine.encoder_.train()
             self.engine.heads_.train()
             # bucket by length, then shuffle the buckets: little padding, random order
@@ -176,44 +293,118 @@ class BertTrainer:
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad()
+                self._report(stage, STEP_UNITS * len(rows))
                 if step % 20 == 0 or step == len(batches):
                     log(f"epoch {epoch + 1}/{self.args.epochs} step {step}/{len(batches)} "
                         f"loss {float(loss.detach()):.4f} ({time.perf_counter() - started:.0f}s)")
             val_loss = self._validation_loss(ids, val, loss_of) if len(val) else float(loss.detach())
+            self._report(stage, len(val))
             history.append({"epoch": epoch + 1, "validation_loss": round(val_loss, 4)})
             log(f"epoch {epoch + 1}: validation loss {val_loss:.4f}")
             if val_loss < best - 1e-4:
                 best, stale, best_state = val_loss, 0, self._snapshot()
+                if checkpoint:
+                    checkpoint.save("best.pt", {"encoder": best_state[0], "heads": best_state[1]})
             else:
                 stale += 1
-                if stale > self.args.patience:
-                    log("early stopping")
-                    break
+                stopped = stale > self.args.patience
+            if checkpoint:
+                checkpoint.save("epoch.pt", {
+                    "epoch": epoch + 1, "stopped": stopped, "encoder": self.engine.encoder_.state_dict(),
+                    "heads": self.engine.heads_.state_dict(), "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(), "rng": rng.bit_generator.state,
+                    "torch_rng": torch.get_rng_state(), "best": best, "stale": stale, "history": history})
+            if stopped:
+                log("early stopping")
+                break
         if best_state is not None:
             self.engine.encoder_.load_state_dict(best_state[0])
             self.engine.heads_.load_state_dict(best_state[1])
         self.engine.encoder_.eval()
         self.engine.heads_.eval()
-        self._calibrate(ids, val if len(val) else train, y, involved, has_involved)
+        calibration_rows = val if len(val) else train
+        self._report("校准置信度")
+        if features is not None and not self.args.epochs:  # the probe alone: the features are what is served
+            logits = self._feature_logits(features[calibration_rows])
+        else:
+            logits = self.engine._raw_logits([ids[i] for i in calibration_rows])
+        self._calibrate(logits, calibration_rows, y, involved, has_involved)
+        self._report("校准置信度", len(val) if self.args.epochs else 0)
         self.engine.metadata_ = {"engine": self.engine.name, "params": self.engine.get_params(), "history": history,
-                                 "torch_version": torch.__version__, "base": str(self.engine.base)}
+                                 "torch_version": torch.__version__, "base": str(self.engine.base),
+                                 "probe_features": getattr(self, "feature_runtime_", None)}
 
-    def _pooled(self, ids: list[list[int]], rows: np.ndarray,
-                log: Callable[[str], None] | None = None) -> np.ndarray:
-        """Mean-pooled encoder output of ``rows`` (inference mode), one float32 row each."""
+    # ---- the probe's features ------------------------------------------------------------------------------
+    def _feature_encoder(self, checkpoint: Checkpoint | None) -> Callable[[Any, Any], np.ndarray]:
+        """How to encode one padded batch into pooled vectors: the frozen encoder's int8 ONNX graph on a CPU
+        (what the served model computes, ~1.5× faster than torch fp32), torch otherwise."""
         torch = torch_module()
-        started = time.perf_counter()
-        self.engine.encoder_.eval()
-        subset = [ids[i] for i in rows]
-        out = np.zeros((len(subset), self.engine.encoder_.config.hidden_size), dtype=np.float32)
-        with torch.inference_mode():
-            batches = self.engine._batches(subset, sorted(range(len(subset)), key=lambda i: len(subset[i])))
-            for n, (batch_rows, input_ids, mask) in enumerate(batches, 1):
-                out[batch_rows] = self.engine._pooled_batch(input_ids, mask).float().cpu().numpy()
-                if log and (n % 50 == 0 or n * self.args.batch_size >= len(subset)):
-                    log(f"probe: encoded {min(n * self.args.batch_size, len(subset))}/{len(subset)} "
-                        f"({time.perf_counter() - started:.0f}s)")
+        if self.engine._device().type == "cpu":
+            from sqmy.models.bert_onnx import OnnxRunner, export_pooled_onnx
+
+            scratch = checkpoint.directory if checkpoint else Path(tempfile.mkdtemp(prefix="sqmy-probe-"))
+            path = export_pooled_onnx(self.engine.encoder_, self.engine.tokenizer_, scratch / "onnx")
+            runner = OnnxRunner(path, threads=torch.get_num_threads())
+            self.feature_runtime_ = "onnxruntime-int8"
+            return lambda input_ids, mask: runner(input_ids.numpy(), mask.numpy())["pooled"]
+
+        def encode(input_ids: Any, mask: Any) -> np.ndarray:
+            with torch.inference_mode():
+                return self.engine._pooled_batch(input_ids, mask).float().cpu().numpy()
+
+        self.feature_runtime_ = "torch"
+        return encode
+
+    def _features(self, ids: list[list[int]], checkpoint: Checkpoint | None,
+                  log: Callable[[str], None]) -> np.ndarray:
+        """Mean-pooled output of the frozen encoder for every item, one float32 row each (chunks of similar
+        length, kept in the checkpoint as they finish)."""
+        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        out = np.zeros((len(ids), self.engine.encoder_.config.hidden_size), dtype=np.float32)
+        encode: Callable[[Any, Any], np.ndarray] | None = None
+        started, reused = time.perf_counter(), 0
+        for index, start in enumerate(range(0, len(order), FEATURE_CHUNK)):
+            rows = order[start:start + FEATURE_CHUNK]
+            chunk = checkpoint.load_chunk(index, len(rows)) if checkpoint else None
+            if chunk is None:
+                encode = encode or self._feature_encoder(checkpoint)
+                chunk = np.zeros((len(rows), out.shape[1]), dtype=np.float32)
+                for batch_rows, input_ids, mask in self.engine._batches([ids[i] for i in rows], range(len(rows))):
+                    chunk[batch_rows] = encode(input_ids, mask)
+                    self._report(FEATURES_STAGE, len(batch_rows))
+                if checkpoint:
+                    checkpoint.save_chunk(index, chunk)
+            else:
+                reused += len(rows)
+                self._report(FEATURES_STAGE, len(rows))
+            out[rows] = chunk
+            log(f"probe: encoded {min(start + FEATURE_CHUNK, len(order))}/{len(order)} "
+                f"({time.perf_counter() - started:.0f}s)")
+        if reused:
+            log(f"probe: {reused}/{len(order)} items' features reused from the checkpoint")
         return out
+
+    def _feature_logits(self, pooled: np.ndarray) -> dict[str, np.ndarray]:
+        """Every head's logits on pooled features (level 1 read off level 2 where the engine does so)."""
+        torch = torch_module()
+        from sqmy.models.bert_layers import l1_logits_from_l2
+
+        self.engine.heads_.eval()
+        device = next(self.engine.heads_.parameters()).device
+        with torch.inference_mode():
+            logits = self.engine.heads_(torch.as_tensor(pooled, device=device))
+        out = {name: value.float().cpu().numpy() for name, value in logits.items()}
+        if self.engine.topic_l1_from_l2_ and "topic_l2" in out:
+            out["topic_l1"] = l1_logits_from_l2(out["topic_l2"], self.engine.topic_l2_classes_,
+                                                self.engine.topic_l1_classes_)
+        return out
+
+    def _feature_loss(self, features: np.ndarray, rows: np.ndarray, loss_of: Callable[..., Any]) -> float:
+        torch = torch_module()
+        self.engine.heads_.eval()
+        device = next(self.engine.heads_.parameters()).device
+        with torch.no_grad():
+            return float(loss_of(rows, self.engine.heads_(torch.as_tensor(features[rows], device=device))))
 
     def _fit_probe(self, pooled: np.ndarray, y: dict[str, np.ndarray], involved: np.ndarray,
                    has_involved: np.ndarray) -> None:
@@ -247,9 +438,9 @@ class BertTrainer:
                 n += len(batch_rows)
         return total / max(n, 1)
 
-    def _calibrate(self, ids: list[list[int]], rows: np.ndarray, y: dict[str, np.ndarray], involved: np.ndarray,
-                   has_involved: np.ndarray) -> None:
-        logits = self.engine._raw_logits([ids[i] for i in rows])
+    def _calibrate(self, logits: dict[str, np.ndarray], rows: np.ndarray, y: dict[str, np.ndarray],
+                   involved: np.ndarray, has_involved: np.ndarray) -> None:
+        """Temperatures of the softmax heads and a Platt scaler of the unit head, on ``rows``' ``logits``."""
         self.engine.temperatures_ = {}
         for name in ("topic_l1", "topic_l2", "lead"):
             target = y[name][rows]

@@ -90,7 +90,8 @@ class EnsembleEngine(Engine):
         l3 = conditional_l3(pooled["topic_l3"], self.topic_l3_classes_) if pooled["topic_l3"].shape[1] else None
         return HeadProbabilities(l1, l2, pooled["lead"], pooled["involved"], l3)
 
-    def fit(self, docs: Sequence[Doc], targets: Targets, log: Callable[[str], None] | None = None) -> EnsembleEngine:
+    def fit(self, docs: Sequence[Doc], targets: Targets, log: Callable[[str], None] | None = None,
+            **fit_params: Any) -> EnsembleEngine:
         raise NotImplementedError("an ensemble is assembled from trained engines; train its members instead")
 
     def save(self, path: Path) -> Path:

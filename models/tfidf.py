@@ -193,17 +193,24 @@ class TfidfEngine(Engine):
     def _transform(self, docs: Sequence[Doc]) -> sp.csr_matrix:
         return self.features_.transform([join_title(d.title, d.text) for d in check_docs(docs)])
 
-    def fit(self, docs: Sequence[Doc], targets: Targets, log: Callable[[str], None] | None = None) -> TfidfEngine:
+    def fit(self, docs: Sequence[Doc], targets: Targets, log: Callable[[str], None] | None = None,
+            **fit_params: Any) -> TfidfEngine:
         docs = check_docs(docs)
         if len(docs) != len(targets.topic_l1):
             raise ValueError(f"{len(docs)} docs but {len(targets.topic_l1)} targets")
+        # progress in rough units: segmentation and features ≈ 2 heads' worth, then five heads
+        report = fit_params.get("progress") or (lambda _stage, _done, _total: None)
+        report("分词与特征", 0, 7)
         self.features_ = TextFeatures(min_df=self.min_df, max_features=self.max_features)
         x = self.features_.fit_transform([join_title(d.title, d.text) for d in docs])
+        fitted_heads = [2]
 
         def rows(values: Sequence[Any]) -> np.ndarray:
             return np.array([i for i, v in enumerate(values) if v])
 
         def head(values: Sequence[Any], make: Any) -> tuple[Any, list[str]]:
+            report(f"训练分类头 {fitted_heads[0] - 1}/5", fitted_heads[0], 7)
+            fitted_heads[0] += 1
             idx = rows(values)
             if len(idx) == 0:
                 return None, []
@@ -219,6 +226,7 @@ class TfidfEngine(Engine):
         self.involved_, self.involved_classes_ = head(targets.involved, lambda: MultilabelHead(c=self.c, cv=self.cv))
         self.topic_l3_, self.topic_l3_classes_ = head(targets.topic_l3, lambda: Level3Head(c=self.c, cv=self.cv))
         self._stack_heads()
+        report("训练分类头 5/5", 7, 7)
         self.metadata_ = {"engine": self.name, "params": self.get_params(), "sklearn_version": sklearn.__version__,
                           "n_features": self.features_.n_features}
         return self

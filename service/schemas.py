@@ -99,10 +99,23 @@ class EngineInfo(BaseModel):
     metrics: dict | None = None
 
 
+class BuildingModel(BaseModel):
+    job_id: str = Field(description="训练任务编号（/v1/jobs/{id}）")
+    engine: str | None = Field(description="正在训练的引擎：tfidf、bert 或 all")
+    status: str = Field(description="queued 或 running")
+    stage: str | None = Field(description="当前阶段，如“编码语料（线性探针）”")
+    percent: float | None = Field(description="完成百分比")
+    eta_seconds: float | None = Field(description="预计剩余秒数")
+    started_at: str | None
+    message: str = Field(description="给人看的一句话，如“BERT 模型训练中 62%（…），约 3 分钟”")
+
+
 class ServiceInfo(BaseModel):
     version: str
     default_engine: str
     engines: list[EngineInfo]
+    answering: str | None = Field(description="default_engine 现在由哪个引擎应答（auto：ensemble、bert 或 tfidf）")
+    building: list[BuildingModel] = Field(description="正在后台训练的模型")
     max_text_chars: int
     max_batch_size: int
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy.engine import Engine as DbEngine
 
 from sqmy.app.auth import auth_enabled
+from sqmy.app.bootstrap import BertBuilder
 from sqmy.app.jobs import JobManager, subprocess_env
 from sqmy.app.knowledge import DirectoryKnowledge
 from sqmy.app.metrics import Metrics
@@ -32,6 +33,7 @@ class AppState:
     metrics: Metrics
     watcher: ModelWatcher
     jobs: JobManager
+    builder: BertBuilder
     auth: bool
 
     @classmethod
@@ -51,13 +53,15 @@ class AppState:
         jobs = JobManager(db, settings.jobs_dir, subprocess_env(settings.HOME, settings.database_url),
                           on_finished=watcher.on_job_finished)
         return cls(settings, labels, registry, router, db, ClassificationLog(db), serving, metrics, watcher, jobs,
-                   auth_enabled(settings.AUTH, settings.HOST))
+                   BertBuilder(settings, registry, jobs), auth_enabled(settings.AUTH, settings.HOST))
 
     def start(self) -> None:
         self.watcher.start()
         self.serving.start()
+        self.builder.start()
 
     async def stop(self) -> None:
+        self.builder.stop()
         self.watcher.stop()
         self.jobs.close()
         await self.serving.stop()

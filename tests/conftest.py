@@ -23,6 +23,9 @@ from sqmy.training.data import corpus_files, load_items
 from sqmy.training.train import train_and_register
 from tests.utils.tiny_corpus import write_tiny_corpus
 
+# No test builds the real BERT engine in the background by starting a service (tests/app/test_bootstrap.py opts in).
+os.environ["SQMY_BERT"] = "off"
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 SQMY = str(Path(sys.executable).parent / "sqmy")
@@ -72,7 +75,7 @@ def free_port() -> int:
 
 def sqmy_env(home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SQMY_")}
-    return env | {"SQMY_HOME": str(home), "SQMY_LOG_LEVEL": "warning"} | extra
+    return env | {"SQMY_HOME": str(home), "SQMY_LOG_LEVEL": "warning", "SQMY_BERT": "off"} | extra
 
 
 class Server:

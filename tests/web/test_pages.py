@@ -246,3 +246,25 @@ def test_every_control_is_labelled_and_focus_is_visible(open_server, page):
     page.keyboard.press("Alt+3")
     page.wait_for_selector("#h-models")
     assert page.evaluate("location.hash") == "#/models"
+
+
+def test_banner_shows_the_bert_build_in_chinese_then_the_ensemble(page, home, tiny_corpus_dir, tmp_path):
+    """A first start: the header says TF-IDF answers while BERT is being trained, then that the ensemble answers."""
+    from tests.utils.tiny_bert import write_tiny_bert
+
+    base = write_tiny_bert(tmp_path / "tiny-bert")
+    srv = Server(home, SQMY_AUTH="off", SQMY_BERT="auto", SQMY_BERT_BASE=str(base),
+                 SQMY_CORPUS_DIR=str(tiny_corpus_dir), SQMY_RELOAD_SECONDS="0.5", SQMY_GATE_MACRO_F1_DROP="1",
+                 SQMY_GATE_CLASS_F1_DROP="1")
+    try:
+        page.goto(srv.url + "/")
+        page.wait_for_selector("#engine-answering")
+        banner = page.inner_text("#engine-status")
+        assert "应答模型：TF-IDF" in banner and "BERT 模型" in banner  # training, or queued for it
+        shot(page, "engine-building")
+        page.wait_for_function(
+            "document.querySelector('#engine-answering').textContent.includes('BERT + TF-IDF 组合模型')",
+            timeout=240_000)
+        assert "训练中" not in page.inner_text("#engine-status")
+    finally:
+        srv.stop()

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.responses import Response
 
+from sqmy.app.bootstrap import building
 from sqmy.models.base import Doc
 from sqmy.service.responses import JSONResponse
 
@@ -20,7 +21,8 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", operation_id="health-ready")
 def readyz(request: Request) -> JSONResponse:
-    """至少一个模型已加载并能正常预测时返回 200，否则 503。"""
+    """至少一个模型已加载并能正常预测时返回 200，否则 503；``engines``：现在应答的模型，``building``：正在训练的模型
+    （阶段、百分比、预计剩余秒数）。"""
     state = getattr(request.app.state, "sqmy", None)
     if state is None or not state.router.engines:
         return JSONResponse({"status": "not_ready", "error": "没有已加载的模型", "engines": {}}, status_code=503)
@@ -29,7 +31,9 @@ def readyz(request: Request) -> JSONResponse:
         engine.predict_proba([Doc(text="就绪检查")])
     except Exception as exc:
         return JSONResponse({"status": "not_ready", "error": f"模型无法预测：{exc}"}, status_code=503)
-    return JSONResponse({"status": "ready", "engines": {n: e.version for n, e in state.router.engines.items()}})
+    return JSONResponse({"status": "ready", "engines": {n: e.version for n, e in state.router.engines.items()},
+                         "answering": engine.name,
+                         "building": building(state.jobs)})
 
 
 @router.get("/metrics", operation_id="health-metrics")

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Depends
 
 import sqmy
+from sqmy.app.bootstrap import building
 from sqmy.service.api.deps import StateDep, require
 from sqmy.service.schemas import ServiceInfo
 
@@ -37,4 +38,6 @@ def info(state: StateDep) -> dict[str, Any]:
         for name, e in state.router.engines.items()
     ]
     return {"version": sqmy.__version__, "default_engine": state.settings.ENGINE, "engines": engines,
+            "answering": state.router.pick(state.settings.ENGINE).name if state.router.engines else None,
+            "building": building(state.jobs),
             "max_text_chars": state.settings.MAX_TEXT_CHARS, "max_batch_size": state.settings.MAX_BATCH_SIZE}

@@ -197,7 +197,7 @@ def test_progress_file_contract(home, tmp_path):
     done = sqmy(home, "batch", src, tmp_path / "out.jsonl", "--progress-file", progress, "--quiet")
     assert done.returncode == 0 and done.stderr == ""
     state = json.loads(progress.read_text())
-    assert set(state) == {"done", "total", "rate", "eta_seconds", "errors", "stage", "elapsed_seconds"}
+    assert set(state) == {"done", "total", "percent", "rate", "eta_seconds", "errors", "stage", "elapsed_seconds"}
     assert (state["done"], state["total"], state["errors"], state["stage"]) == (50, 50, 0, "done")
 
 

@@ -4,6 +4,7 @@ import { announce, errorText, fill, h, ROLE_NAMES } from './util.js';
 import * as classifyView from './classify.js';
 import * as archiveView from './archive.js';
 import * as modelsView from './models.js';
+import { mountEngineStatus } from './status.js';
 
 const VIEWS = { classify: classifyView, archive: archiveView, models: modelsView };
 const ROUTES = { '': 'classify', '#/': 'classify', '#/archive': 'archive', '#/models': 'models' };
@@ -113,6 +114,7 @@ document.addEventListener('keydown', (e) => {
 });
 
 async function start() {
+  mountEngineStatus(document.getElementById('engine-status'));
   try {
     ctx.who = await whoami();
   } catch (err) {
