@@ -11,16 +11,14 @@ from sqmy.app.routing import EngineUnavailableError
 from sqmy.app.storage import classification_row, new_classification_id
 from sqmy.models.base import Doc
 from sqmy.service.api.deps import StateDep, require
-from sqmy.service.errors import ErrorResponse, ErrorType, SqmyError
+from sqmy.service.errors import BODY, KEYED, ErrorType, SqmyError, error_responses
 from sqmy.service.responses import JSONResponse
 from sqmy.service.schemas import BatchClassifyRequest, BatchPrediction, ClassifyItem, ClassifyRequest, Prediction
 from sqmy.service.state import AppState
 
 router = APIRouter(prefix="/v1/classify", tags=["classify"], dependencies=[Depends(require("editor"))])
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse} for code in (400, 401, 403, 413, 422, 503)
-}
+ERRORS = error_responses(*KEYED, *BODY, 503)
 
 
 def _check_lengths(items: list[ClassifyItem], state: AppState, prefix: str = "") -> None:
