@@ -80,6 +80,14 @@ _HTTP_STATUS = {401: "需要 API 密钥", 403: "权限不足", 406: "无法提�
                 429: "请求过于频繁，请稍后再试", 431: "请求头过大"}
 
 
+def engine_unavailable(exc: Exception, requested: str | None, loaded: bool) -> SqmyError:
+    """A request naming an engine this server has not loaded, while it serves others, is the client's to change
+    (422, like an unknown label); no model at all, or the configured default missing, is not being ready (503)."""
+    if requested and loaded:
+        return SqmyError(ErrorType.unknown_label, f"字段 engine：{exc}", "engine")
+    return SqmyError(ErrorType.not_ready, str(exc), "engine")
+
+
 def error_response(error_type: ErrorType, message: str, field: str | None = None,
                    details: list[dict[str, Any]] | None = None) -> JSONResponse:
     body: dict[str, Any] = {"error": message, "error_type": error_type.value, "field": field}

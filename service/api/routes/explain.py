@@ -8,7 +8,7 @@ from sqmy.app.routing import EngineUnavailableError
 from sqmy.models.base import Doc
 from sqmy.models.explain import UnknownTopicError, explain
 from sqmy.service.api.deps import StateDep, require
-from sqmy.service.errors import BODY, KEYED, ErrorType, SqmyError, error_responses
+from sqmy.service.errors import BODY, KEYED, ErrorType, SqmyError, engine_unavailable, error_responses
 from sqmy.service.responses import JSONResponse
 from sqmy.service.schemas import ExplainRequest, Explanation
 
@@ -26,7 +26,7 @@ def explain_one(request: ExplainRequest, state: StateDep) -> JSONResponse:
     try:
         engine = state.router.pick(request.engine or state.settings.ENGINE)
     except EngineUnavailableError as exc:
-        raise SqmyError(ErrorType.not_ready, str(exc), "engine") from exc
+        raise engine_unavailable(exc, request.engine, bool(state.router.engines)) from exc
     try:
         result = explain(engine, Doc(text=request.text, title=request.title), topic=request.topic)
     except UnknownTopicError as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path, Query
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from sqmy.app.auth import ROLE_NAMES, create_key, list_keys, revoke_key
 from sqmy.app.storage import audit_events
@@ -25,7 +25,8 @@ def whoami(state: StateDep, principal: Editor) -> dict[str, Any]:
 
 class KeyRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=100, description="使用人或用途")
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] = Field(
+        description="使用人或用途")
     role: Literal["editor", "trainer", "admin"] = Field(description="editor 编辑 / trainer 训练员 / admin 管理员")
 
 
@@ -47,7 +48,11 @@ def get_keys(state: StateDep, _principal: Admin) -> dict[str, Any]:
 @router.post("/keys", status_code=201, responses=error_responses(*KEYED, *BODY, 403), operation_id="auth-keys-create")
 def post_key(request: KeyRequest, state: StateDep, principal: Admin) -> JSONResponse:
     """新建密钥；密钥只在此响应中出现一次，请妥善保存。"""
-    return JSONResponse(create_key(state.db, request.role, request.name, actor=principal.name), status_code=201)
+    try:
+        created = create_key(state.db, request.role, request.name, actor=principal.name)
+    except ValueError as exc:  # the rules of sqmy.app.auth (known role, a name with a visible character)
+        raise SqmyError(ErrorType.validation, f"字段 name：{exc}", "name") from exc
+    return JSONResponse(created, status_code=201)
 
 
 @router.delete("/keys/{key_id}", responses=error_responses(*KEYED, 403, 404, 422), operation_id="auth-keys-revoke")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from starlette.concurrency import run_in_threadpool
 
 from sqmy.app.model_admin import promote_and_audit, rollback_and_audit
@@ -53,7 +53,7 @@ def get_model(version: str, state: StateDep, _principal: Editor) -> dict[str, An
 
 class PromoteRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    force: bool = Field(default=False, description="即使比当前模型差也上线")
+    force: StrictBool = Field(default=False, description="即使比当前模型差也上线")
 
 
 @router.post("/{version}/promote", responses=error_responses(*KEYED, *BODY, 403, 404, 409),
