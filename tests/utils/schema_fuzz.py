@@ -39,11 +39,10 @@ class FuzzReport:
         self.failures.setdefault(label, []).append(message)
 
 
-def _spare_key(case: Any, keep_key_id: int | None) -> None:
-    """Never let the run revoke the key it runs with (DELETE /v1/keys/{its id})."""
-    if keep_key_id is not None and case.method.upper() == "DELETE" and \
-            str(case.path_parameters.get("key_id")) == str(keep_key_id):
-        case.path_parameters["key_id"] = keep_key_id + 1_000_000
+def _spare_keys(case: Any, keep_key_ids: tuple[int, ...]) -> None:
+    """Never let the run revoke the keys it (or the tests after it) run with: DELETE /v1/keys/{one of them}."""
+    if case.method.upper() == "DELETE" and str(case.path_parameters.get("key_id")) in map(str, keep_key_ids):
+        case.path_parameters["key_id"] = 2**62
 
 
 def _summary(exc: BaseException) -> str:
@@ -52,19 +51,19 @@ def _summary(exc: BaseException) -> str:
 
 
 def fuzz(base_url: str, headers: dict[str, str], *, examples: int, run_seed: int = 15,
-         keep_key_id: int | None = None, timeout: float = 60.0) -> FuzzReport:
+         keep_key_ids: tuple[int, ...] = (), timeout: float = 60.0) -> FuzzReport:
     """``examples`` cases per operation and generation mode; failures are collected, not raised."""
     schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json", timeout=timeout)
     report = FuzzReport()
     for result in schema.get_all_operations():
         operation = result.ok()
         for mode in MODES:
-            _fuzz_operation(operation, mode, report, base_url, headers, examples, run_seed, keep_key_id, timeout)
+            _fuzz_operation(operation, mode, report, base_url, headers, examples, run_seed, keep_key_ids, timeout)
     return report
 
 
 def _fuzz_operation(operation: Any, mode: Any, report: FuzzReport, base_url: str, headers: dict[str, str],
-                    examples: int, run_seed: int, keep_key_id: int | None, timeout: float) -> None:
+                    examples: int, run_seed: int, keep_key_ids: tuple[int, ...], timeout: float) -> None:
     label = f"{operation.method.upper()} {operation.path}"
 
     @seed(run_seed)
@@ -72,7 +71,7 @@ def _fuzz_operation(operation: Any, mode: Any, report: FuzzReport, base_url: str
               suppress_health_check=list(HealthCheck))
     @given(operation.as_strategy(generation_mode=mode))
     def run(case: Any) -> None:
-        _spare_key(case, keep_key_id)
+        _spare_keys(case, keep_key_ids)
         try:
             response = case.call(base_url=base_url, headers=headers, timeout=timeout)
         except Exception as exc:  # a dropped connection counts as a failure, not as an answer
