@@ -161,8 +161,13 @@ def field_path(loc: tuple[Any, ...]) -> str:
     """``("body", "items", 1, "text")`` → ``items.1.text``; from a union member's tag on, the location is the
     union's field itself (``("body", "topic", "list[str]", 0)`` → ``topic``)."""
     parts = list(loc[1:] if loc and loc[0] in _SOURCES else loc)
-    tag = next((n for n, p in enumerate(parts) if is_union_tag(p)), None)
+    tag = _union_tag_index(parts)
     return ".".join(str(p) for p in parts[:tag]) or "body"
+
+
+def _union_tag_index(parts: list[Any]) -> int | None:
+    """Where a union member's tag stands in a location (never first: that is a field, e.g. header ``x-api-key``)."""
+    return next((n for n, p in enumerate(parts) if n > 0 and is_union_tag(p)), None)
 
 
 def _choices(expected: Any) -> str:
@@ -190,9 +195,15 @@ def describe(err: dict[str, Any]) -> str:
     return template.format(**{n: ctx.get(n, "") for n in names})
 
 
+def _tag(loc: tuple[Any, ...]) -> str | None:
+    parts = list(loc[1:] if loc and loc[0] in _SOURCES else loc)
+    index = _union_tag_index(parts)
+    return None if index is None else str(parts[index])
+
+
 def _merged(field: str, errors: list[dict[str, Any]]) -> str:
     """The errors of one field: one message, or 'must be one of these types' when it takes a union."""
-    tags = [next((p for p in e.get("loc", ()) if is_union_tag(p)), None) for e in errors]
+    tags = [_tag(tuple(e.get("loc", ()))) for e in errors]
     if all(tags) and len(set(tags)) > 1:
         return "应为" + "或".join(dict.fromkeys(type_name(str(t)) for t in tags))
     return describe(errors[0])

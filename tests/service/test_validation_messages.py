@@ -75,6 +75,7 @@ def test_finite_numbers_and_a_missing_body():
     assert describe_errors([{"type": "missing", "loc": ("body",)}])[0]["message"].startswith("缺少请求体")
     assert field_path(("query", "limit")) == "limit"
     assert field_path(("body", "topic", "list[str]", 0)) == "topic"
+    assert field_path(("header", "x-api-key")) == "x-api-key"
 
 
 def test_our_own_validators_keep_their_chinese_message_and_english_ones_do_not_leak():
