@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sqmy.service.responses import JSONResponse
+from sqmy.service.validation_messages import describe_errors
 
 
 class ErrorType(StrEnum):
@@ -43,6 +44,26 @@ class ErrorResponse(BaseModel):
     details: list[dict[str, Any]] | None = None
 
 
+RESPONSE_DESCRIPTIONS = {
+    400: "请求体无法解析（不是合法的 JSON、不是 UTF-8，或 multipart 表单格式错误）",
+    401: "缺少 API 密钥，或密钥无效、已吊销（启用鉴权时）",
+    403: "密钥的角色权限不足",
+    404: "所指的对象不存在",
+    409: "与当前状态冲突",
+    413: "请求体、正文或条数超过上限",
+    422: "字段校验失败：error 为中文说明，field 指明字段",
+    429: "请求过于频繁：按 Retry-After 头等待后重试",
+    503: "模型未就绪或所选引擎不可用",
+}
+KEYED = (401, 429)  # any route behind an API key (rate limits are per key)
+BODY = (400, 413, 422)  # any route that reads a request body
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` of a route's error statuses, all with the one error body."""
+    return {code: {"model": ErrorResponse, "description": RESPONSE_DESCRIPTIONS[code]} for code in sorted(set(codes))}
+
+
 class SqmyError(Exception):
     """An error with its type, a 简体中文 message naming the field, and optional extra body members."""
 
@@ -52,40 +73,19 @@ class SqmyError(Exception):
         super().__init__(message)
 
 
-_MESSAGES = {
-    "missing": "缺少必填字段",
-    "string_type": "必须是字符串",
-    "int_type": "必须是整数",
-    "int_parsing": "必须是整数",
-    "list_type": "必须是数组",
-    "dict_type": "必须是 JSON 对象",
-    "model_type": "必须是 JSON 对象",
-    "model_attributes_type": "必须是 JSON 对象",
-    "string_too_short": "不能为空",
-    "too_short": "不能为空",
-    "literal_error": "取值无效",
-    "enum": "取值无效",
-    "extra_forbidden": "不是可识别的字段",
-}
+_UNREADABLE = "请求体无法解析：需要 UTF-8 编码的 JSON 对象"
+_UNREADABLE_FORM = "请求体无法解析：multipart/form-data 表单格式错误"
+_HTTP_STATUS = {401: "需要 API 密钥", 403: "权限不足", 406: "无法提供所要求的响应格式", 408: "请求超时",
+                411: "缺少 Content-Length", 413: "请求体过大", 414: "网址过长", 415: "不支持的请求体格式",
+                429: "请求过于频繁，请稍后再试", 431: "请求头过大"}
 
 
-def _field(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path")]
-    return ".".join(parts) or "body"
-
-
-def _describe(err: dict[str, Any]) -> str:
-    kind = err.get("type", "")
-    if kind == "string_too_long":
-        return f"超过长度上限 {err.get('ctx', {}).get('max_length')}"
-    if kind in ("less_than_equal", "greater_than_equal", "less_than", "greater_than"):
-        ctx = err.get("ctx", {})
-        return f"取值超出范围（{', '.join(f'{k} {v}' for k, v in ctx.items())}）"
-    if kind in ("literal_error", "enum"):
-        return f"取值无效，可选：{err.get('ctx', {}).get('expected', '')}"
-    if kind == "value_error":
-        return str(err.get("ctx", {}).get("error", err.get("msg", "")))
-    return _MESSAGES.get(kind, err.get("msg", "无效"))
+def engine_unavailable(exc: Exception, requested: str | None, loaded: bool) -> SqmyError:
+    """A request naming an engine this server has not loaded, while it serves others, is the client's to change
+    (422, like an unknown label); no model at all, or the configured default missing, is not being ready (503)."""
+    if requested and loaded:
+        return SqmyError(ErrorType.unknown_label, f"字段 engine：{exc}", "engine")
+    return SqmyError(ErrorType.not_ready, str(exc), "engine")
 
 
 def error_response(error_type: ErrorType, message: str, field: str | None = None,
@@ -109,11 +109,11 @@ def install_error_handlers(app: FastAPI) -> None:
             count(ErrorType.invalid_json)
             message = "请求体不是合法的 JSON（需要 UTF-8 编码的 JSON 对象）"
             return error_response(ErrorType.invalid_json, message, "body")
-        details = [{"field": _field(tuple(e.get("loc", ()))), "message": _describe(e)} for e in errors]
+        details = describe_errors(errors)
         first = details[0]
         count(ErrorType.validation)
-        return error_response(ErrorType.validation, f"字段 {first['field']}：{first['message']}", first["field"],
-                              details)
+        text = first["message"] if first["field"] == "body" else f"字段 {first['field']}：{first['message']}"
+        return error_response(ErrorType.validation, text, first["field"], details)
 
     @app.exception_handler(SqmyError)
     async def _sqmy(_request: Request, exc: SqmyError) -> JSONResponse:
@@ -126,16 +126,17 @@ def install_error_handlers(app: FastAPI) -> None:
         return response
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 404:
             response = error_response(ErrorType.not_found, "接口不存在")
-        elif exc.status_code == 400:  # the body could not be decoded at all (e.g. GBK bytes)
+        elif exc.status_code == 400:  # the body could not be decoded at all (GBK bytes, a broken multipart form)
             count(ErrorType.invalid_json)
-            response = error_response(ErrorType.invalid_json, "请求体无法解析：需要 UTF-8 编码的 JSON 对象", "body")
+            multipart = request.headers.get("content-type", "").startswith("multipart/")
+            response = error_response(ErrorType.invalid_json, _UNREADABLE_FORM if multipart else _UNREADABLE, "body")
         elif exc.status_code == 405:
             response = error_response(ErrorType.validation, "该接口不支持此请求方法")
-        else:
-            response = error_response(ErrorType.validation, str(exc.detail))
+        else:  # Starlette's own details are English: say it in Chinese by status
+            response = error_response(ErrorType.validation, _HTTP_STATUS.get(exc.status_code, "请求无法处理"))
         response.status_code = exc.status_code
         for name, value in (exc.headers or {}).items():  # e.g. Allow on a 405
             response.headers[name] = value

@@ -18,6 +18,7 @@ from sqmy.service.api.routes import classify, explain, feedback, health, info, j
 from sqmy.service.errors import install_error_handlers
 from sqmy.service.state import AppState
 from sqmy.service.web import mount_web
+from sqmy.service.web.docs import mount_docs
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -75,13 +76,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(
         title="sqmy 社情民意分类服务", version=sqmy.__version__, lifespan=lifespan,
         description="为社情民意信息、政协提案、群众留言建议分类和主办/协办单位。",
-        generate_unique_id_function=_operation_id,
+        generate_unique_id_function=_operation_id, docs_url=None, redoc_url=None,  # served by mount_docs
     )
     app.state.metrics = metrics
     install_error_handlers(app)
     for module in (classify, explain, feedback, models, jobs, keys, info, health):
         app.include_router(module.router)
     mount_web(app)
+    mount_docs(app)
     if settings.ENABLE_NOOP:
         @app.post("/v1/noop", include_in_schema=False)
         async def noop() -> dict[str, bool]:

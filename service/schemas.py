@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
 from sqmy.core.config import EngineName
 
@@ -40,7 +40,7 @@ TOP_K_HELP = "候选数量，缺省为服务配置 SQMY_TOP_K（默认 5）"
 
 class ClassifyRequest(ClassifyItem):
     engine: EngineChoice | None = Field(default=None, description=ENGINE_HELP)
-    top_k: int | None = Field(default=None, ge=1, le=50, description=TOP_K_HELP)
+    top_k: StrictInt | None = Field(default=None, ge=1, le=50, description=TOP_K_HELP)
 
 
 class BatchClassifyRequest(BaseModel):
@@ -48,7 +48,7 @@ class BatchClassifyRequest(BaseModel):
 
     items: list[ClassifyItem] = Field(min_length=1, description="待分类条目")
     engine: EngineChoice | None = Field(default=None, description=ENGINE_HELP)
-    top_k: int | None = Field(default=None, ge=1, le=50, description=TOP_K_HELP)
+    top_k: StrictInt | None = Field(default=None, ge=1, le=50, description=TOP_K_HELP)
 
 
 class TopicCandidate(BaseModel):

@@ -149,7 +149,8 @@ def make_engine(url: str) -> Engine:
     """A SQLAlchemy engine; SQLite files get WAL, NORMAL sync and a busy timeout."""
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
+    # hide_parameters: a failed statement's message (logged) never carries the values, i.e. citizens' text
+    engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"), hide_parameters=True)
     if engine.dialect.name == "sqlite":
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -11,16 +11,14 @@ from sqmy.app.routing import EngineUnavailableError
 from sqmy.app.storage import classification_row, new_classification_id
 from sqmy.models.base import Doc
 from sqmy.service.api.deps import StateDep, require
-from sqmy.service.errors import ErrorResponse, ErrorType, SqmyError
+from sqmy.service.errors import BODY, KEYED, ErrorType, SqmyError, engine_unavailable, error_responses
 from sqmy.service.responses import JSONResponse
 from sqmy.service.schemas import BatchClassifyRequest, BatchPrediction, ClassifyItem, ClassifyRequest, Prediction
 from sqmy.service.state import AppState
 
 router = APIRouter(prefix="/v1/classify", tags=["classify"], dependencies=[Depends(require("editor"))])
 
-ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse} for code in (400, 401, 403, 413, 422, 503)
-}
+ERRORS = error_responses(*KEYED, *BODY, 503)
 
 
 def _check_lengths(items: list[ClassifyItem], state: AppState, prefix: str = "") -> None:
@@ -39,11 +37,11 @@ async def _classify(items: list[ClassifyItem], engine: str | None, top_k: int | 
         results = await state.serving.classify(docs, engine=engine or state.settings.ENGINE,
                                                top_k=top_k or state.settings.TOP_K)
     except EngineUnavailableError as exc:
-        raise SqmyError(ErrorType.not_ready, str(exc), "engine") from exc
+        raise engine_unavailable(exc, engine, bool(state.router.engines)) from exc
     suggestions: list[Suggestion] = []
     for result in results:
         if isinstance(result, EngineUnavailableError):
-            raise SqmyError(ErrorType.not_ready, str(result), "engine")
+            raise engine_unavailable(result, engine, bool(state.router.engines))
         if isinstance(result, Exception):
             raise SqmyError(ErrorType.engine, f"模型预测失败：{type(result).__name__}: {result}")
         suggestions.append(result)

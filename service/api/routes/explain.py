@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends
 
 from sqmy.app.routing import EngineUnavailableError
 from sqmy.models.base import Doc
 from sqmy.models.explain import UnknownTopicError, explain
 from sqmy.service.api.deps import StateDep, require
-from sqmy.service.errors import ErrorResponse, ErrorType, SqmyError
+from sqmy.service.errors import BODY, KEYED, ErrorType, SqmyError, engine_unavailable, error_responses
 from sqmy.service.responses import JSONResponse
 from sqmy.service.schemas import ExplainRequest, Explanation
 
 router = APIRouter(prefix="/v1/explain", tags=["explain"], dependencies=[Depends(require("editor"))])
 
-ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (400, 401, 403, 413, 422, 503)}
+ERRORS = error_responses(*KEYED, *BODY, 503)
 
 
 @router.post("", response_model=Explanation, responses=ERRORS, operation_id="explain-one")
@@ -28,7 +26,7 @@ def explain_one(request: ExplainRequest, state: StateDep) -> JSONResponse:
     try:
         engine = state.router.pick(request.engine or state.settings.ENGINE)
     except EngineUnavailableError as exc:
-        raise SqmyError(ErrorType.not_ready, str(exc), "engine") from exc
+        raise engine_unavailable(exc, request.engine, bool(state.router.engines)) from exc
     try:
         result = explain(engine, Doc(text=request.text, title=request.title), topic=request.topic)
     except UnknownTopicError as exc:

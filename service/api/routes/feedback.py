@@ -11,11 +11,10 @@ from starlette.concurrency import run_in_threadpool
 from sqmy.app.feedback import FeedbackError, list_feedback, record_feedback
 from sqmy.app.storage import recent_classifications
 from sqmy.service.api.deps import Editor, StateDep
-from sqmy.service.errors import ErrorResponse, ErrorType, SqmyError
+from sqmy.service.errors import BODY, KEYED, ErrorType, SqmyError, error_responses
 from sqmy.service.responses import JSONResponse
 
 router = APIRouter(prefix="/v1", tags=["feedback"])
-ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (401, 403, 404, 422)}
 
 
 class DepartmentLabel(BaseModel):
@@ -42,7 +41,7 @@ class FeedbackRequest(BaseModel):
     note: str = Field(default="", max_length=2000)
 
 
-@router.post("/feedback", status_code=201, responses=ERRORS, operation_id="feedback-create")
+@router.post("/feedback", status_code=201, responses=error_responses(*KEYED, *BODY), operation_id="feedback-create")
 async def create_feedback(request: FeedbackRequest, state: StateDep, principal: Editor) -> JSONResponse:
     """采纳或纠正一条分类建议；保存后用于下次再训练，并记入审计日志。"""
     payload = request.model_dump(exclude_none=True)
@@ -62,7 +61,7 @@ async def create_feedback(request: FeedbackRequest, state: StateDep, principal: 
     return JSONResponse(row, status_code=201)
 
 
-@router.get("/feedback", responses=ERRORS, operation_id="feedback-list")
+@router.get("/feedback", responses=error_responses(*KEYED, 422), operation_id="feedback-list")
 def get_feedback(state: StateDep, _principal: Editor, item_id: str | None = None,
                  limit: int = Query(default=50, ge=1, le=1000)) -> dict[str, Any]:
     """最近的采纳/纠正记录（新的在前），可按条目编号筛选。"""
@@ -70,7 +69,7 @@ def get_feedback(state: StateDep, _principal: Editor, item_id: str | None = None
     return {"data": rows, "count": len(rows)}
 
 
-@router.get("/classifications", responses=ERRORS, operation_id="feedback-classifications")
+@router.get("/classifications", responses=error_responses(*KEYED, 422), operation_id="feedback-classifications")
 def get_classifications(state: StateDep, _principal: Editor,
                         limit: int = Query(default=20, ge=1, le=500)) -> dict[str, Any]:
     """最近的分类记录及其反馈（新的在前）。"""

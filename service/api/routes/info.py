@@ -9,9 +9,11 @@ from fastapi import APIRouter, Depends
 import sqmy
 from sqmy.app.bootstrap import building
 from sqmy.service.api.deps import StateDep, require
+from sqmy.service.errors import KEYED, error_responses
 from sqmy.service.schemas import ServiceInfo
 
-router = APIRouter(prefix="/v1", tags=["info"], dependencies=[Depends(require("editor"))])
+router = APIRouter(prefix="/v1", tags=["info"], dependencies=[Depends(require("editor"))],
+                   responses=error_responses(*KEYED))
 
 
 @router.get("/taxonomy", operation_id="info-taxonomy")

@@ -11,13 +11,20 @@ from fastapi.responses import FileResponse
 
 from sqmy.core.config import EngineName
 from sqmy.service.api.deps import Editor, StateDep
-from sqmy.service.errors import ErrorResponse, ErrorType, SqmyError
+from sqmy.service.errors import BODY, KEYED, ErrorType, SqmyError, error_responses
 from sqmy.service.responses import JSONResponse
 
 router = APIRouter(prefix="/v1", tags=["jobs"])
-ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (401, 403, 404, 413, 422)}
 UPLOAD_FORMATS = (".jsonl", ".ndjson", ".csv", ".xlsx", ".parquet")
 CHUNK = 1 << 20
+MEDIA_TYPES = {".csv": "text/csv; charset=utf-8", ".jsonl": "application/x-ndjson", ".ndjson": "application/x-ndjson",
+               ".xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+               ".parquet": "application/vnd.apache.parquet"}
+DOWNLOAD = error_responses(*KEYED, 404, 422) | {200: {
+    "description": "结果文件（格式同上传文件或 output_format）",
+    "content": {media: {"schema": {"type": "string", "format": "binary"}}
+                for media in dict.fromkeys(MEDIA_TYPES.values())},
+}}
 
 
 def _job(state: Any, job_id: str, kind: str | None = None) -> dict[str, Any]:
@@ -27,7 +34,7 @@ def _job(state: Any, job_id: str, kind: str | None = None) -> dict[str, Any]:
     return job
 
 
-@router.get("/jobs", responses=ERRORS, operation_id="jobs-list")
+@router.get("/jobs", responses=error_responses(*KEYED, 422), operation_id="jobs-list")
 def list_jobs(state: StateDep, _principal: Editor, kind: Literal["retrain", "batch"] | None = None,
               limit: int = Query(default=50, ge=1, le=500)) -> dict[str, Any]:
     """最近的后台任务（训练、批量分类），新的在前。"""
@@ -35,13 +42,13 @@ def list_jobs(state: StateDep, _principal: Editor, kind: Literal["retrain", "bat
     return {"data": jobs, "count": len(jobs)}
 
 
-@router.get("/jobs/{job_id}", responses=ERRORS, operation_id="jobs-get")
+@router.get("/jobs/{job_id}", responses=error_responses(*KEYED, 404, 422), operation_id="jobs-get")
 def get_job(job_id: str, state: StateDep, _principal: Editor) -> dict[str, Any]:
     """任务状态、进度（已处理/总数、速率、预计剩余时间）与结果。"""
     return _job(state, job_id)
 
 
-@router.post("/jobs/{job_id}/cancel", responses=ERRORS, operation_id="jobs-cancel")
+@router.post("/jobs/{job_id}/cancel", responses=error_responses(*KEYED, 403, 404, 422), operation_id="jobs-cancel")
 def cancel_job(job_id: str, state: StateDep, principal: Editor) -> dict[str, Any]:
     """取消排队中或运行中的任务（训练任务需要训练员角色）。"""
     job = _job(state, job_id)
@@ -50,7 +57,7 @@ def cancel_job(job_id: str, state: StateDep, principal: Editor) -> dict[str, Any
     return state.jobs.cancel(job_id, principal.name) or job
 
 
-@router.post("/batch-jobs", status_code=202, responses=ERRORS, operation_id="jobs-batch-create")
+@router.post("/batch-jobs", status_code=202, responses=error_responses(*KEYED, *BODY), operation_id="jobs-batch-create")
 async def create_batch_job(
     state: StateDep, principal: Editor,
     file: Annotated[UploadFile, File(description="CSV / XLSX / JSONL / Parquet 文件")],
@@ -101,7 +108,7 @@ async def _save_upload(file: UploadFile, target: Path, limit_mb: int) -> None:
         raise SqmyError(ErrorType.validation, "字段 file：文件为空", "file")
 
 
-@router.get("/batch-jobs/{job_id}", responses=ERRORS, operation_id="jobs-batch-get")
+@router.get("/batch-jobs/{job_id}", responses=error_responses(*KEYED, 404, 422), operation_id="jobs-batch-get")
 def get_batch_job(job_id: str, state: StateDep, _principal: Editor) -> dict[str, Any]:
     """批量任务的状态与进度。"""
     return _job(state, job_id, "batch")
@@ -113,17 +120,20 @@ def _download(state: Any, job_id: str, name: str, label: str) -> FileResponse:
     if job["status"] != "succeeded" or not path.is_file():
         raise SqmyError(ErrorType.not_found, f"任务 {job_id} 的{label}尚未生成（状态：{job['status']}）", "id")
     stem = Path(job["params"].get("filename") or "archive").stem
-    return FileResponse(path, filename=f"{stem}-{label}{Path(name).suffix if label == '结果' else '.jsonl'}")
+    suffix = Path(name).suffix if label == "结果" else ".jsonl"
+    return FileResponse(path, filename=f"{stem}-{label}{suffix}", media_type=MEDIA_TYPES[suffix])
 
 
-@router.get("/batch-jobs/{job_id}/result", responses=ERRORS, operation_id="jobs-batch-result")
+@router.get("/batch-jobs/{job_id}/result", responses=DOWNLOAD,
+            response_class=FileResponse, operation_id="jobs-batch-result")
 def batch_result(job_id: str, state: StateDep, _principal: Editor) -> FileResponse:
     """下载分类结果（原有列保留，新增预测列）。"""
     job = _job(state, job_id, "batch")
     return _download(state, job_id, job["params"]["output"], "结果")
 
 
-@router.get("/batch-jobs/{job_id}/errors", responses=ERRORS, operation_id="jobs-batch-errors")
+@router.get("/batch-jobs/{job_id}/errors", responses=DOWNLOAD,
+            response_class=FileResponse, operation_id="jobs-batch-errors")
 def batch_errors(job_id: str, state: StateDep, _principal: Editor) -> FileResponse:
     """下载无法分类的行（行号与原因）。"""
     job = _job(state, job_id, "batch")

@@ -5,19 +5,18 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from starlette.concurrency import run_in_threadpool
 
 from sqmy.app.model_admin import promote_and_audit, rollback_and_audit
 from sqmy.core.config import TRAINABLE_ENGINES
 from sqmy.models.metadata import read_metadata
 from sqmy.service.api.deps import Editor, StateDep, Trainer
-from sqmy.service.errors import ErrorResponse, ErrorType, SqmyError
+from sqmy.service.errors import BODY, KEYED, ErrorType, SqmyError, error_responses
 from sqmy.service.responses import JSONResponse
 from sqmy.training.compare import Gate
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
-ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (401, 403, 404, 409, 422)}
 
 
 def _summary(meta: dict[str, Any], current: dict[str, str | None]) -> dict[str, Any]:
@@ -35,7 +34,7 @@ def _metadata(state: Any, version: str) -> dict[str, Any]:
         raise SqmyError(ErrorType.not_found, f"模型版本 {version} 不存在", "version") from exc
 
 
-@router.get("", responses=ERRORS, operation_id="models-list")
+@router.get("", responses=error_responses(*KEYED), operation_id="models-list")
 def list_models(state: StateDep, _principal: Editor) -> dict[str, Any]:
     """全部模型版本（新的在前）及各引擎当前上线的版本。"""
     current = {name: state.registry.current(name) for name in TRAINABLE_ENGINES}
@@ -45,7 +44,7 @@ def list_models(state: StateDep, _principal: Editor) -> dict[str, Any]:
             "history": state.registry.history()[-50:]}
 
 
-@router.get("/{version}", responses=ERRORS, operation_id="models-get")
+@router.get("/{version}", responses=error_responses(*KEYED, 404, 422), operation_id="models-get")
 def get_model(version: str, state: StateDep, _principal: Editor) -> dict[str, Any]:
     """一个版本的完整元数据：数据快照、标签集、评估指标（含各类 F1 与混淆矩阵）、上级版本。"""
     meta = _metadata(state, version)
@@ -54,10 +53,11 @@ def get_model(version: str, state: StateDep, _principal: Editor) -> dict[str, An
 
 class PromoteRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    force: bool = Field(default=False, description="即使比当前模型差也上线")
+    force: StrictBool = Field(default=False, description="即使比当前模型差也上线")
 
 
-@router.post("/{version}/promote", responses=ERRORS, operation_id="models-promote")
+@router.post("/{version}/promote", responses=error_responses(*KEYED, *BODY, 403, 404, 409),
+             operation_id="models-promote")
 async def promote_model(version: str, state: StateDep, principal: Trainer,
                         request: PromoteRequest | None = None) -> JSONResponse:
     """与当前模型在同一评估集上比较；未退化（或 force）则上线，服务随即切换到新模型。"""
@@ -79,7 +79,7 @@ class RollbackRequest(BaseModel):
     version: str | None = Field(default=None, description="回退到的版本（默认：上一个上线的版本）")
 
 
-@router.post("/rollback", responses=ERRORS, operation_id="models-rollback")
+@router.post("/rollback", responses=error_responses(*KEYED, *BODY, 403, 404), operation_id="models-rollback")
 async def rollback(request: RollbackRequest, state: StateDep, principal: Trainer) -> JSONResponse:
     """回退到更早的版本（默认上一个上线的版本），不经过上线检查。"""
     try:
@@ -100,7 +100,8 @@ class RetrainRequest(BaseModel):
         default="auto", description="auto：通过上线检查才上线；never：只训练；force：总是上线")
 
 
-@router.post("/retrain", status_code=202, responses=ERRORS, operation_id="models-retrain")
+@router.post("/retrain", status_code=202, responses=error_responses(*KEYED, *BODY, 403, 409),
+             operation_id="models-retrain")
 def retrain(request: RetrainRequest, state: StateDep, principal: Trainer) -> JSONResponse:
     """用自带语料（或当前模型的训练文件）加全部纠正记录重新训练；后台任务，进度见 /v1/jobs/{id}。"""
     running = state.jobs.active("retrain")

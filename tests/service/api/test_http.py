@@ -89,9 +89,11 @@ def test_batch_limits(server):
     assert r.status_code == 422 and r.json()["field"] == "items"
 
 
-def test_unknown_engine_that_is_not_loaded(server):
+def test_an_engine_this_server_has_not_loaded_is_the_clients_to_change(server):
+    """Naming an engine that is not loaded (while TF-IDF is) is a 422 naming the field, not a server error."""
     r = post(server, "/v1/classify", json={"text": "路灯坏了", "engine": "bert"})
-    assert r.status_code == 503 and r.json()["field"] == "engine"
+    assert r.status_code == 422 and r.json()["field"] == "engine" and "未加载" in r.json()["error"]
+    assert r.json()["error_type"] == "unknown_label"
 
 
 def test_taxonomy_and_departments(server):
