@@ -82,7 +82,10 @@ def binary_probe(x: np.ndarray, y: np.ndarray, c: float) -> tuple[np.ndarray, fl
 
 
 FEATURE_CHUNK = 512  # items encoded (and cached) together, in length order
-STEP_UNITS = 3  # a training step costs about three forward passes per item
+# Units: one item through the int8 encoder (the probe's features) = 1. A torch fp32 forward pass costs ~1.5 of them
+# on a CPU, a training step (forward + backward) ~3 forward passes.
+FORWARD_UNITS = 1.5
+STEP_UNITS = 3 * FORWARD_UNITS
 PROBE_FIT_UNITS = 0.05  # the probe's logistic regressions, per training item
 FEATURES_STAGE = "编码语料（线性探针）"
 
@@ -223,8 +226,9 @@ class BertTrainer:
         checkpoint = (Checkpoint(self.checkpoint_dir, checkpoint_key(self.args, self.engine, ids, [y, involved.sum()]))
                       if self.checkpoint_dir else None)
         probe_units = (len(ids) + PROBE_FIT_UNITS * len(train)) if self.args.probe else 0.0
-        epoch_units = STEP_UNITS * len(train) + len(val)
-        self.total = probe_units + self.args.epochs * epoch_units + (len(val) if self.args.epochs else 0) or 1.0
+        epoch_units = STEP_UNITS * len(train) + FORWARD_UNITS * len(val)
+        self.total = (probe_units + self.args.epochs * epoch_units
+                      + (FORWARD_UNITS * len(val) if self.args.epochs else 0)) or 1.0
         steps_per_epoch = math.ceil(len(train) / self.args.batch_size)
         optimizer = torch.optim.AdamW([
             {"params": self.engine.encoder_.parameters(), "lr": self.args.lr_encoder},
@@ -298,7 +302,7 @@ class BertTrainer:
                     log(f"epoch {epoch + 1}/{self.args.epochs} step {step}/{len(batches)} "
                         f"loss {float(loss.detach()):.4f} ({time.perf_counter() - started:.0f}s)")
             val_loss = self._validation_loss(ids, val, loss_of) if len(val) else float(loss.detach())
-            self._report(stage, len(val))
+            self._report(stage, FORWARD_UNITS * len(val))
             history.append({"epoch": epoch + 1, "validation_loss": round(val_loss, 4)})
             log(f"epoch {epoch + 1}: validation loss {val_loss:.4f}")
             if val_loss < best - 1e-4:
@@ -329,7 +333,7 @@ class BertTrainer:
         else:
             logits = self.engine._raw_logits([ids[i] for i in calibration_rows])
         self._calibrate(logits, calibration_rows, y, involved, has_involved)
-        self._report("校准置信度", len(val) if self.args.epochs else 0)
+        self._report("校准置信度", FORWARD_UNITS * len(val) if self.args.epochs else 0)
         self.engine.metadata_ = {"engine": self.engine.name, "params": self.engine.get_params(), "history": history,
                                  "torch_version": torch.__version__, "base": str(self.engine.base),
                                  "probe_features": getattr(self, "feature_runtime_", None)}
