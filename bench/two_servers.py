@@ -4,7 +4,7 @@ Starts two servers on the same SQMY_HOME (one SQLite file) and sends ``--runs`` 
 from ``--clients`` concurrent clients, spread over both servers: classifications (each stored by the server's
 classification log) and, for ``--feedback-share`` of them, a verdict on a classification just made (feedback +
 audit entry). Prints per run and in total: requests, 5xx count, "database is locked" count (in response bodies and
-in the servers' logs), other non-2xx, requests/s.
+in the servers' logs), other non-2xx, transport errors, requests/s.
 
     .venv/bin/python bench/two_servers.py [--runs 10] [--requests 2000] [--clients 40] [--sqmy PATH]
 
@@ -64,11 +64,15 @@ async def one_client(client: httpx.AsyncClient, urls: list[str], jobs: asyncio.Q
             return
         url = rng.choice(urls)
         item = items[n % len(items)]
-        responses = [await client.post(f"{url}/v1/classify", json={"id": f"b-{n}", **item})]
-        if responses[0].status_code == 200 and rng.random() < share:
-            verdict = {"classification_id": responses[0].json()["classification_id"], "topic": rng.choice(TOPICS),
-                       "editor": "压测"}
-            responses.append(await client.post(f"{url}/v1/feedback", json=verdict))
+        responses: list[httpx.Response] = []
+        try:
+            responses.append(await client.post(f"{url}/v1/classify", json={"id": f"b-{n}", **item}))
+            if responses[0].status_code == 200 and rng.random() < share:
+                verdict = {"classification_id": responses[0].json()["classification_id"],
+                           "topic": rng.choice(TOPICS), "editor": "压测"}
+                responses.append(await client.post(f"{url}/v1/feedback", json=verdict))
+        except httpx.TransportError:
+            tally["transport_errors"] += 1
         for response in responses:
             kind = "feedback" if response.url.path.endswith("feedback") else "classify"
             tally[f"{kind}_{response.status_code // 100}xx"] += 1
@@ -85,7 +89,8 @@ async def run_once(urls: list[str], requests: int, clients: int, items: list[dic
     for n in range(int(requests / (1 + share))):
         jobs.put_nowait(seed * 1_000_000 + n)
     tally: Counter[str] = Counter()
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    # idle connections are dropped before uvicorn's 5 s keep-alive timeout closes them under the client
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients, keepalive_expiry=2)
     async with httpx.AsyncClient(timeout=120, limits=limits) as client:
         await asyncio.gather(*(one_client(client, urls, jobs, items, share, tally, random.Random(seed * 100 + c))
                                for c in range(clients)))
