@@ -273,37 +273,58 @@ class ClassificationLog:
     """Writes classification rows from a background thread in batches, off the request path.
 
     After the first row of a batch it waits up to ``gather_seconds`` for a second one, then takes whatever is
-    queued (at most ``max_batch``) and commits it in one transaction. ``close()`` drains the queue."""
+    queued (at most ``max_batch``) and commits it in one transaction. When rows arrive at an idle writer they are
+    written at once and ``add`` returns an event set on commit, so an idle server can store a classification
+    before acknowledging it (cheap: one small transaction); a busy one batches as before. ``close()`` drains the
+    queue."""
 
     def __init__(self, engine: Engine, *, gather_seconds: float = 0.02, max_batch: int = 500) -> None:
         self.engine, self.gather_seconds, self.max_batch = engine, gather_seconds, max_batch
-        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._queue: queue.Queue[dict[str, Any] | threading.Event | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="sqmy-classification-log", daemon=True)
         self._thread.start()
 
-    def add(self, rows: list[dict[str, Any]]) -> None:
+    def add(self, rows: list[dict[str, Any]]) -> threading.Event | None:
+        """Queue ``rows``; when the writer was idle (nothing queued or being written), an event set once they are
+        committed (or their write failed and was logged), else ``None``."""
+        idle = self._queue.unfinished_tasks == 0
         for row in rows:
             self._queue.put(row)
+        if not (idle and rows):
+            return None
+        written = threading.Event()
+        self._queue.put(written)  # ends the batch at once; set after the rows before it are written
+        return written
 
     def _run(self) -> None:
         while True:
-            batch: list[dict[str, Any]] = []
-            row = self._queue.get()
-            while row is not None:
-                batch.append(row)
-                if len(batch) >= self.max_batch:
-                    break
-                try:
-                    row = self._queue.get(timeout=0 if len(batch) > 1 else self.gather_seconds)
-                except queue.Empty:
-                    break
-            stop = row is None
+            batch, written, stop = self._gather()
             if batch:
                 self._write(batch)
-            for _ in range(len(batch) + stop):
+            for done in written:
+                done.set()
+            for _ in range(len(batch) + len(written) + stop):
                 self._queue.task_done()
             if stop:
                 return
+
+    def _gather(self) -> tuple[list[dict[str, Any]], list[threading.Event], bool]:
+        """The next batch: rows, the write events that end it, whether ``close()`` was asked for."""
+        batch: list[dict[str, Any]] = []
+        written: list[threading.Event] = []
+        item = self._queue.get()
+        while item is not None:
+            if isinstance(item, threading.Event):
+                written.append(item)
+                break
+            batch.append(item)
+            if len(batch) >= self.max_batch:
+                break
+            try:
+                item = self._queue.get(timeout=0 if len(batch) > 1 else self.gather_seconds)
+            except queue.Empty:
+                break
+        return batch, written, item is None
 
     def _write(self, batch: list[dict[str, Any]]) -> None:
         try:
