@@ -71,8 +71,9 @@ async def one_client(client: httpx.AsyncClient, urls: list[str], jobs: asyncio.Q
                 verdict = {"classification_id": responses[0].json()["classification_id"],
                            "topic": rng.choice(TOPICS), "editor": "压测"}
                 responses.append(await client.post(f"{url}/v1/feedback", json=verdict))
-        except httpx.TransportError:
+        except httpx.TransportError as exc:
             tally["transport_errors"] += 1
+            tally[f"transport_{type(exc).__name__}"] += 1
         for response in responses:
             kind = "feedback" if response.url.path.endswith("feedback") else "classify"
             tally[f"{kind}_{response.status_code // 100}xx"] += 1
