@@ -8,6 +8,8 @@ in the servers' logs), other non-2xx, transport errors, requests/s.
 
     .venv/bin/python bench/two_servers.py [--runs 10] [--requests 2000] [--clients 40] [--sqmy PATH]
 
+``--feedback-share -1`` sends verdicts only (every request a write transaction: the write-lock stress test).
+
 Target (issue #15): 0 5xx and 0 "database is locked" over 10 runs of 2,000 requests from 40 clients.
 """
 
@@ -66,7 +68,11 @@ async def one_client(client: httpx.AsyncClient, urls: list[str], jobs: asyncio.Q
         item = items[n % len(items)]
         responses: list[httpx.Response] = []
         try:
-            responses.append(await client.post(f"{url}/v1/classify", json={"id": f"b-{n}", **item}))
+            if share < 0:  # writes only: a verdict on an item given by its text (no classification first)
+                verdict = {"item_id": f"w-{n}", **item, "topic": rng.choice(TOPICS), "editor": "压测"}
+                responses.append(await client.post(f"{url}/v1/feedback", json=verdict))
+            else:
+                responses.append(await client.post(f"{url}/v1/classify", json={"id": f"b-{n}", **item}))
             if responses[0].status_code == 200 and rng.random() < share:
                 verdict = {"classification_id": responses[0].json()["classification_id"],
                            "topic": rng.choice(TOPICS), "editor": "压测"}
@@ -87,7 +93,7 @@ async def run_once(urls: list[str], requests: int, clients: int, items: list[dic
                    seed: int) -> Counter[str]:
     """``requests`` counts HTTP requests: each job is a classification, some followed by a verdict."""
     jobs: asyncio.Queue[int] = asyncio.Queue()
-    for n in range(int(requests / (1 + share))):
+    for n in range(int(requests / (1 + max(share, 0)))):
         jobs.put_nowait(seed * 1_000_000 + n)
     tally: Counter[str] = Counter()
     # idle connections are dropped before uvicorn's 5 s keep-alive timeout closes them under the client
@@ -103,7 +109,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--clients", type=int, default=40)
-    parser.add_argument("--feedback-share", type=float, default=0.25, help="share of classifications judged")
+    parser.add_argument("--feedback-share", type=float, default=0.25,
+                        help="share of classifications judged; -1: verdicts only (write stress, no classification)")
     parser.add_argument("--sqmy", default=SQMY, help="the sqmy executable (another checkout's, for a baseline)")
     args = parser.parse_args()
 

@@ -196,8 +196,9 @@ def make_engine(url: str) -> Engine:
         @event.listens_for(engine, "begin")
         def _begin(conn: Connection) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE_OPTION) else "BEGIN")
-    Base.metadata.create_all(engine)
-    _add_missing_columns(engine)
+    with transaction(engine) as conn:  # two processes starting on a fresh home create the tables once
+        Base.metadata.create_all(conn)
+        _add_missing_columns(conn)
     return engine
 
 
@@ -241,16 +242,15 @@ def _begin_write(db: Engine) -> Connection:
     raise AssertionError("unreachable")
 
 
-def _add_missing_columns(engine: Engine) -> None:
+def _add_missing_columns(conn: Connection) -> None:
     """Databases created by an earlier version lack newer nullable columns: add them (no data changes)."""
-    inspector = inspect(engine)
-    with transaction(engine) as conn:
-        for table in Base.metadata.sorted_tables:
-            present = {c["name"] for c in inspector.get_columns(table.name)}
-            for column in table.columns:
-                if column.name not in present and column.nullable:
-                    kind = column.type.compile(dialect=engine.dialect)
-                    conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
+    inspector = inspect(conn)
+    for table in Base.metadata.sorted_tables:
+        present = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in present and column.nullable:
+                kind = column.type.compile(dialect=conn.dialect)
+                conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
 
 
 def new_classification_id() -> str:
