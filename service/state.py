@@ -13,6 +13,7 @@ from sqmy.app.knowledge import DirectoryKnowledge
 from sqmy.app.metrics import Metrics
 from sqmy.app.policy import RoutingPolicy
 from sqmy.app.reload import ModelWatcher
+from sqmy.app.retention import DailyPrune, Retention
 from sqmy.app.routing import Router
 from sqmy.app.serving import ServingRouter
 from sqmy.app.storage import ClassificationLog, make_engine
@@ -35,6 +36,7 @@ class AppState:
     jobs: JobManager
     builder: BertBuilder
     auth: bool
+    pruner: DailyPrune | None = None  # removes old classifications and job files daily when a retention is set
 
     @classmethod
     def build(cls, settings: Settings, metrics: Metrics) -> AppState:
@@ -53,16 +55,21 @@ class AppState:
         jobs = JobManager(db, settings.jobs_dir, subprocess_env(settings.HOME, settings.database_url),
                           on_finished=watcher.on_job_finished)
         return cls(settings, labels, registry, router, db, ClassificationLog(db), serving, metrics, watcher, jobs,
-                   BertBuilder(settings, registry, jobs), auth_enabled(settings.AUTH, settings.HOST))
+                   BertBuilder(settings, registry, jobs), auth_enabled(settings.AUTH, settings.HOST),
+                   DailyPrune(db, settings.jobs_dir, Retention.from_settings(settings)))
 
     def start(self) -> None:
         self.watcher.start()
         self.serving.start()
         self.builder.start()
+        if self.pruner:
+            self.pruner.start()
 
     async def stop(self) -> None:
         self.builder.stop()
         self.watcher.stop()
+        if self.pruner:
+            self.pruner.stop()
         self.jobs.close()
         await self.serving.stop()
         self.classification_log.close()

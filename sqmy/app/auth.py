@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine as DbEngine
 
-from sqmy.app.storage import ApiKey, audit, now
+from sqmy.app.storage import ApiKey, audit, now, transaction
 
 ROLES = ("editor", "trainer", "admin")  # each role may do everything the ones before it may
 ROLE_NAMES = {"editor": "编辑", "trainer": "训练员", "admin": "管理员"}
@@ -57,11 +57,11 @@ def create_key(db: DbEngine, role: str, name: str, actor: str = "cli") -> dict[s
         raise ValueError("名称不能为空")
     key = KEY_PREFIX + secrets.token_urlsafe(24)
     row = {"name": name.strip(), "role": role, "prefix": key[:10], "key_hash": digest(key), "created_at": now()}
-    with db.begin() as conn:
+    with transaction(db) as conn:
         inserted = conn.execute(insert(ApiKey).values(**row)).inserted_primary_key
         assert inserted is not None
         key_id = inserted[0]
-    audit(db, actor, "key.create", str(key_id), name=row["name"], role=role)
+        audit(conn, actor, "key.create", str(key_id), name=row["name"], role=role)
     return {"id": key_id, "name": row["name"], "role": role, "prefix": row["prefix"], "key": key}
 
 
@@ -74,11 +74,11 @@ def list_keys(db: DbEngine) -> list[dict[str, Any]]:
 
 
 def revoke_key(db: DbEngine, key_id: int, actor: str = "cli") -> bool:
-    with db.begin() as conn:
+    with transaction(db) as conn:
         changed = conn.execute(update(ApiKey).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
                                .values(revoked_at=now())).rowcount
-    if changed:
-        audit(db, actor, "key.revoke", str(key_id))
+        if changed:
+            audit(conn, actor, "key.revoke", str(key_id))
     return bool(changed)
 
 

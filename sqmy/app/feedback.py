@@ -4,13 +4,16 @@ newest verdict per item into training data."""
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import insert, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.engine import Engine as DbEngine
+from sqlalchemy.exc import IntegrityError
 
-from sqmy.app.storage import Classification, Feedback, audit, now
+from sqmy.app.storage import Classification, Feedback, IdempotencyKey, audit, now, transaction
 from sqmy.core.io import RecordError, iter_records
 from sqmy.core.labels import LabelSpace, UnknownLabelError
 from sqmy.training.data import LabeledItem, split_names
@@ -28,7 +31,8 @@ def _text_id(title: str, text: str) -> str:
     return "t-" + hashlib.sha256(f"{title}\n{text}".encode()).hexdigest()[:16]
 
 
-def _lookup_classification(db: DbEngine, classification_id: str | None, item_id: str | None) -> dict[str, Any] | None:
+def _lookup_classification(conn: Connection, classification_id: str | None,
+                           item_id: str | None) -> dict[str, Any] | None:
     """The stored classification a verdict refers to (by its id, else the newest one of the item)."""
     query = select(Classification)
     if classification_id:
@@ -37,15 +41,13 @@ def _lookup_classification(db: DbEngine, classification_id: str | None, item_id:
         query = query.where(Classification.item_id == item_id).order_by(Classification.id.desc()).limit(1)
     else:
         return None
-    with db.connect() as conn:
-        row = conn.execute(query).mappings().first()
+    row = conn.execute(query).mappings().first()
     return dict(row) if row else None
 
 
-def latest_feedback(db: DbEngine, item_id: str) -> dict[str, Any] | None:
-    with db.connect() as conn:
-        row = conn.execute(select(Feedback).where(Feedback.item_id == item_id)
-                           .order_by(Feedback.id.desc()).limit(1)).mappings().first()
+def latest_feedback(conn: Connection, item_id: str) -> dict[str, Any] | None:
+    row = conn.execute(select(Feedback).where(Feedback.item_id == item_id)
+                       .order_by(Feedback.id.desc()).limit(1)).mappings().first()
     return dict(row) if row else None
 
 
@@ -87,19 +89,53 @@ def _check_departments(departments: Any, labels: LabelSpace) -> tuple[str | None
 
 def record_feedback(db: DbEngine, labels: LabelSpace, payload: dict[str, Any], actor: str,
                     source: str = "api") -> dict[str, Any]:
-    """Validate and store one verdict; return the stored row. ``accept`` without labels takes the suggestion."""
+    """Validate and store one verdict with its audit entry (one transaction); return the stored row. ``accept``
+    without labels takes the suggestion."""
+    with transaction(db) as conn:
+        return _store(conn, labels, payload, actor, source)
+
+
+def record_feedback_once(db: DbEngine, labels: LabelSpace, payload: dict[str, Any], actor: str,
+                         key: str) -> tuple[dict[str, Any], bool]:
+    """``record_feedback`` under a client's idempotency key: ``(row, replayed)``. The first request under a key
+    stores the verdict; a repeat with the same payload returns that row (``replayed``) and stores nothing; a
+    different payload under a used key is an error. Keys are per actor (API key name)."""
+    digest = hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+    for attempt in range(2):  # PostgreSQL: a concurrent first use of the key loses the unique race, then replays
+        try:
+            with transaction(db) as conn:
+                first = conn.execute(select(IdempotencyKey).where(IdempotencyKey.actor == actor,
+                                                                  IdempotencyKey.key == key)).mappings().first()
+                if first is not None:
+                    if first["request_hash"] != digest:
+                        raise FeedbackError("请求头 Idempotency-Key：该键已用于另一条内容不同的反馈；"
+                                            "重发时请求体须与首次完全相同，新的反馈请换一个新键", "Idempotency-Key")
+                    return first["response"], True
+                stored = _store(conn, labels, payload, actor, "api")
+                conn.execute(insert(IdempotencyKey).values(actor=actor, key=key, request_hash=digest,
+                                                           feedback_id=stored["id"], response=stored, created_at=now()))
+                return stored, False
+        except IntegrityError:
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _store(conn: Connection, labels: LabelSpace, payload: dict[str, Any], actor: str,
+           source: str) -> dict[str, Any]:
+    """Validate one verdict and insert it with its audit entry on ``conn`` (the caller's write transaction)."""
     action = payload.get("action") or "correct"
     if action not in ("accept", "correct"):
         raise FeedbackError("字段 action 只能是 accept（采纳）或 correct（纠正）", "action")
     item_id = payload.get("item_id") or payload.get("id")
     item_id = str(item_id).strip() if item_id not in (None, "") else None
     classification_id = payload.get("classification_id") or None
-    stored = _lookup_classification(db, classification_id, item_id)
+    stored = _lookup_classification(conn, classification_id, item_id)
     if classification_id and stored is None:
         raise FeedbackError(f"字段 classification_id：找不到分类记录 {classification_id}", "classification_id")
     title, text = _item_text(payload, stored)
     item_id = item_id or (stored or {}).get("item_id") or _text_id(title, text)
-    before = _labels_before(db, item_id, stored)
+    before = _labels_before(conn, item_id, stored)
     topic_path, lead, assists = _verdict_labels(payload, action, before, labels)
     editor = str(payload.get("editor") or actor).strip()[:100] or actor
     note = payload.get("note") or ""
@@ -108,11 +144,10 @@ def record_feedback(db: DbEngine, labels: LabelSpace, payload: dict[str, Any], a
     row = {"item_id": item_id[:200], "classification_id": (stored or {}).get("uid"), "title": title, "text": text,
            "action": action, "topic_path": topic_path, "lead": lead, "assists": assists, "previous": before,
            "editor": editor, "note": note, "source": source, "created_at": now()}
-    with db.begin() as conn:
-        inserted = conn.execute(insert(Feedback).values(**row)).inserted_primary_key
-        assert inserted is not None
-        row["id"] = inserted[0]
-    audit(db, actor, f"feedback.{action}", item_id, feedback_id=row["id"], before=before,
+    inserted = conn.execute(insert(Feedback).values(**row)).inserted_primary_key
+    assert inserted is not None
+    row["id"] = inserted[0]
+    audit(conn, actor, f"feedback.{action}", item_id, feedback_id=row["id"], before=before,
           after={"topic_path": topic_path, "lead": lead, "assists": assists}, editor=editor)
     return feedback_view(row)
 
@@ -132,9 +167,9 @@ def _item_text(payload: dict[str, Any], stored: dict[str, Any] | None) -> tuple[
     return title.strip(), str(text).strip()
 
 
-def _labels_before(db: DbEngine, item_id: str, stored: dict[str, Any] | None) -> dict[str, Any] | None:
+def _labels_before(conn: Connection, item_id: str, stored: dict[str, Any] | None) -> dict[str, Any] | None:
     """The item's labels before this verdict: its newest verdict, else the stored suggestion, else none."""
-    previous = latest_feedback(db, item_id)
+    previous = latest_feedback(conn, item_id)
     if previous:
         return {"topic_path": previous["topic_path"], "lead": previous["lead"], "assists": previous["assists"],
                 "source": "feedback", "feedback_id": previous["id"]}

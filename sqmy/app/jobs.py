@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine as DbEngine
 
-from sqmy.app.storage import Job, audit, now
+from sqmy.app.storage import Job, audit, now, transaction
 from sqmy.core.progress import read_json
 
 log = logging.getLogger(__name__)
@@ -106,10 +106,10 @@ class JobManager:
         """Record the job and queue it."""
         job_id = job_id or self.new_id(kind)
         directory = self.directory(job_id)
-        with self.db.begin() as conn:
+        with transaction(self.db) as conn:
             conn.execute(insert(Job).values(id=job_id, kind=kind, status="queued", params=params, created_by=actor,
                                             created_at=now()))
-        audit(self.db, actor, f"job.{kind}.submit", job_id, params=params)
+            audit(conn, actor, f"job.{kind}.submit", job_id, params=params)
         self._queues[kind].put((job_id, argv(directory)))
         return self.get(job_id) or {}
 
@@ -141,7 +141,7 @@ class JobManager:
 
     # ---- running -------------------------------------------------------------------------------------------
     def _interrupted_on_start(self) -> None:
-        with self.db.begin() as conn:
+        with transaction(self.db) as conn:
             conn.execute(update(Job).where(Job.status.in_(("queued", "running")))
                          .values(status="failed", error="服务重启，任务中断（可重新提交）", finished_at=now()))
 
@@ -158,7 +158,7 @@ class JobManager:
 
     def _run(self, job_id: str, argv: list[str]) -> None:
         directory = self.directory(job_id)
-        with self.db.begin() as conn:
+        with transaction(self.db) as conn:
             conn.execute(update(Job).where(Job.id == job_id).values(status="running", started_at=now()))
         with open(directory / "log.txt", "wb") as log_file:
             process = subprocess.Popen([sys.executable, "-m", "sqmy", *argv], env=self.env, stdout=log_file,
@@ -178,7 +178,7 @@ class JobManager:
             self._finish(job_id, "failed", result=summary, error=failure_message(text, code))
 
     def _finish(self, job_id: str, status: str, *, result: Any = None, error: str | None = None) -> None:
-        with self.db.begin() as conn:
+        with transaction(self.db) as conn:
             conn.execute(update(Job).where(Job.id == job_id)
                          .values(status=status, result=result, error=error, finished_at=now()))
         job = self.get(job_id)

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import logging
 import queue
+import random
 import secrets
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +22,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
     create_engine,
     event,
     insert,
@@ -25,7 +30,8 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 log = logging.getLogger(__name__)
@@ -92,6 +98,22 @@ class AuditEvent(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
+class IdempotencyKey(Base):
+    """A client's ``Idempotency-Key`` on ``POST /v1/feedback``: a repeat of the same request under the same key
+    returns the verdict stored the first time instead of storing it again."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("actor", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    actor: Mapped[str] = mapped_column(String(100))
+    key: Mapped[str] = mapped_column(String(200))
+    request_hash: Mapped[str] = mapped_column(String(64))  # SHA-256 of the request body (canonical JSON)
+    feedback_id: Mapped[int] = mapped_column(Integer)
+    response: Mapped[dict[str, Any]] = mapped_column(JSON)  # the answer given the first time, returned again
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
 class ApiKey(Base):
     """An API key: only its SHA-256 digest is stored; ``prefix`` lets staff tell keys apart."""
 
@@ -127,11 +149,15 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
-def audit(db: Engine, actor: str, action: str, target: str = "", **details: Any) -> None:
-    """Append one audit event (its own transaction)."""
-    with db.begin() as conn:
-        conn.execute(insert(AuditEvent).values(at=now(), actor=actor, action=action, target=target,
-                                               details=details))
+def audit(db: Engine | Connection, actor: str, action: str, target: str = "", **details: Any) -> None:
+    """Append one audit event: inside the caller's transaction when given a connection (the change and its audit
+    entry commit together), else in a transaction of its own."""
+    statement = insert(AuditEvent).values(at=now(), actor=actor, action=action, target=target, details=details)
+    if isinstance(db, Connection):
+        db.execute(statement)
+        return
+    with transaction(db) as conn:
+        conn.execute(statement)
 
 
 def audit_events(db: Engine, *, action: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
@@ -145,8 +171,15 @@ def audit_events(db: Engine, *, action: str | None = None, limit: int = 100) -> 
                 for r in conn.execute(query).mappings()]
 
 
+WRITE_OPTION = "sqmy_write"  # execution option that marks a connection's transaction as a write (SQLite)
+BUSY_RETRIES = 6  # further tries of a write transaction's BEGIN after SQLite's own busy timeout ran out
+BUSY_TIMEOUT_MS = 5000
+
+
 def make_engine(url: str) -> Engine:
-    """A SQLAlchemy engine; SQLite files get WAL, NORMAL sync and a busy timeout."""
+    """A SQLAlchemy engine; SQLite files get WAL, NORMAL sync, a busy timeout, and SQLAlchemy (not the sqlite3
+    module) emits BEGIN: ``BEGIN IMMEDIATE`` for write transactions (see ``transaction``), a plain BEGIN for
+    reads (the documented pysqlite recipe)."""
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     # hide_parameters: a failed statement's message (logged) never carries the values, i.e. citizens' text
@@ -154,26 +187,71 @@ def make_engine(url: str) -> Engine:
     if engine.dialect.name == "sqlite":
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.isolation_level = None  # the sqlite3 module emits no BEGIN of its own
             cursor = dbapi_connection.cursor()
+            cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA busy_timeout=5000")
             cursor.close()
-    Base.metadata.create_all(engine)
-    _add_missing_columns(engine)
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Connection) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE_OPTION) else "BEGIN")
+    with transaction(engine) as conn:  # two processes starting on a fresh home create the tables once
+        Base.metadata.create_all(conn)
+        _add_missing_columns(conn)
     return engine
 
 
-def _add_missing_columns(engine: Engine) -> None:
+def is_busy(exc: BaseException) -> bool:
+    """SQLite's SQLITE_BUSY / SQLITE_LOCKED ("database is locked"): another process holds the write lock."""
+    return isinstance(exc, OperationalError) and "locked" in str(exc.orig)
+
+
+@contextmanager
+def transaction(db: Engine) -> Iterator[Connection]:
+    """A write transaction, committed on leaving the block, rolled back on an exception.
+
+    On SQLite it starts with ``BEGIN IMMEDIATE``: the write lock is taken up front (waiting up to the busy
+    timeout), so no statement inside can fail half-way with "database is locked" when another process (a second
+    server, a job) writes; the BEGIN itself is retried with jittered backoff when the wait runs out. Elsewhere
+    (PostgreSQL) it is an ordinary transaction."""
+    conn = _begin_write(db)
+    with conn:
+        try:
+            yield conn
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
+
+
+def _begin_write(db: Engine) -> Connection:
+    delay = 0.05
+    for attempt in range(BUSY_RETRIES + 1):
+        conn = db.connect().execution_options(**{WRITE_OPTION: True})
+        try:
+            conn.begin()
+            return conn
+        except OperationalError as exc:
+            conn.close()
+            if not is_busy(exc) or attempt == BUSY_RETRIES:
+                raise
+            log.warning("database busy, retrying a write in %.2f s (%d/%d)", delay, attempt + 1, BUSY_RETRIES)
+            time.sleep(delay * random.uniform(0.5, 1.5))
+            delay = min(delay * 2, 2.0)
+    raise AssertionError("unreachable")
+
+
+def _add_missing_columns(conn: Connection) -> None:
     """Databases created by an earlier version lack newer nullable columns: add them (no data changes)."""
-    inspector = inspect(engine)
-    with engine.begin() as conn:
-        for table in Base.metadata.sorted_tables:
-            present = {c["name"] for c in inspector.get_columns(table.name)}
-            for column in table.columns:
-                if column.name not in present and column.nullable:
-                    kind = column.type.compile(dialect=engine.dialect)
-                    conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
+    inspector = inspect(conn)
+    for table in Base.metadata.sorted_tables:
+        present = {c["name"] for c in inspector.get_columns(table.name)}
+        for column in table.columns:
+            if column.name not in present and column.nullable:
+                kind = column.type.compile(dialect=conn.dialect)
+                conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
 
 
 def new_classification_id() -> str:
@@ -196,41 +274,62 @@ class ClassificationLog:
     """Writes classification rows from a background thread in batches, off the request path.
 
     After the first row of a batch it waits up to ``gather_seconds`` for a second one, then takes whatever is
-    queued (at most ``max_batch``) and commits it in one transaction. ``close()`` drains the queue."""
+    queued (at most ``max_batch``) and commits it in one transaction. When rows arrive at an idle writer they are
+    written at once and ``add`` returns an event set on commit, so an idle server can store a classification
+    before acknowledging it (cheap: one small transaction); a busy one batches as before. ``close()`` drains the
+    queue."""
 
     def __init__(self, engine: Engine, *, gather_seconds: float = 0.02, max_batch: int = 500) -> None:
         self.engine, self.gather_seconds, self.max_batch = engine, gather_seconds, max_batch
-        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._queue: queue.Queue[dict[str, Any] | threading.Event | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="sqmy-classification-log", daemon=True)
         self._thread.start()
 
-    def add(self, rows: list[dict[str, Any]]) -> None:
+    def add(self, rows: list[dict[str, Any]]) -> threading.Event | None:
+        """Queue ``rows``; when the writer was idle (nothing queued or being written), an event set once they are
+        committed (or their write failed and was logged), else ``None``."""
+        idle = self._queue.unfinished_tasks == 0
         for row in rows:
             self._queue.put(row)
+        if not (idle and rows):
+            return None
+        written = threading.Event()
+        self._queue.put(written)  # ends the batch at once; set after the rows before it are written
+        return written
 
     def _run(self) -> None:
         while True:
-            batch: list[dict[str, Any]] = []
-            row = self._queue.get()
-            while row is not None:
-                batch.append(row)
-                if len(batch) >= self.max_batch:
-                    break
-                try:
-                    row = self._queue.get(timeout=0 if len(batch) > 1 else self.gather_seconds)
-                except queue.Empty:
-                    break
-            stop = row is None
+            batch, written, stop = self._gather()
             if batch:
                 self._write(batch)
-            for _ in range(len(batch) + stop):
+            for done in written:
+                done.set()
+            for _ in range(len(batch) + len(written) + stop):
                 self._queue.task_done()
             if stop:
                 return
 
+    def _gather(self) -> tuple[list[dict[str, Any]], list[threading.Event], bool]:
+        """The next batch: rows, the write events that end it, whether ``close()`` was asked for."""
+        batch: list[dict[str, Any]] = []
+        written: list[threading.Event] = []
+        item = self._queue.get()
+        while item is not None:
+            if isinstance(item, threading.Event):
+                written.append(item)
+                break
+            batch.append(item)
+            if len(batch) >= self.max_batch:
+                break
+            try:
+                item = self._queue.get(timeout=0 if len(batch) > 1 else self.gather_seconds)
+            except queue.Empty:
+                break
+        return batch, written, item is None
+
     def _write(self, batch: list[dict[str, Any]]) -> None:
         try:
-            with self.engine.begin() as conn:
+            with transaction(self.engine) as conn:
                 conn.execute(insert(Classification), batch)
         except Exception:  # never let logging take the service down; report it
             log.exception("could not store %d classification rows", len(batch))

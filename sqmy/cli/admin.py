@@ -137,6 +137,24 @@ def cmd_keys(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_prune(args: argparse.Namespace, settings: Settings) -> int:
+    from sqmy.app.retention import Retention, prune
+
+    if any(d is not None and d < 1 for d in (args.days, args.job_days, args.audit_days)):
+        return _fail("保留天数必须是正整数")
+    days = args.days or settings.RETENTION_DAYS
+    retention = Retention(days, args.job_days or settings.JOB_RETENTION_DAYS or days,
+                          args.audit_days or settings.AUDIT_RETENTION_DAYS)
+    if not retention.active:
+        return _fail("未设置保留期限：请设置 SQMY_RETENTION_DAYS，或使用 --days / --job-days / --audit-days")
+    report = prune(_db(settings), settings.jobs_dir, retention, dry_run=args.dry_run, actor=args.actor)
+    verb = "将删除" if args.dry_run else "已删除"
+    sys.stderr.write(f"{verb} {report['classifications']} 条分类记录、{len(report['jobs'])} 个任务目录、"
+                     f"{report['audit_events']} 条审计记录；反馈记录始终保留\n")
+    _print(report)
+    return 0
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("feedback", help="纠正记录：import 批量导入 CSV/JSONL")
     fsub = p.add_subparsers(dest="feedback_command", required=True)
@@ -169,6 +187,16 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--version")
     m.add_argument("--actor", default="cli")
     m.set_defaults(func=cmd_models_rollback)
+
+    p = sub.add_parser("prune", help="按保留期限删除旧的分类记录和已结束任务的文件（反馈记录始终保留）")
+    p.add_argument("--days", type=int, help="分类记录保留天数（默认 SQMY_RETENTION_DAYS）")
+    p.add_argument("--job-days", type=int,
+                   help="已结束任务的文件保留天数（默认 SQMY_JOB_RETENTION_DAYS，否则同 --days）")
+    p.add_argument("--audit-days", type=int,
+                   help="审计记录保留天数（默认 SQMY_AUDIT_RETENTION_DAYS；不设则永久保留）")
+    p.add_argument("--dry-run", action="store_true", help="只列出将删除的内容，不删除")
+    p.add_argument("--actor", default="cli", help="记在审计日志中的操作人")
+    p.set_defaults(func=cmd_prune)
 
     p = sub.add_parser("keys", help="API 密钥：create / list / revoke")
     ksub = p.add_subparsers(dest="keys_command", required=True)

@@ -73,6 +73,14 @@ class Settings(BaseSettings):
     GATE_CLASS_F1_DROP: float = Field(default=0.10, ge=0, description="Promotion gate: max per-class F1 drop.")
     GATE_MIN_SUPPORT: int = Field(default=5, ge=1, description="Classes with fewer eval items are not gated.")
     MAX_UPLOAD_MB: int = Field(default=500, ge=1, description="Largest file accepted by POST /v1/batch-jobs.")
+    RETENTION_DAYS: int | None = Field(
+        default=None, ge=1, description="Classifications (and idempotency keys) older than this many days are "
+        "removed by `sqmy prune` and daily by the service; unset = kept. Feedback is never removed.")
+    JOB_RETENTION_DAYS: int | None = Field(
+        default=None, ge=1, description="Finished jobs' folders (uploads, results, logs) older than this are removed; "
+        "unset = RETENTION_DAYS.")
+    AUDIT_RETENTION_DAYS: int | None = Field(
+        default=None, ge=1, description="Audit events older than this are removed; unset = kept for ever.")
     ENABLE_NOOP: bool = Field(default=False, description="Mount POST /v1/noop (benchmark baseline).")
 
     @model_validator(mode="after")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends
+from starlette.concurrency import run_in_threadpool
 
 from sqmy.app.results import Suggestion
 from sqmy.app.routing import EngineUnavailableError
@@ -47,8 +48,10 @@ async def _classify(items: list[ClassifyItem], engine: str | None, top_k: int | 
         suggestions.append(result)
     out = [{"id": item.id, "classification_id": new_classification_id(), **suggestion.to_dict()}
            for item, suggestion in zip(items, suggestions, strict=True)]
-    state.classification_log.add([classification_row(item.model_dump(), result, "api")
-                                  for item, result in zip(items, out, strict=True)])
+    written = state.classification_log.add([classification_row(item.model_dump(), result, "api")
+                                            for item, result in zip(items, out, strict=True)])
+    if written is not None:  # the log was idle: store the classification before acknowledging it (~1 ms)
+        await run_in_threadpool(written.wait, 5.0)
     for suggestion in suggestions:
         state.metrics.classified.labels(suggestion.engine).inc()
         if suggestion.needs_review:

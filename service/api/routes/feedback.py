@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Header, Query
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from sqmy.app.feedback import FeedbackError, list_feedback, record_feedback
+from sqmy.app.feedback import FeedbackError, list_feedback, record_feedback, record_feedback_once
 from sqmy.app.storage import recent_classifications
 from sqmy.service.api.deps import Editor, StateDep
 from sqmy.service.errors import BODY, KEYED, ErrorType, SqmyError, error_responses
@@ -41,22 +41,33 @@ class FeedbackRequest(BaseModel):
     note: str = Field(default="", max_length=2000)
 
 
+IdempotencyKeyHeader = Annotated[str | None, Header(
+    alias="Idempotency-Key", min_length=1, max_length=200,
+    description="可选的客户端幂等键（如 UUID）：网络出错后用同一个键重发同一请求，返回首次保存的结果"
+                "（响应头 Idempotency-Replayed: true），不会重复保存；同一个键配不同的请求体返回 422。")]
+
+
 @router.post("/feedback", status_code=201, responses=error_responses(*KEYED, *BODY), operation_id="feedback-create")
-async def create_feedback(request: FeedbackRequest, state: StateDep, principal: Editor) -> JSONResponse:
-    """采纳或纠正一条分类建议；保存后用于下次再训练，并记入审计日志。"""
+async def create_feedback(request: FeedbackRequest, state: StateDep, principal: Editor,
+                          idempotency_key: IdempotencyKeyHeader = None) -> JSONResponse:
+    """采纳或纠正一条分类建议；保存后用于下次再训练，并记入审计日志（与反馈在同一事务中写入）。"""
     payload = request.model_dump(exclude_none=True)
     if request.departments is not None:
         payload["departments"] = [d.model_dump() for d in request.departments]
 
-    def store() -> dict[str, Any]:
+    def store() -> tuple[dict[str, Any], bool]:
         state.classification_log.flush()  # the suggestion being judged may still be on its way to the database
-        return record_feedback(state.db, state.labels, payload, principal.name)
+        if idempotency_key is None:
+            return record_feedback(state.db, state.labels, payload, principal.name), False
+        return record_feedback_once(state.db, state.labels, payload, principal.name, idempotency_key)
 
     try:
-        row = await run_in_threadpool(store)
+        row, replayed = await run_in_threadpool(store)
     except FeedbackError as exc:
         raise SqmyError(ErrorType.unknown_label if exc.unknown_label else ErrorType.validation, str(exc),
                         exc.field) from exc
+    if replayed:
+        return JSONResponse(row, status_code=201, headers={"Idempotency-Replayed": "true"})
     state.metrics.feedback.labels(row["action"]).inc()
     return JSONResponse(row, status_code=201)
 

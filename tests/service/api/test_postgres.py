@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import sqlalchemy as sa
 
 from tests.conftest import Server
@@ -23,9 +24,12 @@ def test_feedback_keys_and_retraining_on_postgres(home, tiny_corpus_dir, postgre
 
         key = json.loads(created.stdout)["key"]
         suggestion = call(srv, "POST", "/v1/classify", key, json={"id": "pg-1", "text": "出租车拒载还不打表"}).json()
-        fixed = call(srv, "POST", "/v1/feedback", key, json={"classification_id": suggestion["classification_id"],
-                                                            "topic": "交通运输"})
+        verdict = {"classification_id": suggestion["classification_id"], "topic": "交通运输"}
+        headers = {"Authorization": f"Bearer {key}", "Idempotency-Key": "pg-retry-1"}
+        fixed = httpx.post(f"{srv.url}/v1/feedback", json=verdict, headers=headers, timeout=60)
         assert fixed.status_code == 201, fixed.text
+        again = httpx.post(f"{srv.url}/v1/feedback", json=verdict, headers=headers, timeout=60)  # a client's retry
+        assert again.json() == fixed.json() and again.headers["Idempotency-Replayed"] == "true"
         job = call(srv, "POST", "/v1/models/retrain", key, json={"engine": "tfidf", "promote": "force"}).json()
         done = wait_for_job(srv, job["id"], key)
         assert done["status"] == "succeeded", done["error"]
@@ -34,7 +38,7 @@ def test_feedback_keys_and_retraining_on_postgres(home, tiny_corpus_dir, postgre
         srv.stop()
     engine = sa.create_engine(postgres_url)
     with engine.connect() as conn:
-        assert conn.execute(sa.text("select item_id, editor from feedback")).all() == [("pg-1", "训练员")]
+        assert conn.execute(sa.text("select item_id, editor from feedback")).all() == [("pg-1", "训练员")]  # once
         actions = {r[0] for r in conn.execute(sa.text("select action from audit_events"))}
         assert {"key.create", "feedback.correct", "model.retrain"} <= actions
         assert conn.execute(sa.text("select count(*) from classifications")).scalar() >= 1

@@ -83,6 +83,25 @@ def test_accept_takes_the_suggestion(live):
     assert r.json()["departments"][0]["name"] == suggestion["departments"][0]["name"]
 
 
+def test_a_retried_verdict_with_its_idempotency_key_is_stored_once(live):
+    verdict = {"item_id": "i-1", "text": "公交车晚点严重", "topic": "交通运输", "editor": "王编辑"}
+
+    def post(body):
+        return httpx.post(f"{live.url}/v1/feedback", json=body, headers={"Idempotency-Key": "5b1c-retry"}, timeout=60)
+
+    first, again = post(verdict), post(verdict)
+    assert first.status_code == again.status_code == 201, again.text
+    assert again.json() == first.json() and again.headers["Idempotency-Replayed"] == "true"
+    changed = post(verdict | {"topic": "教育文体"})
+    assert changed.status_code == 422 and changed.json()["field"] == "Idempotency-Key"
+    assert "Idempotency-Key" in changed.json()["error"] and "不同" in changed.json()["error"]
+    assert call(live, "GET", "/v1/feedback").json()["count"] == 1
+    assert call(live, "GET", "/v1/audit", params={"action": "feedback"}).json()["count"] == 1
+    header = next(p for p in call(live, "GET", "/openapi.json").json()["paths"]["/v1/feedback"]["post"]["parameters"]
+                  if p["name"] == "Idempotency-Key")
+    assert header["in"] == "header" and not header["required"]
+
+
 @pytest.mark.parametrize(("payload", "field", "error_type"), [
     ({"text": "路灯坏了", "topic": "外星事务"}, "topic", "unknown_label"),
     ({"text": "路灯坏了", "topic": "城乡建设/不存在的二级"}, "topic", "unknown_label"),
