@@ -19,6 +19,8 @@ from sqmy.service.api.deps import INVALID_KEY, MISSING_KEY, presented_key, princ
 from sqmy.service.errors import ErrorType, error_response
 
 Scope = dict[str, Any]
+DRAIN_BYTES = 1 << 20  # after a cut-off, up to this much more is read and dropped, so that a body that was only
+# a little too large ends cleanly and its client reads the 413 (closing on unread data resets the connection)
 UPLOAD_PATH, BATCH_PATH = "/v1/batch-jobs", "/v1/classify/batch"
 
 
@@ -147,15 +149,16 @@ class LimitsMiddleware:
     async def _within(self, limit: int, scope: Scope, receive: Any, send: Any) -> None:
         """Run the app, cutting the body off at ``limit``: past it the app sees the client go away, whatever it
         answers is dropped, and the client gets the 413."""
-        received, cut, started = 0, False, False
+        received, cut, started, more = 0, False, False, True
 
         async def counted_receive() -> dict[str, Any]:
-            nonlocal received, cut
+            nonlocal received, cut, more
             if cut:
                 return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
+                more = message.get("more_body", False)
                 if received > limit:
                     cut = True
                     return {"type": "http.disconnect"}
@@ -174,6 +177,20 @@ class LimitsMiddleware:
             if not cut or started:
                 raise
         if cut and not started:
+            if more:
+                await _drain(receive)
             response = self._too_large(limit, scope)
             response.headers["Connection"] = "close"
             await response(scope, receive, send)
+
+
+async def _drain(receive: Any) -> None:
+    """Read and drop what is left of a body, up to ``DRAIN_BYTES``."""
+    drained = 0
+    while drained <= DRAIN_BYTES:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        drained += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
