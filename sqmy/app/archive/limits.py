@@ -67,8 +67,8 @@ def limit_rows(items: Iterable[Item], limits: ArchiveLimits, skip: int = 0) -> I
 
 
 def _too_many_rows(rows: int, limit: int, at_least: bool = False) -> str:
-    return (f"文件有{'超过 ' if at_least else ' '}{rows - at_least} 行，超过上限 {limit} 行（SQMY_MAX_ARCHIVE_ROWS）："
-            "请拆成几个文件分别上传")
+    counted = "文件" if at_least else f"文件有 {rows} 行，"
+    return f"{counted}超过上限 {limit} 行（SQMY_MAX_ARCHIVE_ROWS）：请拆成几个文件分别上传"
 
 
 def check_xlsx(path: Path, limits: ArchiveLimits) -> None:

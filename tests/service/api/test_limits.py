@@ -13,7 +13,8 @@ import psutil
 import pytest
 
 from tests.conftest import Server
-from tests.service.api.test_retraining import _key, call
+from tests.service.api.test_retraining import _key, call, wait_for_job
+from tests.utils.raw_xlsx import bomb_xlsx
 
 BODY_KB, UPLOAD_MB, BURST = 64, 1, 20
 BLOCK = 64 << 10
@@ -141,3 +142,13 @@ def test_a_key_past_its_rate_gets_429_with_retry_after(guarded):
     assert int(refused.headers["retry-after"]) >= 1 and "请求过于频繁" in refused.json()["error"]
     assert call(guarded, "GET", "/v1/whoami", other).status_code == 200  # each key has its own budget
     assert call(guarded, "GET", "/healthz").status_code == 200  # health checks are not rate limited
+
+
+def test_a_bomb_archive_fails_its_job_with_a_clear_message(guarded, tmp_path):
+    key = _key(guarded.home, "editor")
+    bomb = bomb_xlsx(tmp_path / "炸弹.xlsx")
+    r = call(guarded, "POST", "/v1/batch-jobs", key, files={"file": (bomb.name, bomb.read_bytes())},
+             data={"engine": "tfidf"})
+    assert r.status_code == 202, r.text
+    job = wait_for_job(guarded, r.json()["id"], key)
+    assert job["status"] == "failed" and "压缩比" in job["error"] and "疑似压缩炸弹" in job["error"]
