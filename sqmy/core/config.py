@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     MAX_ZIP_RATIO: int = Field(
         default=100, ge=2, description="Highest compression ratio of an XLSX part over 1 MB (decompression bombs).")
     MAX_XLSX_STRINGS_MB: int = Field(
-        default=256, ge=1, description="Largest shared-string table of an XLSX archive (it is read whole into memory).")
+        default=128, ge=1, description="Largest shared-string table of an XLSX archive (it is read whole into memory).")
     BATCH_JOBS_PARALLEL: int = Field(
         default=2, ge=1, description="Batch jobs run at once, at most one per user (others wait their turn).")
     RATE_LIMIT_RPS: float | None = Field(
