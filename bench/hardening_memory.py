@@ -30,6 +30,8 @@ from pathlib import Path
 import httpx
 import psutil
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
 from bench.common import OUT, SQMY, bench_env, ensure_model
 from tests.utils.raw_xlsx import bomb_xlsx, many_rows_xlsx
 

@@ -1,6 +1,7 @@
-"""Bounds on an uploaded archive, checked before it is read: rows, and for XLSX (a zip of XML parts) the unpacked
-size, the compression ratio of each part (decompression bombs), the shared-string table (held whole in memory by
-the XLSX reader) and the length of every cell. Each breach is a ``ValueError`` in Chinese that names the setting.
+"""Bounds on an uploaded archive, checked before it is read: rows, the unpacked size of Parquet, and for XLSX (a zip
+of XML parts) the unpacked size, the compression ratio of each part (decompression bombs), the shared-string table
+(held whole in memory by the XLSX reader) and the length of every cell. Each breach is a ``ValueError`` in Chinese
+that names the setting.
 
 The zip's declared sizes can be trusted: Python's ``zipfile`` never unpacks more than a member declares (a member
 that holds more fails its CRC check)."""
@@ -50,6 +51,8 @@ def check_archive(path: Path, limits: ArchiveLimits) -> None:
     """Every bound that can be checked before the rows are read; ``ValueError`` (in Chinese) on a breach."""
     if archive_format(path) == "xlsx":
         check_xlsx(path, limits)
+    elif archive_format(path) == "parquet":
+        check_parquet(path, limits)
     rows = count_rows(path)
     if rows is not None and rows > limits.max_rows and archive_format(path) == "csv":
         rows = sum(1 for _ in iter_items(path))  # newlines overcount rows whose cells span lines: count exactly
@@ -95,6 +98,17 @@ def check_xlsx(path: Path, limits: ArchiveLimits) -> None:
         for member in members:
             if member.filename == SHARED_STRINGS or member.filename.startswith("xl/worksheets/"):
                 _check_cells(archive, member, limits.max_cell_chars)
+
+
+def check_parquet(path: Path, limits: ArchiveLimits) -> None:
+    """The unpacked size of a Parquet file, from its metadata (each row group records it)."""
+    import pyarrow.parquet as pq
+
+    meta = pq.ParquetFile(path).metadata
+    total = sum(meta.row_group(i).total_byte_size for i in range(meta.num_row_groups))
+    if total > limits.max_unzipped_mb << 20:
+        raise ValueError(f"Parquet 文件解压后 {_mb(total)}，超过上限 {limits.max_unzipped_mb} MB"
+                         "（SQMY_MAX_UNZIPPED_MB）：请拆成几个文件分别上传")
 
 
 def _mb(size: int) -> str:

@@ -1,5 +1,6 @@
-"""Hostile archives: a decompression bomb, an overlong cell, too many rows. Each fails ``sqmy batch`` (and so the
-batch job) with a Chinese message naming the setting, before the worker's memory follows the file."""
+"""Hostile archives: a decompression bomb, an overlong cell, too many rows fail ``sqmy batch`` (and so the batch
+job) with a Chinese message naming the setting, before the worker's memory follows the file; an endless line is
+a row error, never held whole."""
 
 from __future__ import annotations
 
@@ -7,6 +8,12 @@ import os
 import random
 import subprocess
 
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from sqmy.app.archive.limits import ArchiveLimits, check_archive
+from sqmy.app.archive.readers import MAX_LINE, iter_items
 from tests.app.archive.test_archive import archive, sqmy, write_csv
 from tests.conftest import SQMY, sqmy_env
 from tests.utils.raw_xlsx import bomb_xlsx, many_rows_xlsx, write_xlsx_parts
@@ -50,3 +57,24 @@ def test_too_many_rows_are_refused_before_and_while_reading(home, tmp_path):
     done = sqmy(home, "batch", xlsx, tmp_path / "out2.csv", "--quiet", SQMY_MAX_ARCHIVE_ROWS="20")
     assert done.returncode != 0 and "超过上限 20 行（SQMY_MAX_ARCHIVE_ROWS）" in done.stderr
     assert sqmy(home, "batch", xlsx, tmp_path / "out3.csv", "--quiet", SQMY_MAX_ARCHIVE_ROWS="30").returncode == 0
+
+
+def test_an_endless_line_is_skipped_not_held(tmp_path):
+    endless = '{"text": "' + "路" * (MAX_LINE // 3 + 10) + '"}\n'  # a little over MAX_LINE bytes
+    jsonl = tmp_path / "工单.jsonl"
+    jsonl.write_text('{"text": "小区路灯坏了"}\n' + endless + '{"text": "道路积水"}\n', encoding="utf-8")
+    items = list(iter_items(jsonl))
+    assert [i.row for i in items] == [1, 2, 3] and items[1].error and "超过 8 MB" in items[1].error
+    assert items[2].record == {"text": "道路积水"}
+    csv_file = tmp_path / "工单.csv"
+    csv_file.write_text("编号,留言详情\na-1,小区路灯坏了\na-2," + "路" * (MAX_LINE + 1) + "\n", encoding="utf-8")
+    items = list(iter_items(csv_file))
+    assert items[0].record == {"编号": "a-1", "留言详情": "小区路灯坏了"} and "超过 8 MB" in (items[1].error or "")
+
+
+def test_a_parquet_file_that_unpacks_past_the_limit_is_refused(tmp_path):
+    path = tmp_path / "工单.parquet"
+    pq.write_table(pa.table({"text": ["小区路灯坏了" * 1000] * 200}), path, use_dictionary=False)  # 3.4 MB unpacked
+    with pytest.raises(ValueError, match="超过上限 1 MB（SQMY_MAX_UNZIPPED_MB）"):
+        check_archive(path, ArchiveLimits(max_unzipped_mb=1))
+    check_archive(path, ArchiveLimits(max_unzipped_mb=4))
