@@ -13,8 +13,6 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-from xml.parsers import expat
 
 from sqmy.app.archive.readers import Item, archive_format, count_rows, iter_items
 from sqmy.core.config import Settings, default
@@ -23,6 +21,7 @@ EXCEL_CELL_CHARS = 32_767  # the most characters Excel itself puts in a cell
 RATIO_CHECKED_FROM = 1 << 20  # parts smaller than this unpack to little whatever their ratio
 SHARED_STRINGS = "xl/sharedStrings.xml"
 _BLOCK = 1 << 20
+BYTES_PER_CHAR = 10  # the most bytes one character takes in XML: a reference such as &#x10FFFF;
 
 
 @dataclass(frozen=True)
@@ -115,40 +114,20 @@ def _mb(size: int) -> str:
     return f"{size / (1 << 20):.0f} MB"
 
 
-class _CellTooLong(Exception):
-    pass
-
-
 def _check_cells(archive: zipfile.ZipFile, member: zipfile.ZipInfo, limit: int) -> None:
-    """Stream one XML part and fail on a text run (or attribute) longer than ``limit`` characters; memory stays
-    at one block whatever the part holds."""
-    run = 0
-
-    def start(_name: str, attributes: dict[str, Any]) -> None:
-        nonlocal run
-        run = 0
-        if sum(len(v) for v in attributes.values()) > limit:
-            raise _CellTooLong
-
-    def end(_name: str) -> None:
-        nonlocal run
-        run = 0
-
-    def text(data: str) -> None:
-        nonlocal run
-        run += len(data)
-        if run > limit:
-            raise _CellTooLong
-
-    parser = expat.ParserCreate()
-    parser.StartElementHandler, parser.EndElementHandler, parser.CharacterDataHandler = start, end, text
+    """Stream one XML part and fail on a cell longer than ``limit`` characters. A cell's text (and any attribute)
+    is a run of bytes without ``<``; no character takes more than ``BYTES_PER_CHAR`` bytes, so a run longer than
+    ``BYTES_PER_CHAR × limit`` holds more than ``limit`` characters. Memory stays at one block; a cell within that
+    bound (at most ``BYTES_PER_CHAR × limit`` characters) is read, and an overlong text reported on its row."""
+    bound, run = BYTES_PER_CHAR * limit, 0  # run: bytes since the last "<"
     try:
         with archive.open(member) as part:
             while block := part.read(_BLOCK):
-                parser.Parse(block, False)
-            parser.Parse(b"", True)
-    except _CellTooLong:
-        raise ValueError(f"XLSX 文件中有单元格超过 {limit} 字（SQMY_MAX_TEXT_CHARS 与 Excel 单元格上限 "
-                         f"{EXCEL_CELL_CHARS} 字中的较大者），已拒绝：请检查文件") from None
-    except (expat.ExpatError, zipfile.BadZipFile, zlib.error, EOFError) as exc:
+                pieces = block.split(b"<")
+                longest = max(run + len(pieces[0]), max(map(len, pieces[1:]), default=0))
+                if longest > bound:
+                    raise ValueError(f"XLSX 文件中有单元格超过 {limit} 字（SQMY_MAX_TEXT_CHARS 与 Excel 单元格上限 "
+                                     f"{EXCEL_CELL_CHARS} 字中的较大者），已拒绝：请检查文件")
+                run = run + len(block) if len(pieces) == 1 else len(pieces[-1])
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
         raise ValueError(f"XLSX 文件中的 {member.filename} 已损坏（{exc}）") from exc

@@ -42,7 +42,7 @@ def test_a_decompression_bomb_is_refused_in_bounded_memory(home, tmp_path):
 
 def test_a_cell_longer_than_excel_allows_is_refused(home, tmp_path):
     rng = random.Random(0)
-    noise = "".join(rng.choice("路灯噪音停车物业垃圾漏水学校医院") for _ in range(40_000))  # hardly compresses
+    noise = "".join(rng.choice("路灯噪音停车物业垃圾漏水学校医院") for _ in range(120_000))  # hardly compresses
     path = write_xlsx_parts(tmp_path / "长单元格.xlsx", ["编号", "留言详情"], [["a-1", 0]], shared=[[noise]])
     done = sqmy(home, "batch", path, tmp_path / "out.csv", "--engine", "tfidf", "--quiet")
     assert done.returncode != 0 and "单元格超过 32767 字" in done.stderr
