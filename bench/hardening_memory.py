@@ -6,7 +6,7 @@ chunked 200 MB JSON body to /v1/classify/batch (cut off at its limit). A batch w
 runs it): its peak RSS on a decompression-bomb XLSX (a 200 MB shared string in ~200 KB) and on an XLSX of
 ``--rows`` short rows.
 
-    .venv/bin/python bench/hardening_memory.py [--home DIR] [--rows 1000000]
+    .venv/bin/python bench/hardening_memory.py [--home DIR] [--rows 1000000] [--checks-only]
 
 ``--home`` needs a TF-IDF model (trained from corpora/ when missing: minutes).
 """
@@ -177,14 +177,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--home", type=Path, default=OUT / "hardening-home")
     parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--checks-only", action="store_true", help="only time the checks before reading")
     args = parser.parse_args()
     ensure_model(args.home)
-    results: dict[str, object] = {"server": server_cases(args.home)}
+    results: dict[str, object] = {} if args.checks_only else {"server": server_cases(args.home)}
     with tempfile.TemporaryDirectory(dir=args.home) as scratch:
         work = Path(scratch)
-        workers = []
+        workers: list[dict[str, object]] = []
         for archive in (bomb_xlsx(work / "bomb.xlsx"), many_rows_xlsx(work / f"rows-{args.rows}.xlsx", args.rows)):
-            workers.append(worker_peak(args.home, archive, work / f"{archive.stem}-result.csv"))
+            if args.checks_only:
+                workers.append({"archive": archive.name, "check_seconds": check_seconds(archive)})
+            else:
+                workers.append(worker_peak(args.home, archive, work / f"{archive.stem}-result.csv"))
             print(workers[-1], flush=True)
         results["batch_worker"] = workers
     print(json.dumps(results, ensure_ascii=False, indent=2))

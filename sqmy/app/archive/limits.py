@@ -46,8 +46,9 @@ class ArchiveLimits:
         return max(self.max_text_chars, EXCEL_CELL_CHARS)
 
 
-def check_archive(path: Path, limits: ArchiveLimits) -> None:
-    """Every bound that can be checked before the rows are read; ``ValueError`` (in Chinese) on a breach."""
+def check_archive(path: Path, limits: ArchiveLimits) -> int | None:
+    """Every bound that can be checked before the rows are read; ``ValueError`` (in Chinese) on a breach. Returns
+    the row count (``count_rows``: for the progress report), ``None`` if unknown."""
     if archive_format(path) == "xlsx":
         check_xlsx(path, limits)
     elif archive_format(path) == "parquet":
@@ -57,6 +58,7 @@ def check_archive(path: Path, limits: ArchiveLimits) -> None:
         rows = sum(1 for _ in iter_items(path))  # newlines overcount rows whose cells span lines: count exactly
     if rows is not None and rows > limits.max_rows:
         raise ValueError(_too_many_rows(rows, limits.max_rows))
+    return rows
 
 
 def limit_rows(items: Iterable[Item], limits: ArchiveLimits, skip: int = 0) -> Iterator[Item]:

@@ -13,7 +13,7 @@ from sqmy.app.archive import convert
 from sqmy.app.archive.limits import ArchiveLimits, check_archive, limit_rows
 from sqmy.app.archive.output import OutputFiles, fingerprint, load_checkpoint
 from sqmy.app.archive.predictor import Predictor, PredictorSpec
-from sqmy.app.archive.readers import archive_format, chunked, count_rows, first_record, header_record, iter_items
+from sqmy.app.archive.readers import archive_format, chunked, first_record, header_record, iter_items
 from sqmy.app.archive.rows import ChunkResult, Columns, Layout, LineEncoder
 from sqmy.app.archive.summary import BatchSummary
 from sqmy.core.config import default
@@ -61,7 +61,7 @@ def run_batch(in_path: Path, out_path: Path, spec: PredictorSpec, options: Batch
     out_format = archive_format(out_path)
     if out_path.resolve() == in_path.resolve():
         raise ValueError("输出文件不能与输入文件相同")
-    check_archive(in_path, options.limits)  # before anything reads the rows
+    rows = check_archive(in_path, options.limits)  # before anything reads the rows
     progress = progress or Progress()
     checkpoint = load_checkpoint(out_path) if options.resume else None
     layout, summary = _start(in_path, out_format, options, checkpoint)
@@ -70,7 +70,7 @@ def run_batch(in_path: Path, out_path: Path, spec: PredictorSpec, options: Batch
     try:
         if checkpoint is None:
             files.write_header(LineEncoder(layout).header())
-        progress.begin(count_rows(in_path), done=summary.total, errors=summary.errors)
+        progress.begin(rows, done=summary.total, errors=summary.errors)
         state = {"input": fingerprint(in_path), "options": options.fingerprint(out_format),
                  "layout": layout.to_dict()}
 
