@@ -10,6 +10,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,29 +41,32 @@ def _mb(size: int) -> str:
     return f"{size / (1 << 20):.1f} MB"
 
 
+@dataclass(frozen=True)
+class BodyLimit:
+    """A route's body limit in bytes, and the Chinese 413 message (with the field) that names it."""
+
+    size: int
+    message: str
+    field: str = "body"
+
+
 class BodyLimits:
-    """The body limit of each route, and the Chinese message that names it."""
+    """The body limit of each route: uploads, the classify batch, everything else."""
 
     def __init__(self, settings: Settings) -> None:
-        self.upload, self.batch = settings.upload_body_bytes, settings.batch_body_bytes
-        self.default, self.upload_mb, self.body_kb = settings.MAX_BODY_KB << 10, settings.MAX_UPLOAD_MB, \
-            settings.MAX_BODY_KB
+        self.upload = BodyLimit(settings.upload_body_bytes, f"字段 file：上传文件超过上限 {settings.MAX_UPLOAD_MB} MB"
+                                "（SQMY_MAX_UPLOAD_MB）", "file")
+        self.batch = BodyLimit(settings.batch_body_bytes, f"请求体超过上限 {_mb(settings.batch_body_bytes)}（一批最多 "
+                               "SQMY_MAX_BATCH_SIZE 条、每条最多 SQMY_MAX_TEXT_CHARS 字）")
+        self.default = BodyLimit(settings.MAX_BODY_KB << 10,
+                                 f"请求体超过上限 {settings.MAX_BODY_KB} KB（SQMY_MAX_BODY_KB）")
 
-    def limit(self, method: str, path: str) -> int:
+    def limit(self, method: str, path: str) -> BodyLimit:
         if method == "POST" and path == UPLOAD_PATH:
             return self.upload
         if method == "POST" and path == BATCH_PATH:
             return self.batch
         return self.default
-
-    def message(self, limit: int) -> tuple[str, str]:
-        """The 413 message and the field it names."""
-        if limit == self.upload:
-            return f"字段 file：上传文件超过上限 {self.upload_mb} MB（SQMY_MAX_UPLOAD_MB）", "file"
-        if limit == self.batch and limit != self.default:
-            return (f"请求体超过上限 {_mb(limit)}（一批最多 SQMY_MAX_BATCH_SIZE 条、每条最多 SQMY_MAX_TEXT_CHARS 字）",
-                    "body")
-        return f"请求体超过上限 {self.body_kb} KB（SQMY_MAX_BODY_KB）", "body"
 
 
 def _headers(scope: Scope) -> dict[str, str]:
@@ -103,8 +107,8 @@ class LimitsMiddleware:
         if refusal is None and caller is not None and scope["path"].startswith("/v1/"):
             refusal = self._rate_limited(state, caller, scope)
         limit = self.bodies.limit(scope["method"], scope["path"])
-        if refusal is None and length is not None and length > limit:
-            refusal = self._too_large(limit, scope)
+        if refusal is None and length is not None and length > limit.size:
+            refusal = _error(scope, ErrorType.too_large, limit.message, limit.field)
         if refusal is not None:
             if has_body:  # the body is not read: close the connection rather than drain it
                 refusal.headers["Connection"] = "close"
@@ -142,11 +146,8 @@ class LimitsMiddleware:
         response.headers["Retry-After"] = str(seconds)
         return response
 
-    def _too_large(self, limit: int, scope: Scope) -> Any:
-        message, field = self.bodies.message(limit)
-        return _error(scope, ErrorType.too_large, message, field)
 
-    async def _within(self, limit: int, scope: Scope, receive: Any, send: Any) -> None:
+    async def _within(self, limit: BodyLimit, scope: Scope, receive: Any, send: Any) -> None:
         """Run the app, cutting the body off at ``limit``: past it the app sees the client go away, whatever it
         answers is dropped, and the client gets the 413."""
         received, cut, started, more = 0, False, False, True
@@ -159,7 +160,7 @@ class LimitsMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 more = message.get("more_body", False)
-                if received > limit:
+                if received > limit.size:
                     cut = True
                     return {"type": "http.disconnect"}
             return message
@@ -179,7 +180,7 @@ class LimitsMiddleware:
         if cut and not started:
             if more:
                 await _drain(receive)
-            response = self._too_large(limit, scope)
+            response = _error(scope, ErrorType.too_large, limit.message, limit.field)
             response.headers["Connection"] = "close"
             await response(scope, receive, send)
 
