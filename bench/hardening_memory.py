@@ -6,9 +6,11 @@ chunked 200 MB JSON body to /v1/classify/batch (cut off at its limit). A batch w
 runs it): its peak RSS on a decompression-bomb XLSX (a 200 MB shared string in ~200 KB) and on an XLSX of
 ``--rows`` short rows.
 
-    .venv/bin/python bench/hardening_memory.py [--home DIR] [--rows 1000000] [--checks-only]
+    .venv/bin/python bench/hardening_memory.py [--home DIR] [--rows 1000000] [--checks-only] [--skip-server]
 
-``--home`` needs a TF-IDF model (trained from corpora/ when missing: minutes).
+``--home`` needs a TF-IDF model (trained from corpora/ when missing: minutes). Also: the worker's peak on a 100-row
+XLSX (the model's share), and what an XLSX shared-string table of ``SQMY_MAX_XLSX_STRINGS_MB`` adds to a reader.
+``--rows 0`` skips the big file, ``--skip-server`` the server cases.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import select
 import socket
 import subprocess
@@ -23,6 +26,7 @@ import sys
 import tempfile
 import threading
 import time
+import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -33,8 +37,8 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import OUT, SQMY, bench_env, ensure_model
-from sqmy.app.archive.limits import ArchiveLimits, check_archive
-from tests.utils.raw_xlsx import bomb_xlsx, many_rows_xlsx
+from sqmy.app.archive.limits import ArchiveLimits, check_archive, check_xlsx
+from tests.utils.raw_xlsx import bomb_xlsx, many_rows_xlsx, write_xlsx_parts
 
 MB = 1 << 20
 BODY = 200 * MB
@@ -150,17 +154,49 @@ def server_cases(home: Path) -> list[dict[str, object]]:
     return rows
 
 
-def check_seconds(archive: Path) -> float:
-    """How long the checks before reading take (in this process)."""
+def check_seconds(archive: Path) -> dict[str, float]:
+    """How long the checks before reading take (in this process): all of them (with the row count), and the zip
+    and cell checks of an XLSX alone."""
     started = time.perf_counter()
     with suppress(ValueError):
         check_archive(archive, ArchiveLimits())
-    return round(time.perf_counter() - started, 2)
+    middle = time.perf_counter()
+    with suppress(ValueError):
+        check_xlsx(archive, ArchiveLimits())
+    return {"check_seconds": round(middle - started, 2), "xlsx_check_seconds": round(time.perf_counter() - middle, 2)}
+
+
+READER_GROWTH = """
+import sys, psutil
+from openpyxl import load_workbook
+before = psutil.Process().memory_info().rss
+workbook = load_workbook(sys.argv[1], read_only=True, data_only=True)
+print((psutil.Process().memory_info().rss - before) / 2**20)
+"""
+
+
+def strings_table_xlsx(path: Path, table_mb: int) -> Path:
+    """An XLSX whose shared-string table is about ``table_mb`` MB of distinct 300-character Chinese texts."""
+    rng = random.Random(0)
+    alphabet = "路灯噪音停车物业垃圾漏水学校医院小区道路社区居民反映投诉建议希望尽快处理解决问题情况部门相关"
+    texts = ["".join(rng.choice(alphabet) for _ in range(300)) for _ in range(2000)]
+    n = table_mb * MB // 920  # 300 characters of 3 bytes, the row's own number, <si><t></t></si>
+    return write_xlsx_parts(path, ["编号", "留言详情"], ([f"r{i}", i] for i in range(n)),
+                            shared=([texts[i % len(texts)], str(i)] for i in range(n)))
+
+
+def reader_growth(archive: Path) -> dict[str, object]:
+    """What opening the XLSX (read-only, as ``sqmy batch`` does) adds to a process's RSS: the shared strings."""
+    done = subprocess.run([sys.executable, "-c", READER_GROWTH, str(archive)], capture_output=True, text=True,
+                          check=True)
+    table = zipfile.ZipFile(archive).getinfo("xl/sharedStrings.xml").file_size
+    return {"archive": archive.name, "strings_table_mb": round(table / MB),
+            "reader_growth_mb": round(float(done.stdout))}
 
 
 def worker_peak(home: Path, archive: Path, out: Path) -> dict[str, object]:
     """``sqmy batch`` as a batch job runs it: exit code, seconds, peak RSS (and the seconds of its checks)."""
-    checks = check_seconds(archive)
+    checks = check_seconds(archive)["check_seconds"]
     started = time.perf_counter()
     process = subprocess.Popen([SQMY, "batch", str(archive), str(out), "--engine", "tfidf", "--quiet"],
                                env=bench_env(home), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -178,17 +214,26 @@ def main() -> int:
     parser.add_argument("--home", type=Path, default=OUT / "hardening-home")
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--checks-only", action="store_true", help="only time the checks before reading")
+    parser.add_argument("--skip-server", action="store_true")
     args = parser.parse_args()
     ensure_model(args.home)
-    results: dict[str, object] = {} if args.checks_only else {"server": server_cases(args.home)}
+    results: dict[str, object] = {}
+    if not (args.checks_only or args.skip_server):
+        results["server"] = server_cases(args.home)
     with tempfile.TemporaryDirectory(dir=args.home) as scratch:
         work = Path(scratch)
+        archives = [many_rows_xlsx(work / "rows-100.xlsx", 100), bomb_xlsx(work / "bomb.xlsx")]
+        if args.rows:
+            archives.append(many_rows_xlsx(work / f"rows-{args.rows}.xlsx", args.rows))
         workers: list[dict[str, object]] = []
-        for archive in (bomb_xlsx(work / "bomb.xlsx"), many_rows_xlsx(work / f"rows-{args.rows}.xlsx", args.rows)):
+        for archive in archives:
             if args.checks_only:
-                workers.append({"archive": archive.name, "check_seconds": check_seconds(archive)})
+                workers.append({"archive": archive.name} | check_seconds(archive))
             else:
                 workers.append(worker_peak(args.home, archive, work / f"{archive.stem}-result.csv"))
+            print(workers[-1], flush=True)
+        if not args.checks_only:
+            workers.append(reader_growth(strings_table_xlsx(work / "strings.xlsx", ArchiveLimits().max_strings_mb)))
             print(workers[-1], flush=True)
         results["batch_worker"] = workers
     print(json.dumps(results, ensure_ascii=False, indent=2))
