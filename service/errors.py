@@ -26,6 +26,7 @@ class ErrorType(StrEnum):
     unauthorized = "unauthorized"
     forbidden = "forbidden"
     conflict = "conflict"
+    rate_limited = "rate_limited"
     internal = "internal"
 
 
@@ -33,7 +34,7 @@ STATUS = {
     ErrorType.validation: 422, ErrorType.invalid_json: 400, ErrorType.too_large: 413,
     ErrorType.unknown_label: 422, ErrorType.not_found: 404, ErrorType.not_ready: 503,
     ErrorType.engine: 503, ErrorType.unauthorized: 401, ErrorType.forbidden: 403, ErrorType.conflict: 409,
-    ErrorType.internal: 500,
+    ErrorType.rate_limited: 429, ErrorType.internal: 500,
 }
 
 

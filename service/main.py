@@ -16,6 +16,7 @@ from sqmy.app.metrics import Metrics
 from sqmy.core.config import Settings, get_settings
 from sqmy.service.api.routes import classify, explain, feedback, health, info, jobs, keys, models
 from sqmy.service.errors import install_error_handlers
+from sqmy.service.limits import LimitsMiddleware, spool_uploads_under
 from sqmy.service.state import AppState
 from sqmy.service.web import mount_web
 from sqmy.service.web.docs import mount_docs
@@ -70,7 +71,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         tune_gc()
         state.start()
         app.state.sqmy = state
-        yield
+        with spool_uploads_under(settings.spool_dir):
+            yield
         await state.stop()
 
     app = FastAPI(
@@ -88,5 +90,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         @app.post("/v1/noop", include_in_schema=False)
         async def noop() -> dict[str, bool]:
             return {"ok": True}
-    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    app.add_middleware(LimitsMiddleware, settings=settings)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: it also counts the limits' refusals
     return app

@@ -53,7 +53,7 @@ class AppState:
         serving = ServingRouter(router, max_batch=settings.MAX_BATCH_SIZE, wait_seconds=settings.BATCH_WAIT_MS / 1000,
                                 on_fallback=lambda reason: metrics.errors.labels(f"auto_fallback_{reason}").inc())
         jobs = JobManager(db, settings.jobs_dir, subprocess_env(settings.HOME, settings.database_url),
-                          on_finished=watcher.on_job_finished)
+                          on_finished=watcher.on_job_finished, batch_parallel=settings.BATCH_JOBS_PARALLEL)
         return cls(settings, labels, registry, router, db, ClassificationLog(db), serving, metrics, watcher, jobs,
                    BertBuilder(settings, registry, jobs), auth_enabled(settings.AUTH, settings.HOST),
                    DailyPrune(db, settings.jobs_dir, Retention.from_settings(settings)))

@@ -14,7 +14,12 @@ from sqmy.service.errors import ErrorType, SqmyError
 from sqmy.service.state import AppState
 
 KEY_CACHE_SECONDS = 30.0  # a revoked key stops working within this time
+KEY_CACHE_SIZE = 4096  # keys remembered; a flood of made-up keys cannot grow the cache past this
 _key_cache: dict[str, tuple[Principal | None, float]] = {}
+
+
+MISSING_KEY = "需要 API 密钥：请在请求头 Authorization: Bearer <密钥> 中提供"
+INVALID_KEY = "API 密钥无效或已被吊销"
 
 
 def forget_cached_keys() -> None:
@@ -29,29 +34,37 @@ def get_state(request: Request) -> AppState:
 StateDep = Annotated[AppState, Depends(get_state)]
 
 
-def _presented_key(request: Request) -> str | None:
-    header = request.headers.get("authorization", "")
+def presented_key(authorization: str | None, x_api_key: str | None) -> str | None:
+    """The key of ``Authorization: Bearer <key>``, else of ``X-API-Key``."""
+    header = authorization or ""
     if header[:7].lower() == "bearer ":
         return header[7:].strip() or None
-    return request.headers.get("x-api-key") or None
+    return x_api_key or None
+
+
+async def principal_of(state: AppState, key: str) -> Principal | None:
+    """The principal of a valid key, else ``None``; answers are cached for ``KEY_CACHE_SECONDS``."""
+    cache_key, now = digest(key), time.monotonic()
+    cached = _key_cache.get(cache_key)
+    if cached is None or cached[1] < now:
+        principal = await run_in_threadpool(authenticate, state.db, key)
+        if len(_key_cache) >= KEY_CACHE_SIZE:
+            _key_cache.clear()
+        _key_cache[cache_key] = cached = (principal, now + KEY_CACHE_SECONDS)
+    return cached[0]
 
 
 async def get_principal(request: Request, state: StateDep) -> Principal:
     """The caller; 401 when auth is on and no valid key was presented."""
     if not state.auth:
         return LOCAL_USER
-    key = _presented_key(request)
+    key = presented_key(request.headers.get("authorization"), request.headers.get("x-api-key"))
     if key is None:
-        raise SqmyError(ErrorType.unauthorized, "需要 API 密钥：请在请求头 Authorization: Bearer <密钥> 中提供",
-                        "Authorization")
-    cache_key, now = digest(key), time.monotonic()
-    cached = _key_cache.get(cache_key)
-    if cached is None or cached[1] < now:
-        principal = await run_in_threadpool(authenticate, state.db, key)
-        _key_cache[cache_key] = cached = (principal, now + KEY_CACHE_SECONDS)
-    if cached[0] is None:
-        raise SqmyError(ErrorType.unauthorized, "API 密钥无效或已被吊销", "Authorization")
-    return cached[0]
+        raise SqmyError(ErrorType.unauthorized, MISSING_KEY, "Authorization")
+    principal = await principal_of(state, key)
+    if principal is None:
+        raise SqmyError(ErrorType.unauthorized, INVALID_KEY, "Authorization")
+    return principal
 
 
 def require(role: str) -> Callable[..., Awaitable[Principal]]:

@@ -1,14 +1,14 @@
 """Background jobs (retraining, batch reclassification), each run as a ``sqmy`` subprocess.
 
 The job row lives in the database (status, parameters, result); the subprocess reports progress through
-``<jobs_dir>/<id>/progress.json`` and its final summary through ``summary.json``. One job per kind runs at a time
-(others of that kind wait in order); cancelling terminates the subprocess."""
+``<jobs_dir>/<id>/progress.json`` and its final summary through ``summary.json``. One retraining runs at a time;
+batch jobs run ``batch_parallel`` at a time, at most one per user, and users take turns (``FairQueue``): one
+user's long job does not hold up another's. Cancelling terminates the subprocess."""
 
 from __future__ import annotations
 
 import logging
 import os
-import queue
 import re
 import secrets
 import signal
@@ -23,7 +23,9 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine as DbEngine
 
+from sqmy.app.fairqueue import FairQueue
 from sqmy.app.storage import Job, audit, now, transaction
+from sqmy.core.config import default
 from sqmy.core.progress import read_json
 
 log = logging.getLogger(__name__)
@@ -51,14 +53,16 @@ class JobManager:
     """Submit, run, watch and cancel jobs. ``env`` is the environment the subprocesses get."""
 
     def __init__(self, db: DbEngine, jobs_dir: Path, env: dict[str, str],
-                 on_finished: Callable[[dict[str, Any]], None] | None = None) -> None:
+                 on_finished: Callable[[dict[str, Any]], None] | None = None,
+                 batch_parallel: int = default("BATCH_JOBS_PARALLEL")) -> None:
         self.db, self.jobs_dir, self.env, self.on_finished = db, Path(jobs_dir), env, on_finished
-        self._queues: dict[str, queue.Queue[tuple[str, list[str]] | None]] = {k: queue.Queue() for k in KINDS}
+        self._queues: dict[str, FairQueue[tuple[str, list[str]]]] = {k: FairQueue() for k in KINDS}
         self._processes: dict[str, subprocess.Popen[bytes]] = {}
         self._cancelled: set[str] = set()
         self._lock = threading.Lock()
-        self._threads = [threading.Thread(target=self._worker, args=(k,), name=f"sqmy-jobs-{k}", daemon=True)
-                         for k in KINDS]
+        runners = {"retrain": 1, "batch": batch_parallel}
+        self._threads = [threading.Thread(target=self._worker, args=(k,), name=f"sqmy-jobs-{k}-{n}", daemon=True)
+                         for k in KINDS for n in range(runners[k])]
         self._interrupted_on_start()
         for thread in self._threads:
             thread.start()
@@ -110,7 +114,7 @@ class JobManager:
             conn.execute(insert(Job).values(id=job_id, kind=kind, status="queued", params=params, created_by=actor,
                                             created_at=now()))
             audit(conn, actor, f"job.{kind}.submit", job_id, params=params)
-        self._queues[kind].put((job_id, argv(directory)))
+        self._queues[kind].put(actor, (job_id, argv(directory)))
         return self.get(job_id) or {}
 
     def cancel(self, job_id: str, actor: str) -> dict[str, Any] | None:
@@ -130,7 +134,7 @@ class JobManager:
     def close(self) -> None:
         """Stop the workers; running subprocesses are terminated and marked as interrupted."""
         for q in self._queues.values():
-            q.put(None)
+            q.close()
         with self._lock:
             processes = dict(self._processes)
         for job_id, process in processes.items():
@@ -146,15 +150,17 @@ class JobManager:
                          .values(status="failed", error="服务重启，任务中断（可重新提交）", finished_at=now()))
 
     def _worker(self, kind: str) -> None:
-        while (entry := self._queues[kind].get()) is not None:
-            job_id, argv = entry
-            if job_id in self._cancelled:
-                continue
+        jobs = self._queues[kind]
+        while (entry := jobs.get()) is not None:
+            owner, (job_id, argv) = entry
             try:
-                self._run(job_id, argv)
+                if job_id not in self._cancelled:
+                    self._run(job_id, argv)
             except Exception as exc:  # a job must never take its worker down
                 log.exception("job %s crashed", job_id)
                 self._finish(job_id, "failed", error=f"{type(exc).__name__}: {exc}")
+            finally:
+                jobs.done(owner)
 
     def _run(self, job_id: str, argv: list[str]) -> None:
         directory = self.directory(job_id)

@@ -57,6 +57,7 @@ def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
     # with worker processes or Ray this process only reads and writes: it does not import the engines
     from sqmy.app.archive import BatchOptions, Columns, PredictorSpec, format_table, run_batch, summary_report
+    from sqmy.app.archive.limits import ArchiveLimits
     from sqmy.app.archive.readers import archive_format
     from sqmy.core.progress import Progress
 
@@ -75,7 +76,7 @@ def cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
         engine=args.engine, columns=Columns(args.id_col, args.title_col, args.text_col, args.topic_col, args.lead_col),
         chunk_size=args.chunk_size, max_text_chars=settings.MAX_TEXT_CHARS, workers=args.workers,
         backend=args.backend, ray_address=args.ray_address, resume=args.resume, summary_path=args.summary,
-        sheet=args.sheet)
+        sheet=args.sheet, limits=ArchiveLimits.from_settings(settings))
     try:
         archive_format(args.input), archive_format(args.output)  # before a model is loaded
         spec.check()

@@ -81,6 +81,23 @@ class Settings(BaseSettings):
         "unset = RETENTION_DAYS.")
     AUDIT_RETENTION_DAYS: int | None = Field(
         default=None, ge=1, description="Audit events older than this are removed; unset = kept for ever.")
+    MAX_BODY_KB: int = Field(
+        default=1024, ge=16, description="Largest request body of every other route (413 past it); "
+        "POST /v1/classify/batch allows at least MAX_BATCH_SIZE items of MAX_TEXT_CHARS.")
+    MAX_ARCHIVE_ROWS: int = Field(default=1_000_000, ge=1, description="Most data rows of one archive (batch job).")
+    MAX_UNZIPPED_MB: int = Field(
+        default=1024, ge=1, description="Most bytes an XLSX archive may unpack to, all its parts together.")
+    MAX_ZIP_RATIO: int = Field(
+        default=100, ge=2, description="Highest compression ratio of an XLSX part over 1 MB (decompression bombs).")
+    MAX_XLSX_STRINGS_MB: int = Field(
+        default=128, ge=1, description="Largest shared-string table of an XLSX archive (it is read whole into memory).")
+    BATCH_JOBS_PARALLEL: int = Field(
+        default=2, ge=1, description="Batch jobs run at once, at most one per user (others wait their turn).")
+    RATE_LIMIT_RPS: float | None = Field(
+        default=None, ge=0, description="Requests per second per API key (per client address when auth is off); "
+        "0 = off; unset = 20 with auth on, off with auth off.")
+    RATE_LIMIT_BURST: int = Field(default=100, ge=1, description="Requests a key may make at once before the rate "
+                                  "limit applies (token bucket size).")
     ENABLE_NOOP: bool = Field(default=False, description="Mount POST /v1/noop (benchmark baseline).")
 
     @model_validator(mode="after")
@@ -95,6 +112,28 @@ class Settings(BaseSettings):
     def database_url(self) -> str:
         """The configured database URL, or a SQLite file under ``HOME``."""
         return self.DATABASE_URL or f"sqlite:///{(self.HOME / 'sqmy.db').resolve()}"
+
+    @property
+    def batch_body_bytes(self) -> int:
+        """The body limit of POST /v1/classify/batch: a full batch of the longest texts, every character escaped
+        as ``\\uXXXX`` (6 bytes), with its id and title (700 characters), fits."""
+        return max(self.MAX_BODY_KB << 10, self.MAX_BATCH_SIZE * (self.MAX_TEXT_CHARS + 700) * 6 + (64 << 10))
+
+    @property
+    def upload_body_bytes(self) -> int:
+        """The body limit of POST /v1/batch-jobs: the file limit and 1 MB for the form's other fields."""
+        return (self.MAX_UPLOAD_MB + 1) << 20
+
+    def rate_limit(self, auth: bool) -> float:
+        """Requests per second per caller; 0 = no limit."""
+        if self.RATE_LIMIT_RPS is not None:
+            return self.RATE_LIMIT_RPS
+        return 20.0 if auth else 0.0
+
+    @property
+    def spool_dir(self) -> Path:
+        """Where uploads are spooled while they arrive (never the system's /tmp)."""
+        return self.HOME / "tmp"
 
     @property
     def models_dir(self) -> Path:

@@ -2,6 +2,8 @@
 
 Row numbers are what the user's viewer shows: the line number in JSONL, the sheet row (header = row 1) in CSV and
 XLSX, the 1-based record index in Parquet. Rows that cannot be read come back as :class:`Item` with ``error`` set.
+A line is read at most ``MAX_LINE`` bytes (JSONL) or characters (CSV) at a time, so one endless line cannot fill
+the memory.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import orjson
 from sqmy.core.io import detect_encoding
 
 T = TypeVar("T")
+MAX_LINE = 8 << 20  # far above any real row (the longest text, escaped, is 120 KB)
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".csv": "csv", ".xlsx": "xlsx",
            ".parquet": "parquet", ".pq": "parquet"}
 
@@ -98,10 +101,31 @@ def iter_items(path: Path, *, skip: int = 0, sheet: str | None = None) -> Iterat
     return islice(items, skip, None) if skip else items
 
 
+class _LineTooLong(Exception):
+    pass
+
+
+def _bounded_lines(handle: Any, strict: bool) -> Iterator[Any]:
+    """The lines of ``handle``, none longer than ``MAX_LINE``: an overlong one raises ``_LineTooLong`` when
+    ``strict``, else comes back as ``None`` (the rest of it skipped without being kept)."""
+    while line := handle.readline(MAX_LINE):
+        if len(line) < MAX_LINE or line[-1:] in ("\n", b"\n"):
+            yield line
+            continue
+        if strict:
+            raise _LineTooLong
+        while (rest := handle.readline(MAX_LINE)) and rest[-1:] not in ("\n", b"\n"):
+            pass
+        yield None
+
+
 def _jsonl(path: Path) -> Iterator[Item]:
     encoding = detect_encoding(path)
     with open(path, "rb") as handle:
-        for row, line in enumerate(handle, 1):
+        for row, line in enumerate(_bounded_lines(handle, strict=False), 1):
+            if line is None:
+                yield Item(row, error=f"该行超过 {MAX_LINE >> 20} MB，已跳过")
+                continue
             if row == 1:
                 line = line.removeprefix(b"\xef\xbb\xbf")
             if not line.strip():
@@ -116,7 +140,7 @@ def _jsonl(path: Path) -> Iterator[Item]:
 
 def _csv(path: Path) -> Iterator[Item]:
     with open(path, encoding=detect_encoding(path), errors="strict", newline="") as handle:
-        reader = csv.DictReader(handle)
+        reader = csv.DictReader(_bounded_lines(handle, strict=True))
         row = 1
         try:
             for record in reader:
@@ -127,6 +151,8 @@ def _csv(path: Path) -> Iterator[Item]:
                 yield Item(row, record=record)
         except (csv.Error, UnicodeDecodeError) as exc:
             yield Item(row + 1, error=f"CSV 解析失败：{exc}（其后的行无法读取）")
+        except _LineTooLong:
+            yield Item(row + 1, error=f"CSV 的一行超过 {MAX_LINE >> 20} MB（其后的行无法读取）")
 
 
 def _xlsx(path: Path, sheet: str | None = None) -> Iterator[Item]:

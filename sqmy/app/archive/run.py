@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from sqmy.app.archive import convert
+from sqmy.app.archive.limits import ArchiveLimits, check_archive, limit_rows
 from sqmy.app.archive.output import OutputFiles, fingerprint, load_checkpoint
 from sqmy.app.archive.predictor import Predictor, PredictorSpec
-from sqmy.app.archive.readers import archive_format, chunked, count_rows, first_record, header_record, iter_items
+from sqmy.app.archive.readers import archive_format, chunked, first_record, header_record, iter_items
 from sqmy.app.archive.rows import ChunkResult, Columns, Layout, LineEncoder
 from sqmy.app.archive.summary import BatchSummary
 from sqmy.core.config import default
@@ -36,6 +37,7 @@ class BatchOptions:
     resume: bool = False
     summary_path: Path | None = None
     sheet: str | None = None
+    limits: ArchiveLimits = field(default_factory=ArchiveLimits)
 
     def fingerprint(self, out_format: str) -> dict[str, Any]:
         """What a resumed run must share with the run it continues."""
@@ -59,6 +61,7 @@ def run_batch(in_path: Path, out_path: Path, spec: PredictorSpec, options: Batch
     out_format = archive_format(out_path)
     if out_path.resolve() == in_path.resolve():
         raise ValueError("输出文件不能与输入文件相同")
+    rows = check_archive(in_path, options.limits)  # before anything reads the rows
     progress = progress or Progress()
     checkpoint = load_checkpoint(out_path) if options.resume else None
     layout, summary = _start(in_path, out_format, options, checkpoint)
@@ -67,7 +70,7 @@ def run_batch(in_path: Path, out_path: Path, spec: PredictorSpec, options: Batch
     try:
         if checkpoint is None:
             files.write_header(LineEncoder(layout).header())
-        progress.begin(count_rows(in_path), done=summary.total, errors=summary.errors)
+        progress.begin(rows, done=summary.total, errors=summary.errors)
         state = {"input": fingerprint(in_path), "options": options.fingerprint(out_format),
                  "layout": layout.to_dict()}
 
@@ -150,7 +153,8 @@ def _results(in_path: Path, skip: int, layout: Layout, spec: PredictorSpec, opti
 
         return run_ray(in_path, skip=skip, sheet=options.sheet, chunk_size=options.chunk_size, layout=layout,
                        spec=spec, workers=options.workers, address=options.ray_address)
-    chunks = chunked(iter_items(in_path, skip=skip, sheet=options.sheet), options.chunk_size)
+    items = limit_rows(iter_items(in_path, skip=skip, sheet=options.sheet), options.limits, skip)
+    chunks = chunked(items, options.chunk_size)
     if options.workers > 1:
         return run_pool(chunks, layout, spec, options.workers)
     return run_inline(chunks, layout, predictor or spec.load())
