@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sklearn.base import BaseEstimator
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,46 @@ class HeadProbabilities:
     topic_l3: np.ndarray | None = None  # (n, n_l3): P(level 3 | its level 2), for engines with a level-3 head
 
 
-class Engine(BaseEstimator, ABC):
+class Params:
+    """scikit-learn's parameter protocol (``get_params``, ``set_params``, the repr) without importing scikit-learn,
+    whose import alone takes most of a second: keyword-only ``__init__`` arguments, stored under their names.
+    scikit-learn's ``clone`` and ``check_is_fitted`` accept such objects (duck typing)."""
+
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        signature = inspect.signature(cls.__init__)
+        return sorted(p.name for p in signature.parameters.values()
+                      if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params: Any) -> Params:
+        unknown = set(params) - set(self._param_names())
+        if unknown:
+            raise ValueError(f"invalid parameters for {type(self).__name__}: {sorted(unknown)}")
+        for name, value in params.items():
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    if TYPE_CHECKING:  # engines set their fitted state in fit/load (scikit-learn's untyped base allowed it)
+        def __getattr__(self, name: str) -> Any: ...
+
+        def __setattr__(self, name: str, value: Any) -> None: ...
+
+    def __sklearn_tags__(self) -> Any:
+        """The tags ``BaseEstimator`` gives (``check_is_fitted`` reads them); scikit-learn is imported only when it
+        asks for them."""
+        from sklearn.utils import Tags, TargetTags
+
+        return Tags(estimator_type=None, target_tags=TargetTags(required=False))
+
+
+class Engine(Params, ABC):
     """scikit-learn-style engine: hyperparameters in ``__init__``, fitted state in ``*_`` attributes."""
 
     name: str = "engine"
