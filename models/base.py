@@ -127,13 +127,30 @@ def check_docs(docs: Any) -> Sequence[Doc]:
     return docs
 
 
+_FAMILIES: dict[int, tuple[Sequence[str], dict[str, list[int]]]] = {}
+
+
+def families(classes: Sequence[str]) -> dict[str, list[int]]:
+    """The indices of ``classes`` (topic paths ``a/b`` or ``a/b/c``) grouped by their parent path, in order.
+
+    Cached per list object (an engine's class lists do not change once fitted): routing asks for every item."""
+    entry = _FAMILIES.get(id(classes))
+    if entry is None or entry[0] is not classes:
+        grouped: dict[str, list[int]] = {}
+        for j, name in enumerate(classes):
+            grouped.setdefault(name.rsplit("/", 1)[0], []).append(j)
+        if len(_FAMILIES) >= 64:
+            _FAMILIES.clear()
+        entry = _FAMILIES[id(classes)] = (classes, grouped)
+    return entry[1]
+
+
 def choose_topic_path(l1_classes: Sequence[str], l2_classes: Sequence[str], l1_row: np.ndarray,
                       l2_row: np.ndarray) -> tuple[int, int | None]:
     """The routing's topic choice for one row of probabilities: the index of the most probable level 1 and of its
     most probable level-2 child (``None`` without a level-2 head or when the level 1 has no children)."""
     best_l1 = int(np.argmax(l1_row))
-    prefix = l1_classes[best_l1] + "/"
-    children = [j for j, c in enumerate(l2_classes) if c.startswith(prefix)]
+    children = families(l2_classes).get(l1_classes[best_l1], [])
     if len(l2_row) and children:
         return best_l1, max(children, key=lambda j: l2_row[j])
     return best_l1, None

@@ -17,8 +17,10 @@ import orjson
 import scipy.sparse as sp
 
 from sqmy.core.text import chars, words
+from sqmy.models.term_index import CharGramIndex, WordGramIndex
 
 BLOCKS: dict[str, Callable[[str], list[str]]] = {"words": words, "chars": chars}  # in column order
+BULK = 16  # from this many texts on, terms are looked up with numpy (building the index costs ~0.1 s, once)
 VOCABULARY_NAME = "vocabulary.json"
 IDF_NAME = "idf.npy"
 
@@ -73,9 +75,25 @@ class TextFeatures:
         return sum(len(v) for v in self.vocabularies_)
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
-        blocks = [_transform(analyzer, vocabulary, idf, texts)
-                  for analyzer, vocabulary, idf in zip(BLOCKS.values(), self.vocabularies_, self.idfs_, strict=True)]
+        blocks = []
+        for k, (name, vocabulary, idf) in enumerate(zip(BLOCKS, self.vocabularies_, self.idfs_, strict=True)):
+            index = self._index(k) if len(texts) >= BULK else None
+            indices, indptr = index.lookup(texts) if index is not None else _lookup(BLOCKS[name], vocabulary, texts)
+            blocks.append(_tfidf(indices, indptr, len(vocabulary), idf))
         return sp.hstack(blocks, format="csr", dtype=np.float32)
+
+    def _index(self, block: int) -> CharGramIndex | WordGramIndex | None:
+        """The block's vocabulary as a numpy lookup (``sqmy.models.term_index``), built on first use and not saved;
+        ``None`` for a vocabulary it cannot represent (then terms are looked up one by one)."""
+        indexes: dict[int, CharGramIndex | WordGramIndex | None] = self.__dict__.setdefault("_indexes", {})
+        if block not in indexes:
+            kind: type[CharGramIndex | WordGramIndex] = CharGramIndex if list(BLOCKS)[block] == "chars" \
+                else WordGramIndex
+            try:
+                indexes[block] = kind(self.vocabularies_[block])
+            except ValueError:
+                indexes[block] = None
+        return indexes[block]
 
     def save(self, path: Path) -> None:
         terms = {name: _terms(vocabulary) for name, vocabulary in zip(BLOCKS, self.vocabularies_, strict=True)}
@@ -108,17 +126,22 @@ def _terms(vocabulary: dict[str, int]) -> list[str]:
     return out
 
 
-def _transform(analyzer: Callable[[str], list[str]], vocabulary: dict[str, int], idf: np.ndarray,
-               texts: Sequence[str]) -> sp.csr_matrix:
-    """Sublinear tf × idf, L2-normalised rows: ``TfidfVectorizer(sublinear_tf=True).transform`` of ``texts``."""
+def _lookup(analyzer: Callable[[str], list[str]], vocabulary: dict[str, int],
+            texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """``(indices, indptr)`` of the analyzer's terms found in ``vocabulary``, one entry per occurrence."""
     get = vocabulary.get
     indices: list[int] = []
     indptr = [0]
     for text in texts:
         indices.extend([i for i in map(get, analyzer(text)) if i is not None])
         indptr.append(len(indices))
-    x = sp.csr_matrix((np.ones(len(indices), dtype=np.float32), np.asarray(indices, dtype=np.int32),
-                       np.asarray(indptr, dtype=np.int64)), shape=(len(texts), len(vocabulary)))
+    return np.asarray(indices, dtype=np.int32), np.asarray(indptr, dtype=np.int64)
+
+
+def _tfidf(indices: np.ndarray, indptr: np.ndarray, n_columns: int, idf: np.ndarray) -> sp.csr_matrix:
+    """Sublinear tf × idf, L2-normalised rows, from term occurrences: ``TfidfVectorizer(sublinear_tf=True)``'s
+    transform."""
+    x = sp.csr_matrix((np.ones(len(indices), dtype=np.float32), indices, indptr), shape=(len(indptr) - 1, n_columns))
     x.sum_duplicates()
     np.log(x.data, out=x.data)
     x.data += 1

@@ -4,9 +4,8 @@ a second without importing scikit-learn.
 =====================  ==========================================================================================
 ``tfidf.json``         format, parameters, every head's labels and calibration, column slices (written last:
                        its presence means the artifact is complete)
-``weights.npy``        float32 ``(n_features, n_dense)``: the heads trained on every row; memory-mapped on load,
-                       so one item touches only its own rows and worker processes share the pages
-``weights-sparse.npz`` the level-3 families' columns as a CSR matrix (absent without a level-3 head)
+``weights.npy``        float32 ``(n_features, n_outputs)``: every head's weights side by side; memory-mapped on
+                       load, so one item reads only its own rows and worker processes share the pages
 ``bias.npy``           float32, one per output column
 ``vocabulary.json``    the terms of each feature block in column order; ``idf.npy`` their idf weights
 ``metadata.json``      as for every engine (``sqmy.models.metadata``)
@@ -28,18 +27,16 @@ from typing import Any
 
 import numpy as np
 import orjson
-import scipy.sparse as sp
 
 from sqmy.models.features import IDF_NAME, VOCABULARY_NAME, TextFeatures
 from sqmy.models.tfidf_heads import HEAD_KINDS
 
 STATE_NAME = "tfidf.json"
 WEIGHTS_NAME = "weights.npy"
-SPARSE_WEIGHTS_NAME = "weights-sparse.npz"
 BIAS_NAME = "bias.npy"
 LEGACY_NAME = "model.joblib"
 FORMAT = 1
-FILES = (VOCABULARY_NAME, IDF_NAME, WEIGHTS_NAME, SPARSE_WEIGHTS_NAME, BIAS_NAME, STATE_NAME)  # STATE_NAME last
+FILES = (VOCABULARY_NAME, IDF_NAME, WEIGHTS_NAME, BIAS_NAME, STATE_NAME)  # STATE_NAME last
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +48,7 @@ class Artifact:
     params: dict[str, Any]
     features: TextFeatures
     heads: dict[str, Any]
-    weights: np.ndarray  # dense block, (n_features, n_dense); a read-only memory map once loaded
-    sparse_weights: sp.csr_matrix | None  # the level-3 block
+    weights: np.ndarray  # (n_features, n_outputs); a read-only memory map once loaded
     bias: np.ndarray
     slices: list[int]
 
@@ -63,8 +59,6 @@ def write(artifact: Artifact, path: Path) -> None:
     artifact.features.save(path)
     np.save(path / WEIGHTS_NAME, np.asarray(artifact.weights), allow_pickle=False)
     np.save(path / BIAS_NAME, artifact.bias, allow_pickle=False)
-    if artifact.sparse_weights is not None:
-        sp.save_npz(path / SPARSE_WEIGHTS_NAME, artifact.sparse_weights, compressed=False)
     heads = {name: head.state() if head is not None else None for name, head in artifact.heads.items()}
     state = {"format": FORMAT, "params": artifact.params, "features": artifact.features.state(), "heads": heads,
              "slices": list(artifact.slices)}
@@ -85,10 +79,8 @@ def read(path: Path) -> Artifact:
         raise ValueError(f"{path}: TF-IDF artifact format {state.get('format')} (this version reads {FORMAT})")
     heads = {name: HEAD_KINDS[saved["kind"]].from_state(saved) if saved else None
              for name, saved in state["heads"].items()}
-    sparse = path / SPARSE_WEIGHTS_NAME
     return Artifact(state["params"], TextFeatures.load(path, state["features"]), heads,
                     np.load(path / WEIGHTS_NAME, mmap_mode="r", allow_pickle=False),
-                    sp.csr_matrix(sp.load_npz(sparse)) if sparse.is_file() else None,
                     np.load(path / BIAS_NAME, allow_pickle=False), list(state["slices"]))
 
 

@@ -31,10 +31,7 @@ def save_in_the_pickled_format(engine, path):
     features = TextFeatures(min_df=engine.features_.min_df, max_features=engine.features_.max_features)
     features.vectorizers_ = vectorizers
     old.features_ = features
-    dense = [np.asarray(engine.weights_)] + ([engine.sparse_weights_.toarray()] if engine.sparse_weights_ is not None
-                                             else [])
-    old.weights_ = np.hstack(dense)
-    del old.sparse_weights_
+    old.weights_ = np.array(engine.weights_)
     path.mkdir(parents=True)
     joblib.dump(old, path / LEGACY_NAME, compress=3)
     write_metadata(path, engine.metadata_)
