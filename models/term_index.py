@@ -13,6 +13,7 @@ The matches are exactly those of ``sqmy.core.text.chars`` / ``words`` followed b
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 import numpy as np
@@ -150,24 +151,30 @@ class WordGramIndex:
     def _pair_keys(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return a.astype(np.uint64) * np.uint64(self.n_tokens) + b.astype(np.uint64) + np.uint64(1)
 
+    def _remember(self, token: str) -> int:
+        """The id of a token the vocabulary does not know: kept (it breaks no bigram rule) or dropped by ``words``."""
+        i = _UNKNOWN if keep_token(token) else _DROPPED
+        if len(self.ids) < self.n_tokens + _MEMO_LIMIT:
+            self.ids[token] = i
+        return i
+
     def _token_ids(self, text: str) -> list[int]:
-        """The ids of the tokens ``words`` keeps, in order (``_UNKNOWN`` for those the vocabulary lacks)."""
-        get, out = self.ids.get, []
-        for token in rjieba.cut(text):
-            i = get(token)
-            if i is None:
-                i = _UNKNOWN if keep_token(token) else _DROPPED
-                if len(self.ids) < self.n_tokens + _MEMO_LIMIT:
-                    self.ids[token] = i
-            if i != _DROPPED:
-                out.append(i)
-        return out
+        """The id of every jieba token of ``text`` (``_DROPPED`` for those ``words`` filters out), then ``_UNKNOWN``
+        to end the text."""
+        tokens = rjieba.cut(text)
+        ids = list(map(self.ids.get, tokens))
+        if None in ids:
+            ids = [self._remember(t) if i is None else i for t, i in zip(tokens, ids, strict=True)]
+        ids.append(_UNKNOWN)
+        return ids
 
     def lookup(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """``(indices, indptr)`` of the vocabulary's unigrams and bigrams in each text, one entry per occurrence."""
         per_text = [self._token_ids(text) for text in texts]
-        ids = np.fromiter((i for ids in per_text for i in (*ids, _UNKNOWN)), dtype=np.int64)  # -1 ends a text
-        doc = np.repeat(np.arange(len(texts)), [len(t) + 1 for t in per_text])
+        ids = np.fromiter(itertools.chain.from_iterable(per_text), dtype=np.int64)
+        doc = np.repeat(np.arange(len(texts)), [len(t) for t in per_text])
+        kept = ids != _DROPPED  # bigrams join the tokens ``words`` keeps, across the dropped ones
+        ids, doc = ids[kept], doc[kept]
         ids[ids < 0] = self.n_tokens  # unknown: no unigram column, and no pair key is looked up for it
         a, b = ids[:-1], ids[1:]
         both = (a < self.n_tokens) & (b < self.n_tokens)
