@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 import rjieba
@@ -162,11 +163,11 @@ class WordGramIndex:
         """The id of every jieba token of ``text`` (``_DROPPED`` for those ``words`` filters out), then ``_UNKNOWN``
         to end the text."""
         tokens = rjieba.cut(text)
-        ids = list(map(self.ids.get, tokens))
-        if None in ids:
-            ids = [self._remember(t) if i is None else i for t, i in zip(tokens, ids, strict=True)]
+        found = list(map(self.ids.get, tokens))
+        ids = found if None not in found else [self._remember(t) if i is None else i
+                                               for t, i in zip(tokens, found, strict=True)]
         ids.append(_UNKNOWN)
-        return ids
+        return cast(list[int], ids)  # no None left: each unknown token was remembered
 
     def lookup(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """``(indices, indptr)`` of the vocabulary's unigrams and bigrams in each text, one entry per occurrence."""
