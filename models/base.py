@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sklearn.base import BaseEstimator
 
 
 @dataclass(frozen=True)
@@ -51,11 +51,50 @@ class HeadProbabilities:
     topic_l3: np.ndarray | None = None  # (n, n_l3): P(level 3 | its level 2), for engines with a level-3 head
 
 
+class Params:
+    """scikit-learn's parameter protocol (``get_params``, ``set_params``, the repr) without importing scikit-learn,
+    whose import alone takes most of a second: keyword-only ``__init__`` arguments, stored under their names.
+    scikit-learn's ``clone`` and ``check_is_fitted`` accept such objects (duck typing)."""
+
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        signature = inspect.signature(cls.__init__)
+        return sorted(p.name for p in signature.parameters.values()
+                      if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD))
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params: Any) -> Params:
+        unknown = set(params) - set(self._param_names())
+        if unknown:
+            raise ValueError(f"invalid parameters for {type(self).__name__}: {sorted(unknown)}")
+        for name, value in params.items():
+            setattr(self, name, value)
+        return self
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    if TYPE_CHECKING:  # engines set their fitted state in fit/load (scikit-learn's untyped base allowed it)
+        def __getattr__(self, name: str) -> Any: ...
+
+        def __setattr__(self, name: str, value: Any) -> None: ...
+
+    def __sklearn_tags__(self) -> Any:
+        """The tags ``BaseEstimator`` gives (``check_is_fitted`` reads them); scikit-learn is imported only when it
+        asks for them."""
+        from sklearn.utils import Tags, TargetTags
+
+        return Tags(estimator_type=None, target_tags=TargetTags(required=False))
+
+
 FitProgress = Callable[[str, float, float], None]
 """How an engine reports its training: ``(stage, units done, units total)``, one unit ≈ one item through the model."""
 
 
-class Engine(BaseEstimator, ABC):
+class Engine(Params, ABC):
     """scikit-learn-style engine: hyperparameters in ``__init__``, fitted state in ``*_`` attributes."""
 
     name: str = "engine"
@@ -95,13 +134,30 @@ def check_docs(docs: Any) -> Sequence[Doc]:
     return docs
 
 
+_FAMILIES: dict[int, tuple[Sequence[str], dict[str, list[int]]]] = {}
+
+
+def families(classes: Sequence[str]) -> dict[str, list[int]]:
+    """The indices of ``classes`` (topic paths ``a/b`` or ``a/b/c``) grouped by their parent path, in order.
+
+    Cached per list object (an engine's class lists do not change once fitted): routing asks for every item."""
+    entry = _FAMILIES.get(id(classes))
+    if entry is None or entry[0] is not classes:
+        grouped: dict[str, list[int]] = {}
+        for j, name in enumerate(classes):
+            grouped.setdefault(name.rsplit("/", 1)[0], []).append(j)
+        if len(_FAMILIES) >= 64:
+            _FAMILIES.clear()
+        entry = _FAMILIES[id(classes)] = (classes, grouped)
+    return entry[1]
+
+
 def choose_topic_path(l1_classes: Sequence[str], l2_classes: Sequence[str], l1_row: np.ndarray,
                       l2_row: np.ndarray) -> tuple[int, int | None]:
     """The routing's topic choice for one row of probabilities: the index of the most probable level 1 and of its
     most probable level-2 child (``None`` without a level-2 head or when the level 1 has no children)."""
     best_l1 = int(np.argmax(l1_row))
-    prefix = l1_classes[best_l1] + "/"
-    children = [j for j, c in enumerate(l2_classes) if c.startswith(prefix)]
+    children = families(l2_classes).get(l1_classes[best_l1], [])
     if len(l2_row) and children:
         return best_l1, max(children, key=lambda j: l2_row[j])
     return best_l1, None

@@ -1,5 +1,8 @@
 """Probability calibration for linear scores: temperature scaling (multiclass) and shared Platt scaling
-(multi-label), both fitted on out-of-fold scores so the confidences are honest on unseen items."""
+(multi-label), both fitted on out-of-fold scores so the confidences are honest on unseen items.
+
+Applying a fitted calibration needs numpy only; scipy's optimiser and scikit-learn are imported when fitting, so
+that serving a TF-IDF model does not pay for importing them."""
 
 from __future__ import annotations
 
@@ -8,18 +11,20 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from scipy.optimize import minimize_scalar
-from scipy.special import expit, log_softmax, softmax
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import KFold
 
 
 def softmax_t(scores: np.ndarray, temperature: float) -> np.ndarray:
-    return softmax(scores / temperature, axis=1)
+    """Row-wise ``softmax(scores / T)`` (the same operations as ``scipy.special.softmax``)."""
+    z = scores / temperature
+    e = np.exp(z - np.amax(z, axis=1, keepdims=True))
+    out: np.ndarray = e / np.sum(e, axis=1, keepdims=True)
+    return out
 
 
 def fit_temperature(scores: np.ndarray, y_index: np.ndarray) -> float:
     """Temperature minimising the negative log-likelihood of ``softmax(scores / T)``."""
+    from scipy.optimize import minimize_scalar
+    from scipy.special import log_softmax
 
     def nll(log_t: float) -> float:
         logp = log_softmax(scores / np.exp(log_t), axis=1)
@@ -36,6 +41,8 @@ def out_of_fold_scores(
     """Scores for every row from a model that did not see it. ``fit_scores(train_idx, test_idx)`` returns
     ``(len(test_idx), n_columns)`` scores; columns a fold cannot score are returned as NaN and filled here
     with a low score so they get (almost) no probability mass."""
+    from sklearn.model_selection import KFold
+
     out = np.full((n_rows, n_columns), np.nan)
     folds = list(KFold(n_splits=n_splits, shuffle=True, random_state=seed).split(np.zeros(n_rows)))
     # liblinear releases the GIL: the folds train side by side on the available cores
@@ -54,9 +61,14 @@ class PlattScaler:
         if flat_y.min() == flat_y.max():
             self.coef_, self.intercept_ = 0.0, float(4.0 if flat_y[0] else -4.0)
             return self
+        from sklearn.linear_model import LogisticRegression
+
         lr = LogisticRegression(C=1e4).fit(scores.reshape(-1, 1), flat_y)
         self.coef_, self.intercept_ = float(lr.coef_[0, 0]), float(lr.intercept_[0])
         return self
 
     def transform(self, scores: np.ndarray) -> np.ndarray:
-        return expit(self.coef_ * scores + self.intercept_)
+        z = self.coef_ * scores + self.intercept_
+        with np.errstate(over="ignore"):  # exp(-z) = inf for a very low score: the probability is 0
+            out: np.ndarray = 1.0 / (1.0 + np.exp(-z))
+        return out

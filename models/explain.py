@@ -93,10 +93,10 @@ def _linear(engine: Any, doc: Doc, path: list[str]) -> tuple[dict[str, list[dict
     contribution = dict(zip(x.indices.tolist(), (x.data.astype(np.float64) * w[x.indices]).tolist(), strict=True))
 
     # every occurrence of every feature, as (column, start, end) in the joined text
-    word_vec, char_vec = features.vectorizers_
-    vocab = word_vec.vocabulary_
+    word_vocab, char_vocab = features.vocabularies_
+    vocab = word_vocab
     occurrences = [(vocab[t], s, e) for t, s, e in word_spans(text) if t in vocab]
-    offset, vocab = len(word_vec.vocabulary_), char_vec.vocabulary_
+    offset, vocab = len(word_vocab), char_vocab
     for s, e in char_spans(text):
         column = vocab.get(text[s:e])
         if column is not None:

@@ -1,63 +1,164 @@
-"""TF-IDF features: fitted with scikit-learn's TfidfVectorizer, applied by a faster transform.
+"""TF-IDF features: fitted with scikit-learn's TfidfVectorizer, applied by a faster transform of their own.
 
-scikit-learn's transform counts tokens with per-token Python dict updates; here token ids are looked up
-with ``map(vocabulary.get, …)`` and counted by scipy in C, which is ~2x faster and gives identical matrices
-(a test checks parity)."""
+Fitting keeps only what the transform needs, per block (jieba words, character n-grams): the vocabulary and the
+idf weights. They are saved as JSON (the terms, in column order) and ``.npy`` (the weights), so that loading
+neither imports scikit-learn nor unpickles dictionaries in Python. scikit-learn's transform counts tokens with
+per-token Python dict updates; here token ids are looked up with ``map(vocabulary.get, …)`` and counted by scipy
+in C, which is faster and gives identical matrices (a test checks parity)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
+import orjson
 import scipy.sparse as sp
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.preprocessing import normalize
 
 from sqmy.core.text import chars, words
+from sqmy.models.term_index import CharGramIndex, WordGramIndex
+
+BLOCKS: dict[str, Callable[[str], list[str]]] = {"words": words, "chars": chars}  # in column order
+BULK = 16  # from this many texts on, terms are looked up with numpy (building the index costs ~0.1 s, once)
+VOCABULARY_NAME = "vocabulary.json"
+IDF_NAME = "idf.npy"
 
 
 class TextFeatures:
-    """Word (jieba uni+bigrams) and character (1–3-gram) TF-IDF blocks, each L2-normalised, side by side."""
+    """Word (jieba uni+bigrams) and character (1–3-gram) TF-IDF blocks, each L2-normalised, side by side.
+
+    Attributes
+    ----------
+    vocabularies_ : list of dict
+        Per block, term → column within the block.
+    idfs_ : list of ndarray of shape (n_block_features,)
+        Per block, the idf weight of each column (float32).
+    """
 
     def __init__(self, *, min_df: int = 2, max_features: int | None = 60_000) -> None:
         self.min_df = min_df
         self.max_features = max_features
 
-    def _vectorizers(self) -> list[TfidfVectorizer]:
-        return [TfidfVectorizer(analyzer=analyzer, sublinear_tf=True, min_df=self.min_df,
-                                max_features=self.max_features, dtype=np.float32) for analyzer in (words, chars)]
-
     def fit_transform(self, texts: Sequence[str]) -> sp.csr_matrix:
-        self.vectorizers_ = self._vectorizers()
-        # fall back to min_df=1 on tiny corpora where min_df would leave no vocabulary
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        self.vocabularies_: list[dict[str, int]] = []
+        self.idfs_: list[np.ndarray] = []
         blocks = []
-        for vec in self.vectorizers_:
+        for analyzer in BLOCKS.values():
+            vec = TfidfVectorizer(analyzer=analyzer, sublinear_tf=True, min_df=self.min_df,
+                                  max_features=self.max_features, dtype=np.float32)
             try:
                 blocks.append(vec.fit_transform(texts))
-            except ValueError:
+            except ValueError:  # min_df left no vocabulary (a tiny corpus): keep every term
                 vec.set_params(min_df=1)
                 blocks.append(vec.fit_transform(texts))
+            self._keep(vec.vocabulary_, vec.idf_)
         return sp.hstack(blocks, format="csr", dtype=np.float32)
+
+    def _keep(self, vocabulary: dict[str, Any], idf: np.ndarray) -> None:
+        self.vocabularies_.append({term: int(column) for term, column in vocabulary.items()})
+        self.idfs_.append(np.asarray(idf).astype(np.float32))
+
+    @classmethod
+    def from_vectorizers(cls, vectorizers: Sequence[Any], *, min_df: int, max_features: int | None) -> TextFeatures:
+        """The features of a model saved before this format (fitted ``TfidfVectorizer`` objects, words first)."""
+        features = cls(min_df=min_df, max_features=max_features)
+        features.vocabularies_, features.idfs_ = [], []
+        for vec in vectorizers:
+            features._keep(vec.vocabulary_, vec.idf_)
+        return features
 
     @property
     def n_features(self) -> int:
-        return sum(len(v.vocabulary_) for v in self.vectorizers_)
+        return sum(len(v) for v in self.vocabularies_)
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
-        return sp.hstack([_transform(v, texts) for v in self.vectorizers_], format="csr", dtype=np.float32)
+        blocks = []
+        for k, (name, vocabulary, idf) in enumerate(zip(BLOCKS, self.vocabularies_, self.idfs_, strict=True)):
+            index = self._index(k) if len(texts) >= BULK else None
+            indices, indptr = index.lookup(texts) if index is not None else _lookup(BLOCKS[name], vocabulary, texts)
+            blocks.append(_tfidf(indices, indptr, len(vocabulary), idf))
+        return sp.hstack(blocks, format="csr", dtype=np.float32)
+
+    def _index(self, block: int) -> CharGramIndex | WordGramIndex | None:
+        """The block's vocabulary as a numpy lookup (``sqmy.models.term_index``), built on first use and not saved;
+        ``None`` for a vocabulary it cannot represent (then terms are looked up one by one)."""
+        indexes: dict[int, CharGramIndex | WordGramIndex | None] = self.__dict__.setdefault("_indexes", {})
+        if block not in indexes:
+            kind: type[CharGramIndex | WordGramIndex] = CharGramIndex if list(BLOCKS)[block] == "chars" \
+                else WordGramIndex
+            try:
+                indexes[block] = kind(self.vocabularies_[block])
+            except ValueError:
+                indexes[block] = None
+        return indexes[block]
+
+    def save(self, path: Path) -> None:
+        terms = {name: _terms(vocabulary) for name, vocabulary in zip(BLOCKS, self.vocabularies_, strict=True)}
+        (path / VOCABULARY_NAME).write_bytes(orjson.dumps(terms))
+        np.save(path / IDF_NAME, np.concatenate(self.idfs_), allow_pickle=False)
+
+    def state(self) -> dict[str, Any]:
+        """The parameters, for the engine's JSON (the arrays are in their own files)."""
+        return {"min_df": self.min_df, "max_features": self.max_features}
+
+    @classmethod
+    def load(cls, path: Path, state: dict[str, Any]) -> TextFeatures:
+        features = cls(min_df=state["min_df"], max_features=state["max_features"])
+        terms = orjson.loads((path / VOCABULARY_NAME).read_bytes())
+        idf = np.load(path / IDF_NAME, allow_pickle=False)
+        features.vocabularies_, features.idfs_, start = [], [], 0
+        for name in BLOCKS:
+            block = terms[name]
+            features.vocabularies_.append(dict(zip(block, range(len(block)), strict=True)))
+            features.idfs_.append(idf[start:start + len(block)])
+            start += len(block)
+        return features
 
 
-def _transform(vec: TfidfVectorizer, texts: Sequence[str]) -> sp.csr_matrix:
-    get, analyzer = vec.vocabulary_.get, vec.analyzer
+def _terms(vocabulary: dict[str, int]) -> list[str]:
+    """The terms in column order (a vocabulary's columns are 0 … n-1)."""
+    out = [""] * len(vocabulary)
+    for term, column in vocabulary.items():
+        out[column] = term
+    return out
+
+
+def _lookup(analyzer: Callable[[str], list[str]], vocabulary: dict[str, int],
+            texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """``(indices, indptr)`` of the analyzer's terms found in ``vocabulary``, one entry per occurrence."""
+    get = vocabulary.get
     indices: list[int] = []
     indptr = [0]
     for text in texts:
         indices.extend([i for i in map(get, analyzer(text)) if i is not None])
         indptr.append(len(indices))
-    x = sp.csr_matrix((np.ones(len(indices), dtype=np.float32), np.asarray(indices, dtype=np.int32),
-                       np.asarray(indptr, dtype=np.int64)), shape=(len(texts), len(vec.vocabulary_)))
+    return np.asarray(indices, dtype=np.int32), np.asarray(indptr, dtype=np.int64)
+
+
+def _tfidf(indices: np.ndarray, indptr: np.ndarray, n_columns: int, idf: np.ndarray) -> sp.csr_matrix:
+    """Sublinear tf × idf, L2-normalised rows, from term occurrences: ``TfidfVectorizer(sublinear_tf=True)``'s
+    transform."""
+    x = sp.csr_matrix((np.ones(len(indices), dtype=np.float32), indices, indptr), shape=(len(indptr) - 1, n_columns))
     x.sum_duplicates()
     np.log(x.data, out=x.data)
     x.data += 1
-    x.data *= vec.idf_[x.indices].astype(np.float32)
-    return normalize(x, copy=False)
+    x.data *= idf[x.indices]
+    _normalize_rows(x)
+    return x
+
+
+def _normalize_rows(x: sp.csr_matrix) -> None:
+    """Scale each row to unit L2 norm in place, with the arithmetic of ``sklearn.preprocessing.normalize``
+    (float32 squares summed in float64, row by row; the division in float64): the same matrix, bit for bit."""
+    if not x.nnz:
+        return
+    lengths = np.diff(x.indptr)
+    nonempty = lengths > 0
+    sums = np.zeros(x.shape[0])
+    sums[nonempty] = np.add.reduceat((x.data * x.data).astype(np.float64), x.indptr[:-1][nonempty])
+    norms = np.sqrt(sums)
+    norms[norms == 0] = 1.0
+    x.data[:] = x.data / np.repeat(norms, lengths)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqmy.core.config import Settings, default
+from sqmy.core.config import TRAINABLE_ENGINES, Settings, default
 
 
 @dataclass(frozen=True)
@@ -23,3 +23,9 @@ class RoutingPolicy:
     def from_settings(cls, settings: Settings) -> RoutingPolicy:
         return cls(settings.REVIEW_THRESHOLD, settings.DEPT_REVIEW_THRESHOLD, settings.ASSIST_THRESHOLD,
                    settings.MAX_ASSISTS, settings.TOP_K, settings.BERT_BUDGET_MS / 1000)
+
+
+def engines_needed(requested: str) -> tuple[str, ...]:
+    """The model lines an engine choice needs: a trained engine named alone, every one for ``auto`` (which prefers
+    the ensemble) and ``ensemble``. Loading only these keeps ``--engine tfidf`` free of torch and its start-up."""
+    return (requested,) if requested in TRAINABLE_ENGINES else TRAINABLE_ENGINES

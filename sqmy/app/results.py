@@ -3,7 +3,7 @@ HTTP ``response_model`` (``sqmy.service.schemas.Prediction``), the CLI and archi
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Literal
 
 
@@ -55,11 +55,16 @@ class Suggestion:
         return tuple(d for d in self.departments if d.role == "assist")
 
     def to_dict(self) -> dict[str, Any]:
-        """The public JSON shape (lists, not tuples)."""
-        out = asdict(self)
-        out["topic_path"] = list(self.topic_path)
-        out["review_reasons"] = list(self.review_reasons)
-        out["topic_candidates"] = [c | {"topic_path": list(c["topic_path"])} for c in out["topic_candidates"]]
-        out["departments"] = list(out["departments"])
-        out["department_candidates"] = list(out["department_candidates"])
-        return out
+        """The public JSON shape (lists, not tuples; keys in field order). Written out rather than
+        ``dataclasses.asdict``, whose recursive deep copy was a sixth of an archive batch's time."""
+        return {
+            "topic": self.topic, "topic_path": list(self.topic_path), "topic_confidence": self.topic_confidence,
+            "topic_path_confidence": self.topic_path_confidence,
+            "topic_candidates": [{"topic": c.topic, "topic_path": list(c.topic_path), "confidence": c.confidence}
+                                 for c in self.topic_candidates],
+            "departments": [{"name": d.name, "role": d.role, "confidence": d.confidence} for d in self.departments],
+            "department_candidates": [{"name": c.name, "confidence": c.confidence, "involvement": c.involvement}
+                                      for c in self.department_candidates],
+            "engine": self.engine, "model_version": self.model_version, "needs_review": self.needs_review,
+            "review_reasons": list(self.review_reasons),
+        }

@@ -12,7 +12,7 @@ from sqmy.app.knowledge import DirectoryKnowledge
 from sqmy.app.policy import RoutingPolicy
 from sqmy.app.results import Department, DepartmentCandidate, Suggestion, TopicCandidate
 from sqmy.core.config import EngineName
-from sqmy.models.base import Doc, Engine, HeadProbabilities, choose_topic_path
+from sqmy.models.base import Doc, Engine, HeadProbabilities, choose_topic_path, families
 
 ENGINE_PREFERENCE = (EngineName.ENSEMBLE, EngineName.BERT, EngineName.TFIDF)  # what "auto" tries, best first
 log = logging.getLogger(__name__)
@@ -58,8 +58,7 @@ def _level3(engine: Engine, probs: HeadProbabilities, row: int, path: tuple[str,
     """Extend a level-2 path with its most probable level-3 leaf when the engine has a level-3 head."""
     if probs.topic_l3 is None or not probs.topic_l3.shape[1]:
         return path, path_conf
-    prefix = "/".join(path) + "/"
-    leaves = [j for j, c in enumerate(engine.topic_l3_classes_) if c.startswith(prefix)]
+    leaves = families(engine.topic_l3_classes_).get("/".join(path), [])
     if not leaves:
         return path, path_conf
     best = max(leaves, key=lambda j: probs.topic_l3[row, j])  # type: ignore[index]

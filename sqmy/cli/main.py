@@ -12,14 +12,16 @@ from sqmy.cli.admin import _fail, _print, add_commands
 from sqmy.core.config import ENGINE_CHOICES, TRAINABLE_ENGINES, Settings, get_settings
 
 
-def _router(settings: Settings) -> Any:
+def _router(settings: Settings, engine: str) -> Any:
+    """A router holding the promoted models ``engine`` needs, and only those (``--engine tfidf`` loads no BERT)."""
     from sqmy.app.knowledge import DirectoryKnowledge
-    from sqmy.app.policy import RoutingPolicy
+    from sqmy.app.policy import RoutingPolicy, engines_needed
     from sqmy.app.reload import load_current_engines
     from sqmy.app.routing import Router
     from sqmy.models import ModelRegistry
 
-    engines = load_current_engines(ModelRegistry(settings.models_dir), ensemble=settings.ENSEMBLE)
+    engines = load_current_engines(ModelRegistry(settings.models_dir), names=engines_needed(engine),
+                                   ensemble=settings.ENSEMBLE or engine == "ensemble")
     if not engines:
         raise SystemExit(_fail(f"{settings.models_dir} 中没有可用模型，请先运行：sqmy train --engine tfidf"))
     return Router(engines, RoutingPolicy.from_settings(settings), DirectoryKnowledge.from_settings(settings))
@@ -46,8 +48,9 @@ def cmd_classify(args: argparse.Namespace, settings: Settings) -> int:
     from sqmy.app.routing import EngineUnavailableError
 
     try:
-        result = _router(settings).classify([Doc(text=text, title=args.title or "")], engine=args.engine,
-                                            top_k=args.top_k)[0].to_dict()
+        router = _router(settings, args.engine)
+        result = router.classify([Doc(text=text, title=args.title or "")], engine=args.engine,
+                                 top_k=args.top_k)[0].to_dict()
     except EngineUnavailableError as exc:
         return _fail(str(exc))
     _print(result)
@@ -156,7 +159,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from sqmy.training.data import load_items
     from sqmy.training.evaluate import evaluate
 
-    router = _router(settings)
+    router = _router(settings, args.engine)
     report = load_items(args.data, load_label_space(settings.TAXONOMY_PATH, settings.DIRECTORY_PATH))
     if not report.items:
         return _fail("评测文件中没有带标签的条目")

@@ -28,9 +28,12 @@ class UnknownLabelError(ValueError):
         super().__init__(f"未知的{kind}：{value!r}{hint}")
 
 
+_SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser: ~10x faster at every start-up
+
+
 def _load_yaml(path: Path) -> Any:
     try:
-        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        return yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_SafeLoader)
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise LabelFileError(f"{path}: cannot read YAML: {exc}") from exc
 

@@ -124,6 +124,11 @@ def token_spans(text: str) -> list[tuple[str, int, int]]:
     return [(token, s, s + len(token)) for token, s in zip(cut, starts, strict=False) if _KEEP_TOKEN.search(token)]
 
 
+def keep_token(token: str) -> bool:
+    """Whether ``words`` keeps a jieba token: it holds a word character (punctuation and spaces are dropped)."""
+    return _KEEP_TOKEN.search(token) is not None
+
+
 def words(text: str) -> list[str]:
     """jieba word unigrams and bigrams (jieba-rs via rjieba: same dictionary, ~10x faster)."""
     tokens = list(filter(_KEEP_TOKEN.search, rjieba.cut(text)))

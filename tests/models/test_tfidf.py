@@ -61,11 +61,12 @@ def test_hierarchical_l2_keeps_mass_of_childless_level1():
     np.testing.assert_allclose(out, [[0.14, 0.56]])
 
 
-def test_fast_transform_matches_scikit_learn(tfidf_engine):
-    """Serving uses ``features._transform``; training used ``TfidfVectorizer``: the matrices must be the same."""
-    from sqmy.models.features import _transform
+def test_fast_transform_matches_scikit_learn():
+    """Serving uses ``TextFeatures.transform``; training used ``TfidfVectorizer``: the matrices must be the same."""
+    from sqmy.models.features import TextFeatures
 
-    texts = ["小区物业乱收费，物业服务差", "工厂夜里偷排污水，河里鱼都死了", "", "ABC 123 路灯坏了坏了坏了"]
-    for vec in tfidf_engine.features_.vectorizers_:
-        expected = vec.transform(texts).toarray()
-        np.testing.assert_allclose(_transform(vec, texts).toarray(), expected, rtol=1e-5, atol=1e-6)
+    texts = ["小区物业乱收费，物业服务差", "工厂夜里偷排污水，河里鱼都死了", "", "abc 123 路灯坏了坏了坏了",
+             "物业服务差，路灯坏了"]
+    features = TextFeatures(min_df=1)
+    expected = features.fit_transform(texts)
+    np.testing.assert_array_equal(features.transform(texts).toarray(), expected.toarray())

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqmy.app.archive.readers import Item
 from sqmy.app.archive.rows import ChunkResult, Layout, process_chunk
-from sqmy.app.policy import RoutingPolicy
+from sqmy.app.policy import RoutingPolicy, engines_needed
 from sqmy.core.config import TRAINABLE_ENGINES, EngineName, Settings
 from sqmy.models.registry import ModelRegistry
 
@@ -39,15 +39,12 @@ class PredictorSpec:
         return cls(settings.models_dir, engine, RoutingPolicy.from_settings(settings), settings.ENSEMBLE,
                    settings.TAXONOMY_PATH, settings.DIRECTORY_PATH, settings.DUTY_PRIOR_WEIGHT)
 
-    def _names(self) -> tuple[str, ...]:
-        return (self.engine,) if self.engine in TRAINABLE_ENGINES else TRAINABLE_ENGINES
-
     def load(self) -> Predictor:
         """Load the engines ``engine`` needs (all promoted ones for ``auto``); ``ModelMissingError`` if none."""
         from sqmy.app.reload import load_current_engines
         from sqmy.app.routing import Router
 
-        engines = load_current_engines(ModelRegistry(self.models_dir), names=self._names(),
+        engines = load_current_engines(ModelRegistry(self.models_dir), names=engines_needed(self.engine),
                                        ensemble=self.ensemble or self.engine == EngineName.ENSEMBLE)
         if not engines:
             raise ModelMissingError(f"{self.models_dir} 中没有可用模型，请先运行：sqmy train --engine tfidf")
@@ -68,7 +65,7 @@ class PredictorSpec:
             if missing:
                 raise ModelMissingError(f"引擎 ensemble 需要 BERT 和 TF-IDF 两个模型（缺少：{'、'.join(missing)}）")
             return
-        if not any(registry.current(n) for n in self._names()):
+        if not any(registry.current(n) for n in engines_needed(self.engine)):
             raise ModelMissingError(f"引擎 {self.engine} 没有可用模型（{self.models_dir}），"
                                     "请先运行：sqmy train --engine tfidf")
 
