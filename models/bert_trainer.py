@@ -86,7 +86,7 @@ FEATURE_CHUNK = 512  # items encoded (and cached) together, in length order
 # on a CPU, a training step (forward + backward) ~3 forward passes.
 FORWARD_UNITS = 1.5
 STEP_UNITS = 3 * FORWARD_UNITS
-PROBE_FIT_UNITS = 0.05  # the probe's logistic regressions, per training item
+PROBE_FIT_UNITS = 0.2  # the probe's logistic regressions, per training item (57 s for 11,954 items on 2 cores)
 FEATURES_STAGE = "编码语料（线性探针）"
 
 
@@ -364,6 +364,10 @@ class BertTrainer:
         """Mean-pooled output of the frozen encoder for every item, one float32 row each (chunks of similar
         length, kept in the checkpoint as they finish)."""
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+        # progress by tokens (an item of average length = 1 unit): short items come first, so counting items
+        # would promise too early an end
+        lengths = np.array([len(i) for i in ids], dtype=np.float64)
+        unit = max(float(lengths.mean()), 1.0) if len(ids) else 1.0
         out = np.zeros((len(ids), self.engine.encoder_.config.hidden_size), dtype=np.float32)
         encode: Callable[[Any, Any], np.ndarray] | None = None
         started, reused = time.perf_counter(), 0
@@ -375,12 +379,12 @@ class BertTrainer:
                 chunk = np.zeros((len(rows), out.shape[1]), dtype=np.float32)
                 for batch_rows, input_ids, mask in self.engine._batches([ids[i] for i in rows], range(len(rows))):
                     chunk[batch_rows] = encode(input_ids, mask)
-                    self._report(FEATURES_STAGE, len(batch_rows))
+                    self._report(FEATURES_STAGE, lengths[[rows[r] for r in batch_rows]].sum() / unit)
                 if checkpoint:
                     checkpoint.save_chunk(index, chunk)
             else:
                 reused += len(rows)
-                self._report(FEATURES_STAGE, len(rows))
+                self._report(FEATURES_STAGE, lengths[rows].sum() / unit)
             out[rows] = chunk
             log(f"probe: encoded {min(start + FEATURE_CHUNK, len(order))}/{len(order)} "
                 f"({time.perf_counter() - started:.0f}s)")

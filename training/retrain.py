@@ -156,24 +156,22 @@ def retrain(engines: Sequence[str], settings: Settings, *, promote_mode: Promote
     progress = progress or Progress()
     labels = labels or load_label_space(settings.TAXONOMY_PATH, settings.DIRECTORY_PATH)
     registry = ModelRegistry(settings.models_dir)
-    total = len(engines) * 3
     outcome: dict[str, Any] = {"engines": {}, "corrections": len(corrections)}
-    for n, name in enumerate(engines):
+    for name in engines:
         started = time.perf_counter()
-        progress.update(n * 3, total=total, stage=f"{name}：读取数据")
+        progress.stage(f"{name}：读取数据")
         training = training_set(registry, name, settings, labels)
         items = overlay(training.items, corrections)
         log(f"{name}: {len(training.items)} items (corpus: {training.corpus_use or 'no'}, files: "
             f"{len(training.sources)}) + {len(corrections)} correction(s)")
-        progress.update(n * 3 + 1, total=total, stage=f"{name}：训练（{len(items)} 条）")
+        progress.stage(f"{name}：训练（{len(items)} 条）")
         progress.prefix = f"{name}："  # the training's own percentage and stages follow
         params = bert_params(settings, log=log, site_data=bool(training.sources)) if name == "bert" else {}
         meta = train_and_register(name, items, registry, sources=training.sources,
                                   corpus_use=training.corpus_use, promote=None, params=params, log=log,
-                                  progress=progress)
+                                  progress=progress, gate_after=True)
         meta["data"]["corrections"] = len(corrections)
         progress.prefix = ""
-        progress.update(n * 3 + 2, total=total, stage=f"{name}：与当前模型比较")
         if meta.get("promoted"):
             decision = {"promoted": True, "forced": False, "report": {"reasons": ["当前没有已上线的同类模型"]}}
         elif promote_mode == "never":
@@ -189,5 +187,5 @@ def retrain(engines: Sequence[str], settings: Settings, *, promote_mode: Promote
             "metrics": {k: {m: v.get(m) for m in ("accuracy", "macro_f1", "ece", "n")}
                         for k, v in meta.get("metrics", {}).items() if isinstance(v, dict)},
         }
-    progress.update(total, total=total, stage="完成", force=True)
+    progress.update(progress.total or 0, stage="完成", force=True)
     return outcome

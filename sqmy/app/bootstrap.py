@@ -33,7 +33,7 @@ def describe(progress: dict[str, Any], engine: str | None = "bert") -> str:
     """A job's progress in one Chinese line: "BERT 模型训练中 62%（编码语料），约 3 分钟"."""
     percent = progress.get("percent")
     share = f" {percent:.0f}%" if isinstance(percent, int | float) else ""
-    stage = progress.get("stage") or "准备中"
+    stage = (progress.get("stage") or "准备中").removeprefix(f"{engine}：")
     name = MODEL_NAMES.get(engine or "", "模型")
     return f"{name}训练中{share}（{stage}），{_minutes(progress.get('eta_seconds'))}"
 

@@ -14,6 +14,22 @@ from sqmy.models.base import Doc, Engine
 
 Job = tuple[Doc, int | None]  # (document, top_k)
 log = logging.getLogger(__name__)
+CHUNK_CHARS = 50_000  # work per batch: ~40 ms of TF-IDF on 2 cores (docs/BENCHMARKS.md)
+
+
+def chunks(docs: Sequence[Doc], max_chars: int) -> list[Sequence[Doc]]:
+    """``docs`` cut into runs of at most ``max_chars`` characters (title and text; at least one document each)."""
+    out: list[Sequence[Doc]] = []
+    start, size = 0, 0
+    for i, doc in enumerate(docs):
+        length = len(doc.title) + len(doc.text)
+        if i > start and size + length > max_chars:
+            out.append(docs[start:i])
+            start, size = i, 0
+        size += length
+    if start < len(docs):
+        out.append(docs[start:])
+    return out
 
 
 class ServingRouter:
@@ -22,8 +38,9 @@ class ServingRouter:
     ``on_fallback(reason)`` is called when ``auto`` answers with the fallback ("timeout" or "error")."""
 
     def __init__(self, router: Router, *, max_batch: int, wait_seconds: float,
-                 on_fallback: Callable[[str], None] = lambda _reason: None) -> None:
+                 on_fallback: Callable[[str], None] = lambda _reason: None, chunk_chars: int = CHUNK_CHARS) -> None:
         self.router, self.max_batch, self.wait_seconds = router, max_batch, wait_seconds
+        self.chunk_chars = chunk_chars
         self.on_fallback = on_fallback
         self._batchers: dict[str, MicroBatcher[Job]] = {}
         self._started = False
@@ -67,7 +84,13 @@ class ServingRouter:
         return results
 
     async def _submit(self, engine: Engine, docs: Sequence[Doc], top_k: int | None) -> list[Suggestion | Exception]:
-        return await self._batcher(engine.name).submit([(doc, top_k) for doc in docs])
+        """Through the engine's batcher, a big request as chunks of ``CHUNK_CHARS`` one after the other: requests
+        that arrive meanwhile join the next batch, so they wait for one chunk, not for the whole request."""
+        batcher = self._batcher(engine.name)
+        results: list[Suggestion | Exception] = []
+        for chunk in chunks(docs, self.chunk_chars):
+            results += await batcher.submit([(doc, top_k) for doc in chunk])
+        return results
 
     async def classify(self, docs: Sequence[Doc], *, engine: str = "auto",
                        top_k: int | None = None) -> list[Suggestion | Exception]:

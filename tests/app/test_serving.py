@@ -66,3 +66,40 @@ def test_a_failing_engine_falls_back_per_item_and_a_named_engine_does_not(tfidf_
     auto, named = asyncio.run(scenario())
     assert auto[0].engine == "tfidf"
     assert isinstance(named[0], RuntimeError)
+
+
+def test_a_big_batch_runs_in_chunks_and_a_single_item_does_not_wait_for_all_of_it(tfidf_engine):
+    """A maximal /v1/classify/batch must not stall everyone else: it runs chunk by chunk, and a request that
+    arrives meanwhile is answered before the big one's last chunk."""
+
+    class Recording(Stuck):
+        name = "tfidf"
+
+        def __init__(self, tfidf):
+            super().__init__(tfidf)
+            self.batches: list[list[str]] = []
+
+        def predict_proba(self, docs):
+            self.batches.append([d.title for d in docs])
+            return self.tfidf.predict_proba(docs)
+
+    engine = Recording(tfidf_engine)
+    router = Router({"tfidf": engine}, RoutingPolicy())
+    big = [Doc("路灯不亮" * 2500, title=f"big-{n}") for n in range(8)]  # 10,000 characters each
+
+    async def scenario():
+        serving = ServingRouter(router, max_batch=256, wait_seconds=0.0, chunk_chars=20_000)
+        serving.start()
+        heavy = asyncio.create_task(serving.classify(big))
+        await asyncio.sleep(0)  # the big request is queued first
+        single = await serving.classify([Doc("小区电梯坏了", title="single")])
+        answers = await heavy
+        await serving.stop()
+        return single, answers
+
+    single, answers = asyncio.run(scenario())
+    assert [a.topic for a in answers] and len(answers) == 8 and single[0].engine == "tfidf"
+    assert all(len([t for t in batch if t.startswith("big")]) <= 2 for batch in engine.batches)
+    served = next(i for i, batch in enumerate(engine.batches) if "single" in batch)
+    last_big = max(i for i, batch in enumerate(engine.batches) if "big-7" in batch)
+    assert served < last_big
