@@ -30,7 +30,22 @@ def _scores(clf: LinearSVC, x: sp.spmatrix) -> np.ndarray:
     return np.column_stack([-dec / 2, dec / 2]) if dec.ndim == 1 else dec
 
 
-class MulticlassHead:
+class _LinearHead:
+    """A head whose scores are ``x @ coef_ + intercept_`` until the engine stacks every head's weights."""
+
+    coef_: np.ndarray
+    intercept_: np.ndarray
+
+    def linear(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(W, b)`` with ``x @ W + b`` equal to the head's scores, ``W`` of shape ``(n_features, n_classes)``."""
+        return self.coef_, self.intercept_
+
+    def discard_weights(self) -> None:
+        """Drop the own copy once the engine has stacked it (halves the artifact)."""
+        self.coef_ = self.intercept_ = None  # type: ignore[assignment]
+
+
+class MulticlassHead(_LinearHead):
     """A linear SVM over shared features whose scores are temperature-scaled into probabilities.
 
     After fitting, ``linear()`` gives the weights (the engine stacks them) and ``from_scores`` the calibration."""
@@ -64,14 +79,6 @@ class MulticlassHead:
         self.temperature_ = fit_temperature(oof, y) if oof is not None else 1.0
         return self
 
-    def linear(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(W, b)`` with ``x @ W + b`` equal to the head's scores, ``W`` of shape ``(n_features, n_classes)``."""
-        return self.coef_, self.intercept_
-
-    def discard_weights(self) -> None:
-        """Drop the own copy once the engine has stacked it (halves the artifact)."""
-        self.coef_ = self.intercept_ = None  # type: ignore[assignment]
-
     def from_scores(self, scores: np.ndarray) -> np.ndarray:
         return softmax_t(scores, self.temperature_)
 
@@ -88,7 +95,7 @@ class MulticlassHead:
         return head
 
 
-class MultilabelHead:
+class MultilabelHead(_LinearHead):
     """One binary linear SVM per label, one shared Platt sigmoid fitted on out-of-fold scores."""
 
     def __init__(self, *, c: float = 0.5, cv: int = 3) -> None:
@@ -123,12 +130,6 @@ class MultilabelHead:
         oof = out_of_fold_scores(fold, len(y), len(self.classes_), n_splits=n_splits) if n_splits > 1 else None
         self.scaler_ = PlattScaler().fit(oof if oof is not None else np.asarray(x @ coef.T), y)
         return self
-
-    def linear(self) -> tuple[np.ndarray, np.ndarray]:
-        return self.coef_, self.intercept_
-
-    def discard_weights(self) -> None:
-        self.coef_ = self.intercept_ = None  # type: ignore[assignment]
 
     def from_scores(self, scores: np.ndarray) -> np.ndarray:
         return self.scaler_.transform(scores)
