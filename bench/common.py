@@ -16,8 +16,10 @@ SQMY = str(Path(sys.executable).parent / "sqmy")
 
 
 def bench_env(home: Path, **extra: str) -> dict[str, str]:
+    """The environment of a benchmark's ``sqmy`` process: no background BERT build unless asked (it would share the
+    cores with what is being measured)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SQMY_")}
-    return env | {"SQMY_HOME": str(home), "SQMY_LOG_LEVEL": "warning"} | extra
+    return env | {"SQMY_HOME": str(home), "SQMY_LOG_LEVEL": "warning", "SQMY_BERT": "off"} | extra
 
 
 def ensure_model(home: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StringConstraints
@@ -11,14 +12,26 @@ from sqmy.core.config import EngineName
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\x00"), None)  # zero-width, BOM, NUL
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _valid_unicode(text: str) -> str:
+    """A lone UTF-16 surrogate (a JSON escape such as \\ud800 with no partner) is no character: refused, it would
+    break word segmentation and every export."""
+    if _SURROGATE.search(text):
+        raise ValueError("含有无效的 Unicode 字符（不成对的代理项，如 \\ud800），请检查文本的编码")
+    return text
+
+
 def _visible(text: str) -> str:
     """Text made only of invisible characters is as empty as no text."""
     if not text.translate(_INVISIBLE).strip():
         raise ValueError("不能为空（只有空白或不可见字符）")
-    return text
+    return _valid_unicode(text)
 
 
 NonEmptyText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1), AfterValidator(_visible)]
+UnicodeText = Annotated[str, AfterValidator(_valid_unicode)]
 EngineChoice = EngineName  # auto | tfidf | bert | ensemble
 
 
@@ -29,7 +42,7 @@ class ClassifyItem(BaseModel):
     })
 
     id: str | None = Field(default=None, max_length=200, description="调用方的条目编号，原样返回")
-    title: str = Field(default="", max_length=500, description="标题（可选）")
+    title: UnicodeText = Field(default="", max_length=500, description="标题（可选）")
     text: NonEmptyText = Field(description="正文，不能为空")
 
 

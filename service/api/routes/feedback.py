@@ -13,6 +13,7 @@ from sqmy.app.storage import recent_classifications
 from sqmy.service.api.deps import Editor, StateDep
 from sqmy.service.errors import BODY, KEYED, ErrorType, SqmyError, error_responses
 from sqmy.service.responses import JSONResponse
+from sqmy.service.schemas import UnicodeText
 
 router = APIRouter(prefix="/v1", tags=["feedback"])
 
@@ -32,8 +33,8 @@ class FeedbackRequest(BaseModel):
 
     item_id: str | None = Field(default=None, max_length=200, description="条目编号")
     classification_id: str | None = Field(default=None, max_length=40, description="分类结果中的 classification_id")
-    title: str | None = Field(default=None, max_length=500)
-    text: str | None = Field(default=None, max_length=20_000, description="正文（未提供编号时必填）")
+    title: UnicodeText | None = Field(default=None, max_length=500)
+    text: UnicodeText | None = Field(default=None, max_length=20_000, description="正文（未提供编号时必填）")
     action: Literal["accept", "correct"] = Field(default="correct", description="accept 采纳建议，correct 纠正")
     topic: str | list[str] | None = Field(default=None, description="一级或二级分类名称，或路径如 城乡建设/物业管理")
     departments: list[DepartmentLabel] | None = Field(default=None, description="一个主办单位加任意协办单位")

@@ -72,6 +72,11 @@ BAD_INPUT = [  # (method, path, request kwargs, status, field)
     ("POST", "/v1/batch-jobs", {"files": {"file": ("empty.csv", b"")}}, 422, "file"),
     # invisible-only text
     ("POST", "/v1/classify", {"json": {"text": "\u200b\u200c\u200d\u2060\ufeff"}}, 422, "text"),
+    # a lone surrogate (JSON escape without its partner): no character, refused before segmentation sees it
+    ("POST", "/v1/classify", {"content": '{"text": "\\ud800路灯坏了"}'.encode(),
+                              "headers": {"content-type": "application/json"}}, 422, "text"),
+    ("POST", "/v1/classify", {"content": '{"title": "\\udfff", "text": "路灯"}'.encode(),
+                              "headers": {"content-type": "application/json"}}, 422, "title"),
     ("POST", "/v1/classify", {"json": {"text": "\x00 \t\n"}}, 422, "text"),
     ("POST", "/v1/explain", {"json": {"text": "\ufeff\u200b"}}, 422, "text"),
     ("POST", "/v1/classify/batch", {"json": {"items": [{"text": "路灯"}, {"text": "\u200b"}]}}, 422, "items.1.text"),
