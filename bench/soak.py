@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tempfile
 import threading
 import time
@@ -17,6 +18,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import ensure_model, generated_items
 from tests.conftest import Server
