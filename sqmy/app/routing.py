@@ -143,6 +143,13 @@ class Router:
     def pick(self, requested: str = "auto") -> Engine:
         return self.plan(requested)[0]
 
+    def answering(self, requested: str = "auto") -> str | None:
+        """The name of the engine that answers ``requested`` now, or ``None`` when none can (yet)."""
+        try:
+            return self.pick(requested).name
+        except EngineUnavailableError:
+            return None
+
     def run(self, engine: Engine, docs: Sequence[Doc], top_k: int | None = None) -> list[Suggestion]:
         """Route ``docs`` with one given engine (no fallback)."""
         probs = engine.predict_proba(list(docs))

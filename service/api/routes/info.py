@@ -40,6 +40,6 @@ def info(state: StateDep) -> dict[str, Any]:
         for name, e in state.router.engines.items()
     ]
     return {"version": sqmy.__version__, "default_engine": state.settings.ENGINE, "engines": engines,
-            "answering": state.router.pick(state.settings.ENGINE).name if state.router.engines else None,
+            "answering": state.router.answering(state.settings.ENGINE),
             "building": building(state.jobs),
             "max_text_chars": state.settings.MAX_TEXT_CHARS, "max_batch_size": state.settings.MAX_BATCH_SIZE}

@@ -17,3 +17,12 @@ def test_info_describes_the_ensemble(home, tfidf_engine):
     engines = {e["engine"]: e for e in response.json()["engines"]}
     assert set(engines) == {"tfidf", "ensemble"}
     assert "+" in engines["ensemble"]["model_version"] and engines["ensemble"]["created_at"] is None
+
+
+def test_info_answers_while_the_configured_engine_is_not_loaded_yet(home):
+    """SQMY_ENGINE=bert on a site whose BERT is still being built: /v1/info says nobody answers it yet, no 500."""
+    app = create_app(Settings(HOME=home, AUTH="off", ENGINE="bert"))
+    with TestClient(app) as client:
+        response = client.get("/v1/info")
+    assert response.status_code == 200, response.text
+    assert response.json()["answering"] is None and response.json()["default_engine"] == "bert"
