@@ -157,6 +157,7 @@ class BertTrainer:
         self.progress = progress or (lambda _stage, _done, _total: None)
         self.checkpoint_dir = Path(checkpoint_dir) if checkpoint_dir else None
         self.done, self.total = 0.0, 1.0
+        self.feature_runtime: str | None = None  # what computed the probe's features (None: all from the checkpoint)
 
     def _report(self, stage: str, advance: float = 0.0) -> None:
         self.done += advance
@@ -336,7 +337,7 @@ class BertTrainer:
         self._report("校准置信度", FORWARD_UNITS * len(val) if self.args.epochs else 0)
         self.engine.metadata_ = {"engine": self.engine.name, "params": self.engine.get_params(), "history": history,
                                  "torch_version": torch.__version__, "base": str(self.engine.base),
-                                 "probe_features": getattr(self, "feature_runtime_", None)}
+                                 "probe_features": self.feature_runtime}
 
     # ---- the probe's features ------------------------------------------------------------------------------
     def _feature_encoder(self, checkpoint: Checkpoint | None) -> Callable[[Any, Any], np.ndarray]:
@@ -349,14 +350,14 @@ class BertTrainer:
             scratch = checkpoint.directory if checkpoint else Path(tempfile.mkdtemp(prefix="sqmy-probe-"))
             path = export_pooled_onnx(self.engine.encoder_, self.engine.tokenizer_, scratch / "onnx")
             runner = OnnxRunner(path, threads=torch.get_num_threads())
-            self.feature_runtime_ = "onnxruntime-int8"
+            self.feature_runtime = "onnxruntime-int8"
             return lambda input_ids, mask: runner(input_ids.numpy(), mask.numpy())["pooled"]
 
         def encode(input_ids: Any, mask: Any) -> np.ndarray:
             with torch.inference_mode():
                 return self.engine._pooled_batch(input_ids, mask).float().cpu().numpy()
 
-        self.feature_runtime_ = "torch"
+        self.feature_runtime = "torch"
         return encode
 
     def _features(self, ids: list[list[int]], checkpoint: Checkpoint | None,

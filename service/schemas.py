@@ -27,10 +27,11 @@ def _visible(text: str) -> str:
     """Text made only of invisible characters is as empty as no text."""
     if not text.translate(_INVISIBLE).strip():
         raise ValueError("不能为空（只有空白或不可见字符）")
-    return _valid_unicode(text)
+    return text
 
 
-NonEmptyText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1), AfterValidator(_visible)]
+NonEmptyText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1), AfterValidator(_visible),
+                         AfterValidator(_valid_unicode)]
 UnicodeText = Annotated[str, AfterValidator(_valid_unicode)]
 EngineChoice = EngineName  # auto | tfidf | bert | ensemble
 

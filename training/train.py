@@ -88,7 +88,7 @@ def train_and_register(
     engine = make_engine(engine_name, **(params or {}))
     steps = StepProgress(progress or Progress(), plan_steps(engine_name, len(train), len(held_out), gate_after))
     log(f"training {engine_name} on {len(train)} items ({len(held_out)} held out for evaluation)")
-    steps.progress.update(0, stage="训练模型", force=True)
+    steps.start("训练模型")
     started = time.perf_counter()
     engine.fit(docs, targets, log=log, progress=steps.on_fit, checkpoint_dir=checkpoint_dir(registry, engine_name))
     train_seconds = time.perf_counter() - started

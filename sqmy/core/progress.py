@@ -129,6 +129,10 @@ class StepProgress:
         else:
             self.progress.update(round(done), total=self._total(), stage=stage)
 
+    def start(self, stage: str) -> None:
+        """Before ``fit`` reports anything: the stage alone."""
+        self.progress.update(0, stage=stage, force=True)
+
     def step(self, name: str) -> None:
         """Start the step ``name`` of ``after`` (everything before it is done)."""
         names = list(self.after)
