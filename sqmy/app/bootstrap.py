@@ -109,7 +109,7 @@ class BertBuilder:
                 return
             if job["status"] == "running":
                 log.info("%s", describe(job.get("progress") or {}, "bert"))
-            elif job["status"] not in ("queued",):
+            elif job["status"] != "queued":
                 self._finished(job)
                 return
 
