@@ -108,3 +108,19 @@ def create_key(home: Path, role: str, name: str) -> str:
     out = subprocess.run([SQMY, "keys", "create", "--role", role, "--name", name], env=sqmy_env(home),
                          capture_output=True, text=True, timeout=60, check=True)
     return json.loads(out.stdout)["key"]
+
+
+AXE_JS = Path(__file__).parent / "vendor" / "axe.min.js"
+
+
+def axe_violations(page, impacts: tuple[str, ...] = ("serious", "critical")) -> list[dict]:
+    """Run axe-core (vendored, tests only) in the page and return the violations of the given impacts.
+
+    Each violation is reduced to ``{id, impact, help, targets}`` so that an assertion message names the rule and the
+    elements it found."""
+    if not page.evaluate("() => typeof window.axe !== 'undefined'"):
+        page.add_script_tag(content=AXE_JS.read_text(encoding="utf-8"))
+    result = page.evaluate("async () => await axe.run(document, {resultTypes: ['violations']})")
+    return [{"id": v["id"], "impact": v["impact"], "help": v["help"],
+             "targets": [n["target"] for n in v["nodes"]][:5]}
+            for v in result["violations"] if v["impact"] in impacts]
