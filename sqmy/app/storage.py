@@ -9,11 +9,13 @@ import secrets
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import (
     JSON,
     Boolean,
@@ -176,6 +178,11 @@ BUSY_RETRIES = 6  # further tries of a write transaction's BEGIN after SQLite's 
 BUSY_TIMEOUT_MS = 5000
 
 
+def _json_text(value: Any) -> str:
+    """JSON columns written with orjson (several times faster than ``json.dumps``; Chinese kept as UTF-8)."""
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY).decode()
+
+
 def make_engine(url: str) -> Engine:
     """A SQLAlchemy engine; SQLite files get WAL, NORMAL sync, a busy timeout, and SQLAlchemy (not the sqlite3
     module) emits BEGIN: ``BEGIN IMMEDIATE`` for write transactions (see ``transaction``), a plain BEGIN for
@@ -183,7 +190,8 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     # hide_parameters: a failed statement's message (logged) never carries the values, i.e. citizens' text
-    engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"), hide_parameters=True)
+    engine = create_engine(url, pool_pre_ping=not url.startswith("sqlite"), hide_parameters=True,
+                           json_serializer=_json_text)
     if engine.dialect.name == "sqlite":
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -281,20 +289,21 @@ class ClassificationLog:
 
     def __init__(self, engine: Engine, *, gather_seconds: float = 0.02, max_batch: int = 500) -> None:
         self.engine, self.gather_seconds, self.max_batch = engine, gather_seconds, max_batch
-        self._queue: queue.Queue[dict[str, Any] | threading.Event | None] = queue.Queue()
+        self._queue: queue.Queue[dict[str, Any] | Future[None] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="sqmy-classification-log", daemon=True)
         self._thread.start()
 
-    def add(self, rows: list[dict[str, Any]]) -> threading.Event | None:
-        """Queue ``rows``; when the writer was idle (nothing queued or being written), an event set once they are
-        committed (or their write failed and was logged), else ``None``."""
+    def add(self, rows: list[dict[str, Any]]) -> Future[None] | None:
+        """Queue ``rows``; when the writer was idle (nothing queued or being written), a future done once they are
+        committed (or their write failed and was logged), else ``None``. Await it with ``asyncio.wrap_future``:
+        no thread waits for it."""
         idle = self._queue.unfinished_tasks == 0
         for row in rows:
             self._queue.put(row)
         if not (idle and rows):
             return None
-        written = threading.Event()
-        self._queue.put(written)  # ends the batch at once; set after the rows before it are written
+        written: Future[None] = Future()
+        self._queue.put(written)  # ends the batch at once; done after the rows before it are written
         return written
 
     def _run(self) -> None:
@@ -303,19 +312,20 @@ class ClassificationLog:
             if batch:
                 self._write(batch)
             for done in written:
-                done.set()
+                if not done.cancelled():
+                    done.set_result(None)
             for _ in range(len(batch) + len(written) + stop):
                 self._queue.task_done()
             if stop:
                 return
 
-    def _gather(self) -> tuple[list[dict[str, Any]], list[threading.Event], bool]:
-        """The next batch: rows, the write events that end it, whether ``close()`` was asked for."""
+    def _gather(self) -> tuple[list[dict[str, Any]], list[Future[None]], bool]:
+        """The next batch: rows, the write futures that end it, whether ``close()`` was asked for."""
         batch: list[dict[str, Any]] = []
-        written: list[threading.Event] = []
+        written: list[Future[None]] = []
         item = self._queue.get()
         while item is not None:
-            if isinstance(item, threading.Event):
+            if isinstance(item, Future):
                 written.append(item)
                 break
             batch.append(item)

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     BERT_MAX_LENGTH: int | None = Field(
         default=None, ge=8, le=512, description="BERT tokens per item; default: 256 for the probe, 128 when "
         "fine-tuning (the cost of a training step grows with it).")
+    ORT_SPINNING: bool = Field(
+        default=False, description="Let ONNX Runtime's worker threads spin-wait after each BERT batch (a little "
+        "faster back to back, but on a small machine they take the cores from the web server's own threads).")
     BERT: Literal["auto", "off"] = Field(
         default="auto", description="auto = the service builds the BERT engine in a background job when none "
         "exists (base encoder, probe, int8 export, gate); off = TF-IDF only (small machines).")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 from fastapi import APIRouter, Depends
-from starlette.concurrency import run_in_threadpool
 
 from sqmy.app.results import Suggestion
 from sqmy.app.routing import EngineUnavailableError
@@ -51,7 +52,8 @@ async def _classify(items: list[ClassifyItem], engine: str | None, top_k: int | 
     written = state.classification_log.add([classification_row(item.model_dump(), result, "api")
                                             for item, result in zip(items, out, strict=True)])
     if written is not None:  # the log was idle: store the classification before acknowledging it (~1 ms)
-        await run_in_threadpool(written.wait, 5.0)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(written)), 5.0)
     for suggestion in suggestions:
         state.metrics.classified.labels(suggestion.engine).inc()
         if suggestion.needs_review:
