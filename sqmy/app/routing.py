@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Sequence
 
@@ -85,6 +86,15 @@ def _units(engine: Engine, probs: HeadProbabilities, row: int, policy: RoutingPo
     return tuple(departments), candidates
 
 
+def _below(value: float, threshold: float) -> str:
+    """"36% 低于复核阈值 50%": the percentage the page shows beside its bar (one decimal, rounded down, where
+    whole percent would read as equal to the threshold)."""
+    shown, limit = f"{round(value, 4):.0%}", f"{threshold:.0%}"
+    if shown == limit:
+        shown = f"{math.floor(value * 1000) / 1000:.1%}"
+    return f"{shown} 低于复核阈值 {limit}"
+
+
 def build_result(engine: Engine, probs: HeadProbabilities, row: int, policy: RoutingPolicy,
                  top_k: int | None = None, doc: Doc | None = None,
                  knowledge: DirectoryKnowledge | None = None) -> Suggestion:
@@ -94,10 +104,10 @@ def build_result(engine: Engine, probs: HeadProbabilities, row: int, policy: Rou
     departments, dept_candidates = _units(engine, probs, row, policy, k, doc, knowledge)
     reasons = []
     if topic_conf < policy.review_threshold:
-        reasons.append(f"分类置信度 {topic_conf:.2f} 低于阈值 {policy.review_threshold:.2f}")
+        reasons.append(f"一级分类“{topic}”的可能性 {_below(topic_conf, policy.review_threshold)}")
     lead = departments[0] if departments else None
     if lead is not None and lead.confidence < policy.dept_review_threshold:
-        reasons.append(f"主办单位置信度 {lead.confidence:.2f} 低于阈值 {policy.dept_review_threshold:.2f}")
+        reasons.append(f"主办单位“{lead.name}”的主办可能性 {_below(lead.confidence, policy.dept_review_threshold)}")
     return Suggestion(topic, path, round(topic_conf, 4), round(path_conf, 4), topic_candidates, departments,
                       dept_candidates, engine.name, engine.version, bool(reasons), tuple(reasons))
 

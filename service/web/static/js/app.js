@@ -94,7 +94,15 @@ function route() {
   document.title = `${view.TITLE} · 社情民意分类`;
 }
 
-window.addEventListener('hashchange', () => { route(); main.focus(); });
+/** After a view change the keyboard lands on the view's heading (with a visible ring), not on <main>. */
+function focusHeading() {
+  const heading = main.querySelector('h1');
+  if (!heading) { main.focus(); return; }
+  if (!heading.hasAttribute('tabindex')) heading.setAttribute('tabindex', '-1');
+  heading.focus();
+}
+
+window.addEventListener('hashchange', () => { route(); focusHeading(); });
 window.addEventListener('sqmy:unauthorized', () => {
   if (ctx.who && ctx.who.auth) {
     auth.clear();
