@@ -110,8 +110,8 @@ export function mount(root) {
       h('dt', {}, h('kbd', {}, 'Tab')), h('dd', {}, '在控件间移动')));
 
   root.append(
-    h('div', { class: 'grid-2' },
-      h('div', {}, h('section', { class: 'card' }, form), evidenceCard),
+    h('div', { class: 'grid-2 classify-grid' },
+      h('div', {}, h('section', { class: 'card', id: 'input-card' }, form), evidenceCard),
       h('div', {}, resultCard, correctionCard, shortcuts)),
     recentCard);
   textInput.focus();

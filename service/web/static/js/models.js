@@ -102,7 +102,8 @@ export function mount(root, ctx) {
         h('dt', {}, '训练数据'), h('dd', {}, `${data.n_train ?? '—'} 条训练，${data.n_eval ?? '—'} 条评估`),
         h('dt', {}, '分类准确率'), h('dd', {}, num(topic.accuracy)),
         h('dt', {}, '分类宏 F1'), h('dd', {}, num(topic.macro_f1)),
-        h('dt', {}, '校准误差 ECE'), h('dd', {}, num(topic.ece))),
+        h('dt', {}, '校准误差 ECE'), h('dd', {}, num(topic.ece),
+          h('span', { class: 'hint' }, '（模型给出的置信度与实际准确率的平均差距，越小越可信）'))),
       trainer && !isCurrent
         ? h('div', { class: 'actions' }, h('button', { type: 'button', class: 'primary', id: 'promote-btn',
           onclick: () => promote(version, false) }, `发布此版本（${version}）`))

@@ -6,7 +6,7 @@ import { errorText, fill, fmtTime, h } from './util.js';
 const COLUMNS = ['时间', '标题 / 正文', '分类', '主办单位', '引擎', '复核', '处理', ''];
 
 function verdictCell(fb) {
-  if (!fb) return h('span', { class: 'muted' }, '待处理');
+  if (!fb) return h('span', { class: 'muted nowrap' }, '待处理');
   const who = [fb.editor, fb.created_at ? fmtTime(fb.created_at) : null].filter(Boolean).join(' · ');
   return [h('span', { class: `badge ${fb.action === 'accept' ? 'ok' : 'warn'}` }, fb.action === 'accept' ? '已采纳' : '已纠正'),
     who ? h('span', { class: 'meta', style: { display: 'block' } }, who) : null];
