@@ -73,6 +73,7 @@ def test_a_failed_classify_makes_the_old_result_stale_and_nothing_is_stored(srv,
     assert "分类失败" in page.inner_text("#classify-message")
     assert page.is_visible("#stale-note") and "已过期" in page.inner_text("#stale-note")
     assert accept_disabled(page)
+    assert all(page.locator("#alternatives button").evaluate_all("els => els.map((e) => e.disabled)"))  # 改为此类
     page.keyboard.press("Alt+a")
     page.keyboard.press("Alt+c")
     assert page.is_hidden("#correction")
@@ -120,6 +121,39 @@ def test_alt_a_in_an_edited_correction_asks_and_keeps_the_correction(srv, page):
     rows = feedback_rows(srv)
     assert len(rows) == before + 1
     assert rows[0]["action"] == "correct" and rows[0]["topic_path"] == ["教育文体", "教育收费"]
+
+
+def test_ctrl_enter_in_the_text_asks_before_dropping_an_edited_correction(srv, page):
+    open_page(page, srv)
+    classify(page, **ITEM_A)
+    classified = []
+    page.on("request", lambda r: classified.append(r.url) if r.url.endswith("/v1/classify") else None)
+    page.keyboard.press("Alt+c")
+    page.wait_for_selector("#fix-topic")
+    pick(page, "#fix-topic", "教育文体 教育收费")
+    page.focus("#item-text")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_selector("#correction-ask [role=alertdialog]")
+    assert "放弃纠正并重新分类" in page.inner_text("#correction-ask")
+    page.click("#ask-stay")
+    assert page.evaluate("document.activeElement.id") == "fix-topic"
+    assert page.input_value("#fix-topic") == "教育文体 / 教育收费" and classified == []
+
+
+def test_a_failed_verdict_is_retried_under_the_same_idempotency_key(srv, page):
+    open_page(page, srv)
+    classify(page, **ITEM_A)
+    keys = []
+    page.on("request", lambda r: keys.append(r.headers.get("idempotency-key"))
+            if r.url.endswith("/v1/feedback") and r.method == "POST" else None)
+    page.route("**/v1/feedback", lambda route: route.abort())
+    page.keyboard.press("Alt+a")
+    page.wait_for_selector("#feedback-message.error")
+    assert "采纳失败" in page.inner_text("#feedback-message") and not page.is_disabled("#accept-btn")
+    page.unroute("**/v1/feedback")
+    page.keyboard.press("Alt+a")
+    page.wait_for_selector("#verdict-line")
+    assert len(keys) == 2 and keys[0] == keys[1] and keys[0]
 
 
 def test_ctrl_enter_in_the_note_submits_the_correction_not_a_new_classification(srv, page):
@@ -285,6 +319,7 @@ def test_minor_select_headings_and_disabled_buttons(srv, page, width):
     assert disabled != enabled
     page.keyboard.press("Alt+2")
     page.wait_for_function("location.hash === '#/archive'")
+    page.wait_for_function("document.activeElement && document.activeElement.tagName === 'H1'")
     page.keyboard.press("Alt+1")
     page.wait_for_selector("#h-input")
     page.wait_for_function("document.activeElement && document.activeElement.tagName === 'H1'")

@@ -82,10 +82,10 @@ export function mount(root) {
   const correctBtn = h('button', { type: 'button', id: 'correct-btn', disabled: true,
     'aria-keyshortcuts': 'Alt+C', onclick: () => startCorrection() }, '纠正 ', h('kbd', {}, 'Alt+C'));
   const reviseBtn = h('button', { type: 'button', id: 'revise-btn', hidden: true, onclick: revise }, '修改');
+  const actions = h('div', { class: 'actions', id: 'result-actions' }, acceptBtn, correctBtn);
   const resultCard = h('section', { class: 'card', id: 'result', 'aria-labelledby': 'h-result' },
     resultHeading, staleNote, resultSummary, resultDetails,
-    h('div', { class: 'actions', id: 'result-actions' }, acceptBtn, correctBtn),
-    verdictBox, feedbackMsg);
+    actions, verdictBox, feedbackMsg);
   const correctionCard = h('section', { class: 'card', id: 'correction', 'aria-labelledby': 'h-correct', hidden: true });
   const evidenceCard = h('section', { class: 'card', id: 'evidence-card', 'aria-labelledby': 'h-evidence' },
     h('h2', { id: 'h-evidence' }, '正文信息与判断依据'), facts, evidence);
@@ -128,7 +128,9 @@ export function mount(root) {
     const open = state.result && !state.stale && !state.sending && (!state.verdict || state.revising);
     acceptBtn.disabled = !open;
     correctBtn.disabled = !open;
+    for (const pickBtn of resultDetails.querySelectorAll('button')) pickBtn.disabled = !open; // 改为此类
     reviseBtn.hidden = !(state.verdict && !state.revising);
+    actions.hidden = !reviseBtn.hidden; // decided: 修改 replaces 采纳/纠正 until the editor revises
     reviseBtn.disabled = Boolean(state.stale) || state.sending;
     verdictBox.hidden = !state.verdict;
     resultCard.classList.toggle('is-stale', Boolean(state.stale));
