@@ -143,11 +143,11 @@ export function mount(root) {
     if (correction) correction.setBlocked(state.stale ? blockedReason() : null);
   }
 
-  function markStale(reason) {
+  function markStale(reason, { quiet = false } = {}) {
     if (!state.result || state.stale === reason) return;
     state.stale = reason;
     sync();
-    announce(`分类结果已过期：${reason}`);
+    if (!quiet) announce(`分类结果已过期：${reason}`);
   }
 
   function loadRow(row) {
@@ -184,7 +184,7 @@ export function mount(root) {
     formMsg.textContent = '正在分类…';
     const request = { title: titleInput.value, text, engine: engineSelect.value };
     if (idInput.value.trim()) request.id = idInput.value.trim();
-    markStale('正在重新分类');
+    markStale('正在重新分类', { quiet: true }); // nothing can be sent for the old result while this runs
     try {
       const result = await api('/v1/classify', { method: 'POST', json: { ...request, top_k: 5 } });
       Object.assign(state, { result, request, stale: null, verdict: null, revising: false });
