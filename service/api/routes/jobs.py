@@ -69,7 +69,7 @@ async def create_batch_job(
     """上传档案文件并在后台重新分类；进度见 GET /v1/batch-jobs/{id}，完成后下载结果。
 
     CSV / XLSX 结果供人阅读：预测列用中文列名（预测分类、预测分类路径、分类置信度、预测主办单位、预测协办单位、引擎、
-    模型版本、需复核、与原标签不同），是/否 代替 True/False，CSV 为带 BOM 的 UTF-8（中文 Windows 上的 Excel 可直接打开）；
+    模型版本、需复核、与原标签不同），是/否 代替 True/False，CSV 为带 BOM 的 UTF-8（Excel 可直接打开）；
     JSONL / Parquet 结果的字段名不变（topic、topic_path、departments…）。没有一行能够分类（如找不到正文列）时任务失败，
     error 说明原因。"""
     suffix = Path(file.filename or "").suffix.lower()
