@@ -124,8 +124,11 @@ class JobManager:
         with self._lock:
             self._cancelled.add(job_id)
             process = self._processes.get(job_id)
-        if process is not None:
-            process.send_signal(signal.SIGTERM)
+        if process is not None:  # the job's whole process group (it was started in a session of its own)
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
         else:  # still queued: the worker skips it
             self._finish(job_id, "cancelled", error="已取消")
         audit(self.db, actor, "job.cancel", job_id)
