@@ -46,7 +46,7 @@ def test_a_file_without_a_text_column_fails_with_the_reason_on_the_page(open_ser
     reason = page.inner_text("#job-error")
     assert "找不到正文列" in reason and "正文列" in reason
     assert page.locator("#download-result").count() == 0
-    shot(page, "archive-failed")
+    shot(page, "archive-no-text-column")
 
 
 @pytest.mark.parametrize("width", [1280, 390])
@@ -69,7 +69,7 @@ def test_a_finished_job_shows_its_summary_and_an_excel_ready_result(open_server,
     assert "1 行无法分类" in page.inner_text("#job-row-errors") and "缺失或为空" in page.inner_text("#job-row-errors")
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     assert axe_violations(page) == []
-    shot(page, "archive" if width == 1280 else "archive-phone")
+    shot(page, "archive-summary" if width == 1280 else "archive-phone")
     with page.expect_download() as info:
         page.click("#download-result")
     saved = tmp_path / "routed.csv"

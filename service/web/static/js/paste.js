@@ -63,9 +63,10 @@ export function mount(root) {
     submit.disabled = true;
     msg.className = 'muted';
     msg.textContent = `正在分类 ${items.length} 条…`;
+    let i = 0;
     try {
       const out = [];
-      for (let i = 0; i < items.length; i += limit) {
+      for (i = 0; i < items.length; i += limit) {
         const chunk = items.slice(i, i + limit);
         const res = await api('/v1/classify/batch', { method: 'POST', json: { items: chunk } });
         res.data.forEach((p, j) => out.push(fromPrediction(p, chunk[j])));
@@ -80,7 +81,7 @@ export function mount(root) {
     } catch (err) {
       msg.className = 'error';
       const where = err.field && /^items\.(\d+)/.exec(err.field);
-      msg.textContent = `分类失败：${errorText(err)}${where ? `（第 ${Number(where[1]) + 1} 条）` : ''}`;
+      msg.textContent = `分类失败：${errorText(err)}${where ? `（第 ${i + Number(where[1]) + 1} 条）` : ''}`;
     } finally {
       submit.disabled = false;
     }

@@ -85,7 +85,7 @@ export function triageList(root, { prefix, emptyText, onChanged = () => {} }) {
     h('div', { class: 'triage-head' },
       h('span', { class: `badge ${STATUS_CLASS[item.status]}` }, STATUS_NAMES[item.status] || item.status),
       decided && item.needs_review ? h('span', { class: 'badge warn' }, '模型曾要求复核') : null,
-      h('strong', { class: 'triage-title' }, item.title || item.text.slice(0, 40))),
+      item.title ? h('strong', { class: 'triage-title' }, item.title) : null),
     h('p', { class: 'triage-text' }, item.text),
     h('p', { class: 'triage-labels' },
       h('span', { class: 'visually-hidden' }, decided ? '最终结论：' : '模型建议：'),
