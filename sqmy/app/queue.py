@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, literal_column, or_, select, text
+from sqlalchemy import Select, and_, case, exists, func, literal_column, or_, select, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.engine import Engine as DbEngine
 from sqlalchemy.sql.elements import ColumnElement
@@ -41,17 +41,19 @@ class QueueFilter:
     q: str | None = None  # words that must all occur in the title or text
 
 
-def _key(c: Any) -> ColumnElement[Any]:
-    return func.coalesce(c.item_key, c.uid)
-
-
 def _base(conn: Connection, flt: QueueFilter) -> tuple[Select[Any], dict[str, Any]]:
-    """The filtered item rows (newest classification per item joined to its newest verdict)."""
-    newest = (select(func.max(Classification.id).label("cid"), func.count().label("times"))
-              .group_by(_key(Classification)).subquery("newest"))
-    verdicts = select(Feedback.item_id, func.max(Feedback.id).label("fid")).group_by(Feedback.item_id) \
-        .subquery("verdicts")
+    """The filtered item rows: each item's newest classification (no newer one with the same ``item_key``) joined
+    to the item's newest verdict. Correlated lookups on the indexed ``item_key`` / ``feedback.item_id``, so that a
+    page ordered by id stops after its rows instead of grouping the whole table."""
     c, f = Classification.__table__.alias("c"), Feedback.__table__.alias("f")
+    newer, same = Classification.__table__.alias("newer"), Classification.__table__.alias("same")
+    f2 = Feedback.__table__.alias("f2")
+    key = func.coalesce(c.c.item_key, c.c.uid)
+    newest = or_(c.c.item_key.is_(None),
+                 ~exists().where(newer.c.item_key == c.c.item_key, newer.c.id > c.c.id))
+    verdict_id = select(func.max(f2.c.id)).where(f2.c.item_id == key).scalar_subquery()
+    times = case((c.c.item_key.is_(None), 1),
+                 else_=select(func.count()).where(same.c.item_key == c.c.item_key).scalar_subquery())
     status = case((f.c.action == "accept", "accepted"), (f.c.action == "correct", "corrected"), else_="pending")
     final_topic = case((f.c.id.is_not(None), f.c.topic_path[0].as_string()), else_=c.c.topic)
     final_lead = case((f.c.id.is_not(None), f.c.lead), else_=c.c.lead_department)
@@ -59,10 +61,9 @@ def _base(conn: Connection, flt: QueueFilter) -> tuple[Select[Any], dict[str, An
     query = (select(c, f.c.id.label("f_id"), f.c.action.label("f_action"), f.c.topic_path.label("f_topic_path"),
                     f.c.lead.label("f_lead"), f.c.assists.label("f_assists"), f.c.editor.label("f_editor"),
                     f.c.note.label("f_note"), f.c.created_at.label("f_created_at"),
-                    f.c.supersedes.label("f_supersedes"), newest.c.times, status.label("status"))
-             .join(newest, newest.c.cid == c.c.id)
-             .outerjoin(verdicts, verdicts.c.item_id == _key(c.c))
-             .outerjoin(f, f.c.id == verdicts.c.fid))
+                    f.c.supersedes.label("f_supersedes"), times.label("times"), status.label("status"))
+             .select_from(c.outerjoin(f, f.c.id == verdict_id))
+             .where(newest))
     for condition in _conditions(conn, flt, cols):
         query = query.where(condition)
     return query, cols

@@ -207,6 +207,8 @@ def make_engine(url: str) -> Engine:
     with transaction(engine) as conn:  # two processes starting on a fresh home create the tables once
         Base.metadata.create_all(conn)
         _add_missing_columns(conn)
+        # a database from before item_key got the column from _add_missing_columns, without its index
+        conn.execute(text("CREATE INDEX IF NOT EXISTS ix_classifications_item_key ON classifications (item_key)"))
         if engine.dialect.name == "sqlite":
             _search_index(conn)
     return engine
