@@ -97,7 +97,7 @@ export function triageList(root, { prefix, emptyText, onChanged = () => {} }) {
     decided ? h('p', { class: 'meta triage-decided' }, `${STATUS_NAMES[item.status]}：${item.decided_by || '—'}，${fmtTime(item.decided_at)}`) : null,
     h('div', { class: 'actions' },
       item.status === 'accepted' ? null : h('button', { type: 'button', class: 'ok', dataset: { act: 'accept' },
-        'aria-label': `采纳：${item.title || item.text.slice(0, 20)}`, onclick: () => { select(index, false); accept(); } },
+        'aria-label': `${decided ? '改为采纳' : '采纳'}：${item.title || item.text.slice(0, 20)}`, onclick: () => { select(index, false); accept(); } },
       decided ? '改为采纳' : '采纳'),
       h('button', { type: 'button', dataset: { act: 'correct' }, 'aria-label': `${decided ? '修改结论' : '纠正'}：${item.title || item.text.slice(0, 20)}`,
         onclick: () => { select(index, false); openCorrection(); } }, decided ? '修改结论' : '纠正')));
