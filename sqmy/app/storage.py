@@ -9,6 +9,7 @@ import random
 import secrets
 import threading
 import time
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -34,8 +35,6 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-
-from sqmy.core.text import normalize
 
 log = logging.getLogger(__name__)
 
@@ -302,7 +301,7 @@ def item_key(item_id: str | None, title: str, text: str) -> str:
     spacing is the same item)."""
     if item_id:
         return item_id[:200]
-    key = "\n".join("".join(normalize(part).split()) for part in (title, text))
+    key = "\n".join("".join(unicodedata.normalize("NFKC", part).lower().split()) for part in (title, text))
     return "t-" + hashlib.sha256(key.encode()).hexdigest()[:16]
 
 
