@@ -54,7 +54,12 @@ export function mount(root) {
     h('section', { class: 'card', 'aria-labelledby': 'h-queue-list' },
       h('h2', { id: 'h-queue-list' }, '条目'), summary, listBox, pager));
   const triage = triageList(listBox, { prefix: 'queue', emptyText: '没有符合条件的条目。',
-    onChanged: () => { if (status.value === 'pending' || status.value === 'needs_review') summary.textContent += '（已处理的条目在刷新后移出此列表）'; } });
+    onChanged: () => {
+      const note = '（已处理的条目在刷新后移出此列表）';
+      if ((status.value === 'pending' || status.value === 'needs_review') && !summary.textContent.endsWith(note)) {
+        summary.textContent += note;
+      }
+    } });
 
   loadLabels().then((labels) => {
     for (const l1 of labels.taxonomy) topic.append(h('option', { value: l1.name }, l1.name));
