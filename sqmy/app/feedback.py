@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.engine import Engine as DbEngine
 from sqlalchemy.exc import IntegrityError
 
-from sqmy.app.storage import Classification, Feedback, IdempotencyKey, audit, now, transaction
+from sqmy.app.storage import Classification, Feedback, IdempotencyKey, audit, item_key, now, transaction
 from sqmy.core.io import RecordError, iter_records
 from sqmy.core.labels import LabelSpace, UnknownLabelError
 from sqmy.training.data import LabeledItem, split_names
@@ -28,7 +28,8 @@ class FeedbackError(ValueError):
 
 
 def _text_id(title: str, text: str) -> str:
-    return "t-" + hashlib.sha256(f"{title}\n{text}".encode()).hexdigest()[:16]
+    """An item without an id is known by its normalised title and text (the key its classifications carry)."""
+    return item_key(None, title, text)
 
 
 def _lookup_classification(conn: Connection, classification_id: str | None,
@@ -134,22 +135,34 @@ def _store(conn: Connection, labels: LabelSpace, payload: dict[str, Any], actor:
     if classification_id and stored is None:
         raise FeedbackError(f"字段 classification_id：找不到分类记录 {classification_id}", "classification_id")
     title, text = _item_text(payload, stored)
-    item_id = item_id or (stored or {}).get("item_id") or _text_id(title, text)
+    item_id = item_id or (stored or {}).get("item_key") or (stored or {}).get("item_id") or _text_id(title, text)
     before = _labels_before(conn, item_id, stored)
     topic_path, lead, assists = _verdict_labels(payload, action, before, labels)
     editor = str(payload.get("editor") or actor).strip()[:100] or actor
     note = payload.get("note") or ""
     if not isinstance(note, str):
         raise FeedbackError("字段 note 必须是字符串", "note")
+    previous = latest_feedback(conn, item_id[:200])
+    if previous is not None and _same_verdict(previous, action, topic_path, lead, assists, note):
+        return feedback_view(previous) | {"duplicate": True}  # one verdict per item: a repeat stores nothing
     row = {"item_id": item_id[:200], "classification_id": (stored or {}).get("uid"), "title": title, "text": text,
            "action": action, "topic_path": topic_path, "lead": lead, "assists": assists, "previous": before,
-           "editor": editor, "note": note, "source": source, "created_at": now()}
+           "editor": editor, "note": note, "source": source, "created_at": now(),
+           "supersedes": previous["id"] if previous else None}
     inserted = conn.execute(insert(Feedback).values(**row)).inserted_primary_key
     assert inserted is not None
     row["id"] = inserted[0]
     audit(conn, actor, f"feedback.{action}", item_id, feedback_id=row["id"], before=before,
-          after={"topic_path": topic_path, "lead": lead, "assists": assists}, editor=editor)
-    return feedback_view(row)
+          after={"topic_path": topic_path, "lead": lead, "assists": assists}, editor=editor,
+          supersedes=row["supersedes"])
+    return feedback_view(row) | {"duplicate": False}
+
+
+def _same_verdict(previous: dict[str, Any], action: str, topic_path: list[str] | None, lead: str | None,
+                  assists: list[str] | None, note: str) -> bool:
+    """Whether a new verdict repeats the item's newest one (same action, labels and note, or no note)."""
+    return (previous["action"] == action and previous["topic_path"] == topic_path and previous["lead"] == lead
+            and (previous["assists"] or []) == (assists or []) and (not note or note == previous["note"]))
 
 
 def _item_text(payload: dict[str, Any], stored: dict[str, Any] | None) -> tuple[str, str]:
@@ -217,6 +230,7 @@ def feedback_view(row: dict[str, Any]) -> dict[str, Any]:
         "topic": row["topic_path"][0] if row["topic_path"] else None, "topic_path": row["topic_path"],
         "departments": departments, "previous": row["previous"], "editor": row["editor"], "note": row["note"],
         "source": row["source"], "created_at": row["created_at"].isoformat(timespec="seconds"),
+        "supersedes": row.get("supersedes"),
     }
 
 

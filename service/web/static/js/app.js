@@ -4,10 +4,14 @@ import { announce, errorText, fill, h, ROLE_NAMES } from './util.js';
 import * as classifyView from './classify.js';
 import * as archiveView from './archive.js';
 import * as modelsView from './models.js';
+import * as queueView from './queue.js';
+import * as pasteView from './paste.js';
 import { mountEngineStatus } from './status.js';
 
-const VIEWS = { classify: classifyView, archive: archiveView, models: modelsView };
-const ROUTES = { '': 'classify', '#/': 'classify', '#/archive': 'archive', '#/models': 'models' };
+const VIEWS = { classify: classifyView, archive: archiveView, models: modelsView, queue: queueView, paste: pasteView };
+const ROUTES = { '': 'classify', '#/': 'classify', '#/archive': 'archive', '#/models': 'models', '#/queue': 'queue',
+  '#/paste': 'paste' };
+const VIEW_KEYS = { Digit1: '#/', Digit2: '#/archive', Digit3: '#/models', Digit4: '#/queue', Digit5: '#/paste' };
 const main = document.getElementById('main');
 const userBox = document.getElementById('user-box');
 const ctx = { who: null };
@@ -113,9 +117,9 @@ window.addEventListener('sqmy:unauthorized', () => {
 });
 
 document.addEventListener('keydown', (e) => {
-  if (e.altKey && !e.ctrlKey && !e.metaKey && ['Digit1', 'Digit2', 'Digit3'].includes(e.code)) {
+  if (e.altKey && !e.ctrlKey && !e.metaKey && VIEW_KEYS[e.code]) {
     e.preventDefault();
-    location.hash = { Digit1: '#/', Digit2: '#/archive', Digit3: '#/models' }[e.code];
+    location.hash = VIEW_KEYS[e.code];
     return;
   }
   if (current && current.instance && current.instance.onKey) current.instance.onKey(e);
