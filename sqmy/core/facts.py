@@ -23,7 +23,6 @@ Only the stdlib is imported at module load; the gazetteer, rjieba, phonenumbers 
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -89,38 +88,25 @@ _GENERIC_COUNTIES = _words("城区 郊区 矿区 新区 市辖区 县 省直辖�
 _PROVINCE_TAIL = re.compile(r"(?:省|市|壮族自治区|回族自治区|维吾尔自治区|自治区|特别行政区|特別行政區)$")
 
 
-def _loc_data() -> str:
-    import stdnum
-
-    with open(os.path.join(os.path.dirname(stdnum.__file__), "cn", "loc.dat"), encoding="utf-8") as f:
-        return f.read()
-
-
 @lru_cache(maxsize=1)
 def _gazetteer() -> dict[str, str]:
-    """Name → level for China's provinces, prefecture cities and counties (stdnum's division codes)."""
+    """Name → level for China's provinces, prefecture cities and counties (current and former names)."""
+    from sqmy.core.divisions import divisions
+
     names: dict[str, str] = {}
-    province = ""
-    for line in _loc_data().splitlines():
-        m = re.match(r'^(\s*)(\d+) (province|county)="(.*)"$', line)
-        if m is None:
-            continue
-        code, values = m.group(2), [re.sub(r"^\[[^\]]*\]", "", v) for v in m.group(4).split(",")]
-        if not m.group(1):
-            province = code
-            for name in values:
+    for code, division_names in divisions():
+        level = "province" if code.endswith("0000") else "city" if code.endswith("00") else "county"
+        for name in division_names:
+            if level == "province" and name.endswith(("省", "市", "区", "區")):
                 names[name] = "province"
                 short = _PROVINCE_TAIL.sub("", name)
                 if len(short) >= 2:
                     names.setdefault(short, "province")
-            continue
-        level = "province" if code.endswith("0000") else "city" if code.endswith("00") else "county"
-        for name in values:
-            if name in _GENERIC_COUNTIES or "直辖" in name or len(name) < 3 or level == "province":
+            if level == "province" or name in _GENERIC_COUNTIES or "直辖" in name or len(name) < 3:
                 continue
             names.setdefault(name, level)
             short = name[:-1] if level == "city" and name.endswith("市") else ""
-            if len(short) >= 2 and short not in _SHORT_NAME_STOP and province not in ("11", "12", "31", "50"):
+            if len(short) >= 2 and short not in _SHORT_NAME_STOP and code[:2] not in ("11", "12", "31", "50"):
                 names.setdefault(short, "city")
     return names
 

@@ -88,10 +88,10 @@ def test_no_raw_phone_or_id_in_database_logs_metrics_feedback_or_exports(home, t
         done = sqmy(home, "batch", src, out, "--engine", "tfidf")
         assert done.returncode == 0, done.stderr
         assert_clean(out.read_text(encoding="utf-8") + done.stdout + done.stderr, out.name)
-    rows = list(csv.DictReader(open(tmp_path / "out.csv", encoding="utf-8")))
+    rows = list(csv.DictReader((tmp_path / "out.csv").read_text(encoding="utf-8").splitlines()))
     assert rows[0]["联系电话"] == "139****5678" and "青石镇" in rows[0]["places"]
     assert rows[0]["contacts"] == "139****5678、110***********002X"
-    lines = [json.loads(line) for line in open(tmp_path / "out.jsonl", encoding="utf-8")]
+    lines = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()]
     assert {f["kind"] for f in lines[0]["facts"]} >= {"place", "phone", "id_number"}
     done = sqmy(home, "classify", TEXT, "--engine", "tfidf")
     assert_clean(done.stdout + done.stderr, "sqmy classify")
