@@ -8,7 +8,8 @@ end)`` character offsets into ``text`` as given (no normalisation shifts them). 
   former names; provinces and prefecture cities also by their short names, 浙江, 杭州), the site's own towns and
   streets (``localities``, from the directory) and, below county level where no gazetteer reaches, a recogniser
   on rjieba's words: a proper name of at least two characters before a suffix (镇/乡 → town, 街道 → street,
-  村/社区 → village, 小区/花园/苑/家园/公寓/新村/山庄/大厦 → estate, 路/街/大道/大街/巷/弄/胡同 → road), so that
+  村/社区 → village, 小区/花园/苑/家园/公寓/新村/山庄/大厦/华庭/名邸/华府/公馆/嘉园 → estate,
+  路/街/大道/大街/巷/弄/胡同 → road), so that
   幸福村, 阳光花园小区, 建设东路 are places and 农村, 我们小区, 马路 are not.
 - **phone** and **id_number**: see ``sqmy.core.pii`` (validated with ``phonenumbers`` and ``python-stdnum``).
 - **plate**: mainland licence plates, including the 6-character new-energy ones (浙A·D12345, 粤B12345F).
@@ -68,7 +69,8 @@ def _words(spaced: str) -> frozenset[str]:
 
 _SUFFIXES: tuple[tuple[str, str], ...] = (
     ("街道", "street"), ("社区", "village"), ("小区", "estate"), ("花园", "estate"), ("家园", "estate"),
-    ("公寓", "estate"), ("新村", "estate"), ("山庄", "estate"), ("大厦", "estate"), ("大道", "road"),
+    ("公寓", "estate"), ("新村", "estate"), ("山庄", "estate"), ("大厦", "estate"), ("华庭", "estate"),
+    ("名邸", "estate"), ("华府", "estate"), ("公馆", "estate"), ("嘉园", "estate"), ("大道", "road"),
     ("大街", "road"), ("胡同", "road"), ("镇", "town"), ("乡", "town"), ("村", "village"), ("苑", "estate"),
     ("路", "road"), ("街", "road"), ("巷", "road"), ("弄", "road"))
 _ESTATE_WORDS = frozenset(s for s, level in _SUFFIXES if level == "estate" and len(s) > 1)
@@ -81,7 +83,11 @@ _NOT_NAMES = _words(
     "乡镇 村镇 城镇 集镇 市区 县城 居民 业主 村民 群众 市民 周围 路口 路段 路面 道路 马路 公路 街道 社区 小区 "
     "广大 各个 每个 当地 本地 外地 附近的 开发商 物业 老家 家乡 沿线 街头")
 _PROPER = frozenset({"ns", "nr", "nz", "nt", "nrt", "nrfg"})
-_GENERIC_PREFIX = re.compile(r"^(?:[的了在是和与及到从往向把被给这那该本各每全某]|我们|你们|他们)")
+_GENERIC_PREFIX = re.compile(r"^(?:[的了在是这那该本每某]|我们|你们|他们)")
+_FUNCTION_TAGS = frozenset({"p", "c", "u", "uj", "ul", "uz", "ud", "ug", "uv", "r", "d", "m", "q", "x", "y", "e", "o",
+                            "f", "v", "vn", "ad", "an"})
+_PREPOSITIONS = "向由在从到往对把被给和与"
+_ADMIN_TAIL = "省市区县"  # a name never starts with the end of the unit before it (播州区|横山镇)
 _SHORT_NAME_STOP = _words("东方 长治 来宾 白银 普洱 哈密 中卫 安康 北海 江山 黄山 吉安 三沙 开平 永安 和平 长寿 太平 "
                              "中山 新乡 东营 龙岩 白山 本溪 通化 朝阳 阳泉")
 _GENERIC_COUNTIES = _words("城区 郊区 矿区 新区 市辖区 县 省直辖县级行政区划 自治区直辖县级行政区划 市区")
@@ -158,18 +164,20 @@ def _suffix(word: str) -> tuple[str, str] | None:
     return None
 
 
-def _name_like(token: Token) -> bool:
+def _name_like(token: Token, short: bool = False) -> bool:
+    """A word that can be (part of) a place's name; single characters only as proper nouns, or (``short``: the
+    name is still shorter than two characters) when they are no function word (枫树/湾/村)."""
     word, tag = token[0], token[1]
     if word in _NOT_NAMES or not all("\u4e00" <= c <= "\u9fff" for c in word):
         return False
-    return len(word) > 1 or tag in _PROPER
+    return len(word) > 1 or tag in _PROPER or (short and tag not in _FUNCTION_TAGS and word not in _ADMIN_TAIL)
 
 
 def _extend_left(tokens: Sequence[Token], i: int, name_len: int) -> int:
     """Index of the first token of the place that ends at token ``i``: earlier words join while the name is
     shorter than two characters, and through estate words (阳光/花园/小区)."""
     j = i
-    while j > 0 and i - j < 3 and _name_like(tokens[j - 1]):
+    while j > 0 and i - j < 3 and _name_like(tokens[j - 1], short=name_len < 2):
         previous = tokens[j - 1][0]
         if name_len >= 2 and previous not in _ESTATE_WORDS and tokens[j][0] not in _ESTATE_WORDS:
             break
@@ -193,6 +201,9 @@ def _suffix_places(text: str, tokens: Sequence[Token]) -> list[Fact]:
             continue  # 马路, 农村, 沿街: one word that only looks like a name and a suffix
         j = _extend_left(tokens, i, name_len) if name_len < 2 or tokens[i - 1][0] in _ESTATE_WORDS else i
         start = tokens[j][2]
+        if end - len(suffix) - start > 2 and (text[start] in _ADMIN_TAIL or (
+                text[start] in _PREPOSITIONS and len(tokens[j][0]) == 3)):  # 区|横山镇, 向翠屏 (read as a name)
+            start += 1
         name = text[start:end - len(suffix)]
         if len(name) >= 2 and not _GENERIC_PREFIX.match(name) and name not in _NOT_NAMES:
             out.append(Fact("place", text[start:end], start, end, level))
@@ -226,11 +237,27 @@ def _plates(plain: str, text: str) -> list[Fact]:
 _UPPER = {c: c - 32 for c in range(ord("a"), ord("z") + 1)}
 
 
+_SURNAME_CLASS = "[" + "".join(sorted(_SURNAMES)) + "]"
+_ROLE = re.compile(  # 联系人：王伟，… / 群众张建国反映…
+    rf"(?:来电人|联系人|提案人|反映人|投诉人|举报人|当事人|申请人|姓名|户主)[:： ]?"
+    rf"({_SURNAME_CLASS}[\u4e00-\u9fff]{{1,2}}?)(?=[，,。；;、（( ]|$)|"
+    rf"(?:群众|市民|村民|居民|业主|职工|负责人)({_SURNAME_CLASS}[\u4e00-\u9fff]{{1,2}}?)(?=反映|来电|来信|称|说|表示)")
+
+
 def _persons(text: str, tokens: Sequence[Token]) -> list[Fact]:
+    """Surname + title or 某; a name after 来电人/联系人/提案人…; words tagged as person names (a lone surname
+    followed by a given name tagged so too: 董/秀英)."""
     out = [Fact("person", m.group(), m.start(), m.end()) for m in _HONORIFIC.finditer(text)]
-    for word, tag, start, end in tokens:
-        if tag in ("nr", "nrfg") and 2 <= len(word) <= 4 and word[0] in _SURNAMES and _suffix(word) is None:
+    for m in _ROLE.finditer(text):
+        group = 1 if m.group(1) else 2
+        out.append(Fact("person", m.group(group), m.start(group), m.end(group)))
+    for n, (word, tag, start, end) in enumerate(tokens):
+        if tag not in ("nr", "nrfg") or word[0] not in _SURNAMES or _suffix(word) is not None:
+            continue
+        if 2 <= len(word) <= 4:
             out.append(Fact("person", word, start, end))
+        elif n + 1 < len(tokens) and tokens[n + 1][1] in ("nr", "nrfg") and len(tokens[n + 1][0]) <= 2:
+            out.append(Fact("person", word + tokens[n + 1][0], start, tokens[n + 1][3]))
     return out
 
 

@@ -8,7 +8,8 @@ editor to tell two apart, not enough to call or identify.
 
 Phone candidates come from a pattern (mobile numbers, landlines with area code, ``+86``/``86``/``0086``, spaces or
 hyphens between the groups, ``(0571)``) and are kept only when ``phonenumbers`` (Google's libphonenumber) says the
-number is valid in China; a 7–8 digit local number counts only right after a word such as 电话/手机/座机.
+number is valid in China (a landline: possible, i.e. of the right length for its area code); a 7–8 digit local
+number counts only right after a word such as 电话/手机/座机.
 18-digit ID numbers must have the right check character (GB 11643), a birth date that exists and a county code of
 the national tables (``python-stdnum``'s ``cn/loc.dat``, see ``sqmy.core.divisions``); old 15-digit ones the
 date and the county: so order, bank and express numbers of those lengths are not taken for ID numbers.
@@ -29,11 +30,11 @@ _DIGIT = re.compile(r"\d")
 _ID = re.compile(r"(?<![0-9A-Za-z])(\d{17}[\dXx]|\d{15})(?![0-9A-Za-z])")
 _SEP = r"[ \-]?"
 _PHONE = re.compile(
-    r"(?<![\d+])(?:(?:\+|00)?86[ \-]?)?"
+    r"(?<![\dA-Za-z+])(?:(?:\+|00)?86[ \-]?)?"
     r"(?:1[3-9]\d" + _SEP + r"\d{4}" + _SEP + r"\d{4}"
     r"|(?:\(0\d{2,3}\)|0\d{2,3})" + _SEP + r"[2-9]\d{2,3}" + _SEP + r"\d{4})"
     r"(?!\d)")
-_LOCAL = re.compile(r"(?:电话|手机|座机|联系方式|热线|号码|tel|Tel|TEL)[:： ]{0,2}(?:是|为)?[:： ]{0,2}"
+_LOCAL = re.compile(r"(?:电话|手机|座机|联系方式|热线|tel|Tel|TEL)[:： ]{0,2}(?:是|为)?[:： ]{0,2}"
                     r"([2-9]\d{6,7})(?!\d)")
 
 
@@ -75,7 +76,13 @@ def _valid_phone(raw: str) -> bool:
         number = phonenumbers.parse(digits, "CN")
     except phonenumbers.NumberParseException:
         return False
-    return bool(number.country_code == 86 and phonenumbers.is_valid_number(number))
+    if number.country_code != 86:
+        return False
+    if phonenumbers.is_valid_number(number):
+        return True
+    # a landline whose local number the metadata does not list (ranges change faster than it): the length is enough
+    national = str(number.national_number)
+    return not national.startswith("1") and len(national) >= 10 and phonenumbers.is_possible_number(number)
 
 
 def find_contacts(text: str) -> list[Span]:
