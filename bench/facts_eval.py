@@ -6,6 +6,7 @@ directory's towns, streets and city known as places.
 
     .venv/bin/python bench/facts_eval.py              # the table
     .venv/bin/python bench/facts_eval.py --errors 30  # and the first 30 misses and false alarms
+    SQMY_HOME=var .venv/bin/python bench/facts_eval.py --cost   # and what facts add to routing one item (TF-IDF)
 """
 
 from __future__ import annotations
@@ -69,10 +70,32 @@ def evaluate(items: list[dict], errors: int = 0) -> dict[str, dict[str, float]]:
     return report
 
 
+def cost(items: list[dict], rounds: int = 3) -> dict[str, float]:
+    """Milliseconds per item of TF-IDF routing without and with facts (the promoted model under SQMY_HOME;
+    batches of 32, as the service's micro-batcher forms them under load; best of ``rounds``)."""
+    from sqmy.app.archive.predictor import PredictorSpec
+    from sqmy.models.base import Doc
+
+    router = PredictorSpec.from_settings(Settings(), "tfidf").load().router
+    docs = [Doc(item["text"]) for item in items]
+    out = {}
+    for facts in (False, True):
+        router.classify(docs[:32], engine="tfidf", facts=facts)
+        best = float("inf")
+        for _ in range(rounds):
+            started = time.perf_counter()
+            for n in range(0, len(docs), 32):
+                router.classify(docs[n:n + 32], engine="tfidf", facts=facts)
+            best = min(best, time.perf_counter() - started)
+        out["ms per item with facts" if facts else "ms per item without facts"] = round(best / len(docs) * 1000, 3)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", type=Path, default=SET)
     parser.add_argument("--errors", type=int, default=0, help="print this many misses and false alarms")
+    parser.add_argument("--cost", action="store_true", help="time TF-IDF routing with and without facts")
     args = parser.parse_args()
     items = [json.loads(line) for line in args.set.read_text(encoding="utf-8").splitlines() if line.strip()]
     report = evaluate(items, args.errors)
@@ -83,6 +106,8 @@ def main() -> None:
         print(f"{kind:10} {row['gold']:5} {row['predicted']:5} {row['precision']:6.3f} {row['recall']:6.3f} "
               f"{row['f1']:6.3f}")
     print(json.dumps({k: report[k] for k in ("place levels", "speed")}, ensure_ascii=False, indent=1))
+    if args.cost:
+        print(json.dumps(cost(items), ensure_ascii=False))
 
 
 if __name__ == "__main__":
