@@ -18,8 +18,9 @@ end)`` character offsets into ``text`` as given (no normalisation shifts them). 
 
 ``Fact.masked()`` hides the middle digits of a phone or ID number (``sqmy.core.pii.mask_value``).
 
-Only the stdlib is imported at module load; the gazetteer, rjieba, phonenumbers and stdnum load on first use
-(about 0.2 s once per process), so importing this module costs a command that never extracts nothing.
+Only the standard library is imported with this module; the gazetteer, rjieba, phonenumbers and pyahocorasick load
+on the first extraction (0.1–0.4 s once per process, see docs/BENCHMARKS.md), so a command that extracts nothing
+pays nothing.
 """
 
 from __future__ import annotations
@@ -199,7 +200,8 @@ def _suffix_places(text: str, tokens: Sequence[Token]) -> list[Fact]:
             continue
         if 0 < name_len < 2 and tag not in _PROPER:
             continue  # 马路, 农村, 沿街: one word that only looks like a name and a suffix
-        j = _extend_left(tokens, i, name_len) if name_len < 2 or tokens[i - 1][0] in _ESTATE_WORDS else i
+        chain = i > 0 and tokens[i - 1][0] in _ESTATE_WORDS  # 阳光/花园/小区: the estate word joins
+        j = _extend_left(tokens, i, name_len) if name_len < 2 or chain else i
         start = tokens[j][2]
         if end - len(suffix) - start > 2 and (text[start] in _ADMIN_TAIL or (
                 text[start] in _PREPOSITIONS and len(tokens[j][0]) == 3)):  # 区|横山镇, 向翠屏 (read as a name)
