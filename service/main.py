@@ -14,6 +14,7 @@ from fastapi.routing import APIRoute
 import sqmy
 from sqmy.app.metrics import Metrics
 from sqmy.core.config import Settings, get_settings
+from sqmy.core.pii import install_log_masking
 from sqmy.service.api.routes import classify, explain, feedback, health, info, items, jobs, keys, models
 from sqmy.service.errors import install_error_handlers
 from sqmy.service.limits import LimitsMiddleware, spool_uploads_under
@@ -64,6 +65,8 @@ def tune_gc() -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     metrics = Metrics()
+    if settings.MASK_PII:
+        install_log_masking()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqmy.app.storage import Classification, Feedback, IdempotencyKey, audit, item_key, now, transaction
 from sqmy.core.io import RecordError, iter_records
 from sqmy.core.labels import LabelSpace, UnknownLabelError
+from sqmy.core.pii import mask_pii
 from sqmy.training.data import LabeledItem, split_names
 
 
@@ -89,15 +90,16 @@ def _check_departments(departments: Any, labels: LabelSpace) -> tuple[str | None
 
 
 def record_feedback(db: DbEngine, labels: LabelSpace, payload: dict[str, Any], actor: str,
-                    source: str = "api") -> dict[str, Any]:
+                    source: str = "api", *, raw: bool = False) -> dict[str, Any]:
     """Validate and store one verdict with its audit entry (one transaction); return the stored row. ``accept``
-    without labels takes the suggestion."""
+    without labels takes the suggestion. The item's title and text are stored with phone and ID numbers masked
+    unless ``raw`` (SQMY_STORE_RAW_TEXT)."""
     with transaction(db) as conn:
-        return _store(conn, labels, payload, actor, source)
+        return _store(conn, labels, payload, actor, source, raw)
 
 
 def record_feedback_once(db: DbEngine, labels: LabelSpace, payload: dict[str, Any], actor: str,
-                         key: str) -> tuple[dict[str, Any], bool]:
+                         key: str, *, raw: bool = False) -> tuple[dict[str, Any], bool]:
     """``record_feedback`` under a client's idempotency key: ``(row, replayed)``. The first request under a key
     stores the verdict; a repeat with the same payload returns that row (``replayed``) and stores nothing; a
     different payload under a used key is an error. Keys are per actor (API key name)."""
@@ -112,7 +114,7 @@ def record_feedback_once(db: DbEngine, labels: LabelSpace, payload: dict[str, An
                         raise FeedbackError("请求头 Idempotency-Key：该键已用于另一条内容不同的反馈；"
                                             "重发时请求体须与首次完全相同，新的反馈请换一个新键", "Idempotency-Key")
                     return first["response"], True
-                stored = _store(conn, labels, payload, actor, "api")
+                stored = _store(conn, labels, payload, actor, "api", raw)
                 conn.execute(insert(IdempotencyKey).values(actor=actor, key=key, request_hash=digest,
                                                            feedback_id=stored["id"], response=stored, created_at=now()))
                 return stored, False
@@ -123,7 +125,7 @@ def record_feedback_once(db: DbEngine, labels: LabelSpace, payload: dict[str, An
 
 
 def _store(conn: Connection, labels: LabelSpace, payload: dict[str, Any], actor: str,
-           source: str) -> dict[str, Any]:
+           source: str, raw: bool = False) -> dict[str, Any]:
     """Validate one verdict and insert it with its audit entry on ``conn`` (the caller's write transaction)."""
     action = payload.get("action") or "correct"
     if action not in ("accept", "correct"):
@@ -142,6 +144,8 @@ def _store(conn: Connection, labels: LabelSpace, payload: dict[str, Any], actor:
     note = payload.get("note") or ""
     if not isinstance(note, str):
         raise FeedbackError("字段 note 必须是字符串", "note")
+    if not raw:
+        title, text, note = mask_pii(title), mask_pii(text), mask_pii(note)
     previous = latest_feedback(conn, item_id[:200])
     if previous is not None and _same_verdict(previous, action, topic_path, lead, assists, note):
         return feedback_view(previous) | {"duplicate": True}  # one verdict per item: a repeat stores nothing
@@ -242,7 +246,7 @@ def list_feedback(db: DbEngine, *, item_id: str | None = None, limit: int = 50) 
         return [feedback_view(dict(r)) for r in conn.execute(query).mappings()]
 
 
-def import_feedback(db: DbEngine, labels: LabelSpace, path: Path, actor: str) -> dict[str, Any]:
+def import_feedback(db: DbEngine, labels: LabelSpace, path: Path, actor: str, *, raw: bool = False) -> dict[str, Any]:
     """Store every valid row of a CSV/JSONL file of corrections; bad rows are reported and skipped."""
     stored, errors = 0, []
     for n, record in enumerate(iter_records(Path(path)), 1):
@@ -251,7 +255,7 @@ def import_feedback(db: DbEngine, labels: LabelSpace, path: Path, actor: str) ->
             continue
         payload = _import_payload(record)
         try:
-            record_feedback(db, labels, payload, actor, source="import")
+            record_feedback(db, labels, payload, actor, source="import", raw=raw)
             stored += 1
         except FeedbackError as exc:
             errors.append({"row": n, "id": payload.get("item_id"), "field": exc.field, "error": str(exc)})

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqmy.app.queue import STATUS_NAMES
 from sqmy.core.cells import csv_safe
-from sqmy.core.masking import mask_numbers
+from sqmy.core.pii import mask_pii
 
 HEADERS = ("编号", "分类编号", "标题", "正文", "状态", "最终分类", "最终主办单位", "最终协办单位", "模型建议分类",
            "模型建议主办单位", "分类置信度", "需复核", "决定人", "决定时间", "分类时间", "备注")
@@ -19,13 +19,13 @@ HEADERS = ("编号", "分类编号", "标题", "正文", "状态", "最终分类
 def export_row(item: dict[str, Any]) -> list[str]:
     """One item as the export's cells (all text)."""
     final, suggested, verdict = item["final"], item["suggested"], item["verdict"] or {}
-    return [item["item_id"] or "", item["classification_id"] or "", mask_numbers(item["title"] or ""),
-            mask_numbers(item["text"] or ""), STATUS_NAMES[item["status"]],
+    return [item["item_id"] or "", item["classification_id"] or "", mask_pii(item["title"] or ""),
+            mask_pii(item["text"] or ""), STATUS_NAMES[item["status"]],
             " / ".join(final["topic_path"] or []), final["lead"] or "", "、".join(final["assists"] or []),
             " / ".join(suggested["topic_path"] or []), suggested["lead"] or "",
             f"{suggested['topic_confidence']:.2f}", "是" if item["needs_review"] else "否",
             item["decided_by"] or "", item["decided_at"] or "", item["created_at"] or "",
-            mask_numbers(verdict.get("note") or "")]
+            mask_pii(verdict.get("note") or "")]
 
 
 def to_csv(items: Sequence[dict[str, Any]]) -> bytes:

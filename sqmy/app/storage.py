@@ -36,6 +36,8 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from sqmy.core.pii import mask_pii, mask_values
+
 log = logging.getLogger(__name__)
 
 
@@ -157,8 +159,10 @@ def now() -> datetime:
 
 def audit(db: Engine | Connection, actor: str, action: str, target: str = "", **details: Any) -> None:
     """Append one audit event: inside the caller's transaction when given a connection (the change and its audit
-    entry commit together), else in a transaction of its own."""
-    statement = insert(AuditEvent).values(at=now(), actor=actor, action=action, target=target, details=details)
+    entry commit together), else in a transaction of its own. The audit trail never carries a phone or ID number
+    (masked whatever SQMY_MASK_PII says: it is kept for ever)."""
+    statement = insert(AuditEvent).values(at=now(), actor=actor, action=action, target=mask_pii(target),
+                                          details=mask_values(details))
     if isinstance(db, Connection):
         db.execute(statement)
         return
@@ -309,12 +313,16 @@ def new_classification_id() -> str:
     return f"c-{secrets.token_hex(8)}"
 
 
-def classification_row(item: dict[str, Any], result: dict[str, Any], source: str) -> dict[str, Any]:
+def classification_row(item: dict[str, Any], result: dict[str, Any], source: str, *,
+                       raw: bool = False) -> dict[str, Any]:
+    """The stored row of one classification; title and text with phone and ID numbers masked unless ``raw``
+    (SQMY_STORE_RAW_TEXT, or SQMY_MASK_PII off)."""
     lead = next((d["name"] for d in result.get("departments", []) if d["role"] == "lead"), None)
+    keep = (lambda s: s) if raw else mask_pii
     return {
         "uid": result.get("classification_id"), "item_id": item.get("id"),
-        "item_key": item_key(item.get("id"), item.get("title") or "", item["text"]), "title": item.get("title") or "",
-        "text": item["text"],
+        "item_key": item_key(item.get("id"), item.get("title") or "", item["text"]),
+        "title": keep(item.get("title") or ""), "text": keep(item["text"]),
         "topic": result["topic"], "topic_path": result["topic_path"],
         "topic_confidence": result["topic_confidence"], "lead_department": lead, "result": result,
         "engine": result["engine"], "model_version": result["model_version"],

@@ -323,6 +323,10 @@ def main(argv: list[str] | None = None) -> int:
         settings = get_settings()
     except ValueError as exc:
         return _fail(f"配置错误：{exc}")
+    if settings.MASK_PII:
+        from sqmy.core.pii import install_log_masking
+
+        install_log_masking()
     return int(args.func(args, settings) or 0)
 
 

@@ -24,7 +24,7 @@ from sqmy.app.storage import (
     new_classification_id,
     transaction,
 )
-from sqmy.core.masking import mask_numbers
+from sqmy.core.pii import mask_pii
 
 LIFT = "小区电梯坏了三个月，物业一直不修，老人上下楼很困难"
 BUS = "12路公交车早高峰经常不按时到站，等车半小时"
@@ -139,5 +139,5 @@ def test_the_export_masks_numbers_keeps_text_and_opens_in_excel(db, labels):
 
 
 def test_masking_leaves_other_numbers_alone():
-    assert mask_numbers("12路公交，2026年3月，编号20260301") == "12路公交，2026年3月，编号20260301"
-    assert mask_numbers("座机0571-87654321") == "座机0571-****4321"
+    assert mask_pii("12路公交，2026年3月，编号20260301") == "12路公交，2026年3月，编号20260301"
+    assert mask_pii("座机0571-87654321") == "座机0571-****4321"

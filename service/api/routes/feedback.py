@@ -60,11 +60,13 @@ async def create_feedback(request: FeedbackRequest, state: StateDep, principal: 
     if request.departments is not None:
         payload["departments"] = [d.model_dump() for d in request.departments]
 
+    raw = state.settings.STORE_RAW_TEXT or not state.settings.MASK_PII
+
     def store() -> tuple[dict[str, Any], bool]:
         state.classification_log.flush()  # the suggestion being judged may still be on its way to the database
         if idempotency_key is None:
-            return record_feedback(state.db, state.labels, payload, principal.name), False
-        return record_feedback_once(state.db, state.labels, payload, principal.name, idempotency_key)
+            return record_feedback(state.db, state.labels, payload, principal.name, raw=raw), False
+        return record_feedback_once(state.db, state.labels, payload, principal.name, idempotency_key, raw=raw)
 
     try:
         row, replayed = await run_in_threadpool(store)

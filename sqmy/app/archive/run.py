@@ -16,6 +16,7 @@ from sqmy.app.archive.predictor import Predictor, PredictorSpec
 from sqmy.app.archive.readers import archive_format, chunked, first_record, header_record, iter_items
 from sqmy.app.archive.rows import COLUMN_ALIASES, ChunkResult, Columns, Layout, LineEncoder
 from sqmy.app.archive.summary import BatchSummary
+from sqmy.app.policy import RoutingPolicy
 from sqmy.core.config import default
 from sqmy.core.progress import Progress, write_json_atomic
 
@@ -66,7 +67,7 @@ def run_batch(in_path: Path, out_path: Path, spec: PredictorSpec, options: Batch
     rows = check_archive(in_path, options.limits)  # before anything reads the rows
     progress = progress or Progress()
     checkpoint = load_checkpoint(out_path) if options.resume else None
-    layout, summary = _start(in_path, out_format, options, checkpoint)
+    layout, summary = _start(in_path, out_format, options, checkpoint, spec.policy)
     files = OutputFiles(out_path, spooled=out_format in ("xlsx", "parquet"), checkpoint=checkpoint)
     before, started = summary.seconds, time.perf_counter()
     try:
@@ -105,8 +106,8 @@ def nothing_read(summary: BatchSummary, layout: Layout) -> str:
     return f"没有一行能够分类：共 {summary.total} 行均无法分类，例如：{summary.first_error}"
 
 
-def _start(in_path: Path, out_format: str, options: BatchOptions,
-           checkpoint: dict[str, Any] | None) -> tuple[Layout, BatchSummary]:
+def _start(in_path: Path, out_format: str, options: BatchOptions, checkpoint: dict[str, Any] | None,
+           policy: RoutingPolicy) -> tuple[Layout, BatchSummary]:
     """The output layout and the summary so far: fresh, or from the checkpoint of the run being resumed."""
     if checkpoint is not None:
         if checkpoint["input"] != fingerprint(in_path):
@@ -118,7 +119,7 @@ def _start(in_path: Path, out_format: str, options: BatchOptions,
     first = header_record(in_path, options.sheet) if out_format == "csv" else first_record(in_path, options.sheet)
     layout = Layout.build(first or {}, options.columns, kind="flat" if out_format in ("csv", "xlsx") else "full",
                           encoding="csv" if out_format == "csv" else "jsonl", max_text_chars=options.max_text_chars,
-                          zh=options.zh_headers)
+                          zh=options.zh_headers, facts=policy.facts, mask_pii=policy.mask_pii)
     return layout, BatchSummary(has_labels=layout.labelled)
 
 
