@@ -101,6 +101,15 @@ class Settings(BaseSettings):
         "0 = off; unset = 20 with auth on, off with auth off.")
     RATE_LIMIT_BURST: int = Field(default=100, ge=1, description="Requests a key may make at once before the rate "
                                   "limit applies (token bucket size).")
+    FACTS: bool = Field(
+        default=True, description="Extract the facts inside an item (places, phone and ID numbers, plates, persons) "
+        "in /v1/classify, `sqmy classify` and `sqmy batch` (a request can turn it off: \"facts\": false).")
+    MASK_PII: bool = Field(
+        default=True, description="Phone and ID numbers masked (138****5678) in exports, logs, the audit trail, "
+        "facts and stored items (sqmy.core.pii).")
+    STORE_RAW_TEXT: bool = Field(
+        default=False, description="Stored classifications and feedback keep the original text; off = stored with "
+        "phone and ID numbers masked (when MASK_PII is on).")
     ENABLE_NOOP: bool = Field(default=False, description="Mount POST /v1/noop (benchmark baseline).")
 
     @model_validator(mode="after")

@@ -31,13 +31,14 @@ def _check_lengths(items: list[ClassifyItem], state: AppState, prefix: str = "")
             raise SqmyError(ErrorType.too_large, f"字段 {field}：正文 {len(item.text)} 字，超过上限 {limit} 字", field)
 
 
-async def _classify(items: list[ClassifyItem], engine: str | None, top_k: int | None,
+async def _classify(items: list[ClassifyItem], engine: str | None, top_k: int | None, facts: bool | None,
                     state: AppState) -> list[dict[str, Any]]:
-    """Route the items (engine and top-k default to SQMY_ENGINE / SQMY_TOP_K), log them, count them."""
+    """Route the items (engine, top-k and facts default to SQMY_ENGINE / SQMY_TOP_K / SQMY_FACTS), log them
+    (phone and ID numbers masked unless SQMY_STORE_RAW_TEXT), count them."""
     docs = [Doc(text=i.text, title=i.title) for i in items]
     try:
         results = await state.serving.classify(docs, engine=engine or state.settings.ENGINE,
-                                               top_k=top_k or state.settings.TOP_K)
+                                               top_k=top_k or state.settings.TOP_K, facts=facts)
     except EngineUnavailableError as exc:
         raise engine_unavailable(exc, engine, bool(state.router.engines)) from exc
     suggestions: list[Suggestion] = []
@@ -49,7 +50,8 @@ async def _classify(items: list[ClassifyItem], engine: str | None, top_k: int | 
         suggestions.append(result)
     out = [{"id": item.id, "classification_id": new_classification_id(), **suggestion.to_dict()}
            for item, suggestion in zip(items, suggestions, strict=True)]
-    written = state.classification_log.add([classification_row(item.model_dump(), result, "api")
+    raw = state.settings.STORE_RAW_TEXT or not state.settings.MASK_PII
+    written = state.classification_log.add([classification_row(item.model_dump(), result, "api", raw=raw)
                                             for item, result in zip(items, out, strict=True)])
     if written is not None:  # the log was idle: store the classification before acknowledging it (~1 ms)
         with contextlib.suppress(TimeoutError):
@@ -65,7 +67,7 @@ async def _classify(items: list[ClassifyItem], engine: str | None, top_k: int | 
 async def classify(request: ClassifyRequest, state: StateDep) -> JSONResponse:
     """对一条社情民意/留言给出分类路径、主办与协办单位、置信度和是否需要人工复核。"""
     _check_lengths([request], state)
-    results = await _classify([request], request.engine, request.top_k, state)
+    results = await _classify([request], request.engine, request.top_k, request.facts, state)
     return JSONResponse(results[0])
 
 
@@ -76,5 +78,5 @@ async def classify_batch(request: BatchClassifyRequest, state: StateDep) -> JSON
     if len(request.items) > limit:
         raise SqmyError(ErrorType.too_large, f"字段 items：一次最多 {limit} 条，收到 {len(request.items)} 条", "items")
     _check_lengths(request.items, state, prefix="items.")
-    results = await _classify(request.items, request.engine, request.top_k, state)
+    results = await _classify(request.items, request.engine, request.top_k, request.facts, state)
     return JSONResponse({"data": results, "count": len(results)})
