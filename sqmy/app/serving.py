@@ -14,7 +14,7 @@ from sqmy.models.base import Doc, Engine
 
 Job = tuple[Doc, int | None, bool | None]  # (document, top_k, facts)
 log = logging.getLogger(__name__)
-CHUNK_CHARS = 50_000  # work per batch: ~40 ms of TF-IDF on 2 cores (docs/BENCHMARKS.md)
+CHUNK_CHARS = 20_000  # work per batch: a few tens of ms of TF-IDF with facts on 2 cores (docs/BENCHMARKS.md)
 
 
 def chunks(docs: Sequence[Doc], max_chars: int) -> list[Sequence[Doc]]:

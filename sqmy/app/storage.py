@@ -10,7 +10,7 @@ import secrets
 import threading
 import time
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -338,6 +338,9 @@ def classification_row(item: dict[str, Any], result: dict[str, Any], source: str
     }
 
 
+PendingRow = dict[str, Any] | Callable[[], dict[str, Any]]  # a row, or what builds it in the writer thread
+
+
 class ClassificationLog:
     """Writes classification rows from a background thread in batches, off the request path.
 
@@ -349,14 +352,15 @@ class ClassificationLog:
 
     def __init__(self, engine: Engine, *, gather_seconds: float = 0.02, max_batch: int = 500) -> None:
         self.engine, self.gather_seconds, self.max_batch = engine, gather_seconds, max_batch
-        self._queue: queue.Queue[dict[str, Any] | Future[None] | None] = queue.Queue()
+        self._queue: queue.Queue[PendingRow | Future[None] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="sqmy-classification-log", daemon=True)
         self._thread.start()
 
-    def add(self, rows: list[dict[str, Any]]) -> Future[None] | None:
-        """Queue ``rows``; when the writer was idle (nothing queued or being written), a future done once they are
-        committed (or their write failed and was logged), else ``None``. Await it with ``asyncio.wrap_future``:
-        no thread waits for it."""
+    def add(self, rows: Sequence[PendingRow]) -> Future[None] | None:
+        """Queue ``rows`` (rows, or functions that build them: the writer thread calls them, so masking and
+        hashing long texts stays off the caller's event loop). When the writer was idle (nothing queued or being
+        written), a future done once they are committed (or their write failed and was logged), else ``None``.
+        Await it with ``asyncio.wrap_future``: no thread waits for it."""
         idle = self._queue.unfinished_tasks == 0
         for row in rows:
             self._queue.put(row)
@@ -379,9 +383,9 @@ class ClassificationLog:
             if stop:
                 return
 
-    def _gather(self) -> tuple[list[dict[str, Any]], list[Future[None]], bool]:
+    def _gather(self) -> tuple[list[PendingRow], list[Future[None]], bool]:
         """The next batch: rows, the write futures that end it, whether ``close()`` was asked for."""
-        batch: list[dict[str, Any]] = []
+        batch: list[PendingRow] = []
         written: list[Future[None]] = []
         item = self._queue.get()
         while item is not None:
@@ -397,10 +401,11 @@ class ClassificationLog:
                 break
         return batch, written, item is None
 
-    def _write(self, batch: list[dict[str, Any]]) -> None:
+    def _write(self, batch: list[PendingRow]) -> None:
         try:
+            rows = [row() if callable(row) else row for row in batch]
             with transaction(self.engine) as conn:
-                conn.execute(insert(Classification), batch)
+                conn.execute(insert(Classification), rows)
         except Exception:  # never let logging take the service down; report it
             log.exception("could not store %d classification rows", len(batch))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -51,7 +52,7 @@ async def _classify(items: list[ClassifyItem], engine: str | None, top_k: int | 
     out = [{"id": item.id, "classification_id": new_classification_id(), **suggestion.to_dict()}
            for item, suggestion in zip(items, suggestions, strict=True)]
     raw = state.settings.STORE_RAW_TEXT or not state.settings.MASK_PII
-    written = state.classification_log.add([classification_row(item.model_dump(), result, "api", raw=raw)
+    written = state.classification_log.add([partial(classification_row, item.model_dump(), result, "api", raw=raw)
                                             for item, result in zip(items, out, strict=True)])
     if written is not None:  # the log was idle: store the classification before acknowledging it (~1 ms)
         with contextlib.suppress(TimeoutError):
