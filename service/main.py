@@ -14,7 +14,7 @@ from fastapi.routing import APIRoute
 import sqmy
 from sqmy.app.metrics import Metrics
 from sqmy.core.config import Settings, get_settings
-from sqmy.service.api.routes import classify, explain, feedback, health, info, jobs, keys, models
+from sqmy.service.api.routes import classify, explain, feedback, health, info, jobs, keys, models, similar
 from sqmy.service.errors import install_error_handlers
 from sqmy.service.limits import LimitsMiddleware, spool_uploads_under
 from sqmy.service.state import AppState
@@ -82,7 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.metrics = metrics
     install_error_handlers(app)
-    for module in (classify, explain, feedback, models, jobs, keys, info, health):
+    for module in (classify, explain, feedback, models, jobs, keys, info, health, similar):
         app.include_router(module.router)
     mount_web(app)
     mount_docs(app)

@@ -9,9 +9,11 @@ from starlette.concurrency import run_in_threadpool
 
 from sqmy.app.results import Suggestion
 from sqmy.app.routing import EngineUnavailableError
+from sqmy.app.similar.service import classification_entries
 from sqmy.app.storage import classification_row, new_classification_id
 from sqmy.models.base import Doc
 from sqmy.service.api.deps import StateDep, require
+from sqmy.service.api.routes.similar import merge_hint, similar_for
 from sqmy.service.errors import BODY, KEYED, ErrorType, SqmyError, engine_unavailable, error_responses
 from sqmy.service.responses import JSONResponse
 from sqmy.service.schemas import BatchClassifyRequest, BatchPrediction, ClassifyItem, ClassifyRequest, Prediction
@@ -50,6 +52,8 @@ async def _classify(items: list[ClassifyItem], engine: str | None, top_k: int | 
            for item, suggestion in zip(items, suggestions, strict=True)]
     written = state.classification_log.add([classification_row(item.model_dump(), result, "api")
                                             for item, result in zip(items, out, strict=True)])
+    if state.similar is not None:  # indexed in the background, after any similar items were looked up
+        state.similar.add(classification_entries([i.model_dump() for i in items], out))
     if written is not None:  # the log was idle: store the classification before acknowledging it (~1 ms)
         await run_in_threadpool(written.wait, 5.0)
     for suggestion in suggestions:
@@ -63,7 +67,13 @@ async def _classify(items: list[ClassifyItem], engine: str | None, top_k: int | 
 async def classify(request: ClassifyRequest, state: StateDep) -> JSONResponse:
     """对一条社情民意/留言给出分类路径、主办与协办单位、置信度和是否需要人工复核。"""
     _check_lengths([request], state)
+    found = await similar_for(state, request.text, request.title, request.similar) if request.similar else None
+    hint = await run_in_threadpool(merge_hint, state, found) if found else None
     results = await _classify([request], request.engine, request.top_k, state)
+    if found is not None:
+        results[0]["similar"] = found
+    if hint is not None:
+        results[0]["merge_group"] = hint
     return JSONResponse(results[0])
 
 

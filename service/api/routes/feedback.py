@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query
@@ -9,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from sqmy.app.feedback import FeedbackError, list_feedback, record_feedback, record_feedback_once
+from sqmy.app.similar.service import index_verdict
 from sqmy.app.storage import recent_classifications
 from sqmy.service.api.deps import Editor, StateDep
 from sqmy.service.errors import BODY, KEYED, ErrorType, SqmyError, error_responses
@@ -16,6 +18,7 @@ from sqmy.service.responses import JSONResponse
 from sqmy.service.schemas import UnicodeText
 
 router = APIRouter(prefix="/v1", tags=["feedback"])
+log = logging.getLogger(__name__)
 
 
 class DepartmentLabel(BaseModel):
@@ -70,6 +73,11 @@ async def create_feedback(request: FeedbackRequest, state: StateDep, principal: 
     if replayed:
         return JSONResponse(row, status_code=201, headers={"Idempotency-Replayed": "true"})
     state.metrics.feedback.labels(row["action"]).inc()
+    if state.similar is not None:
+        try:
+            await run_in_threadpool(index_verdict, state.similar, row)
+        except RuntimeError:  # the index is not open (yet): the verdict is stored, only not indexed
+            log.warning("verdict %s not indexed: the similarity index is not open", row["id"])
     return JSONResponse(row, status_code=201)
 
 
