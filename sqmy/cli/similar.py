@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from sqmy.cli.admin import _db, _fail, _print
 from sqmy.core.config import Settings
 from sqmy.core.io import dumps
@@ -67,7 +69,7 @@ def cmd_cluster(args: argparse.Namespace, settings: Settings) -> int:
         return _fail(str(exc))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     if args.output.suffix.lower() == ".jsonl":
-        args.output.write_text("".join(dumps(g) + "\n" for g in found), encoding="utf-8")
+        args.output.write_bytes(b"".join(orjson.dumps(g) + b"\n" for g in found))
     else:
         args.output.write_text(dumps(found) + "\n", encoding="utf-8")
     grouped = sum(g["size"] for g in found)
