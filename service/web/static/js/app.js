@@ -4,10 +4,11 @@ import { announce, errorText, fill, h, ROLE_NAMES } from './util.js';
 import * as classifyView from './classify.js';
 import * as archiveView from './archive.js';
 import * as modelsView from './models.js';
+import * as hotspotsView from './hotspots.js';
 import { mountEngineStatus } from './status.js';
 
-const VIEWS = { classify: classifyView, archive: archiveView, models: modelsView };
-const ROUTES = { '': 'classify', '#/': 'classify', '#/archive': 'archive', '#/models': 'models' };
+const VIEWS = { classify: classifyView, archive: archiveView, models: modelsView, hotspots: hotspotsView };
+const ROUTES = { '': 'classify', '#/': 'classify', '#/archive': 'archive', '#/models': 'models', '#/hotspots': 'hotspots' };
 const main = document.getElementById('main');
 const userBox = document.getElementById('user-box');
 const ctx = { who: null };

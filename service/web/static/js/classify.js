@@ -2,6 +2,7 @@
 import { api } from './api.js';
 import { combobox } from './picker.js';
 import { announce, bar, errorText, fill, fmtTime, h, pct } from './util.js';
+import { similarPanel } from './similar.js';
 
 export const TITLE = '分类与复核';
 
@@ -121,6 +122,7 @@ export function mount(root, ctx) {
 
   // ----------------------------------------------------------- correction
   const correctionCard = h('section', { class: 'card', id: 'correction', 'aria-labelledby': 'h-correct', hidden: true });
+  const similar = similarPanel(); // 相似留言 / 可并案 (similar.js)
 
   // ---------------------------------------------------------------- recent
   const recentBody = h('div', { id: 'recent-list', class: 'table-wrap' }, h('p', { class: 'loading' }, '正在加载…'));
@@ -144,7 +146,7 @@ export function mount(root, ctx) {
     h('div', { class: 'grid-2' },
       h('div', {}, h('section', { class: 'card' }, form), h('section', { class: 'card', 'aria-labelledby': 'h-evidence' },
         h('h2', { id: 'h-evidence' }, '判断依据'), evidence)),
-      h('div', {}, resultCard, correctionCard, shortcuts)),
+      h('div', {}, resultCard, similar.card, correctionCard, shortcuts)),
     recentCard);
   textInput.focus();
 
@@ -165,9 +167,10 @@ export function mount(root, ctx) {
     request = { title: titleInput.value, text, engine: engineSelect.value };
     if (idInput.value.trim()) request.id = idInput.value.trim();
     try {
-      result = await api('/v1/classify', { method: 'POST', json: { ...request, top_k: 5 } });
+      result = await api('/v1/classify', { method: 'POST', json: { ...request, top_k: 5, similar: 5 } });
       formMsg.textContent = '';
       renderResult();
+      similar.show(request, result);
       closeCorrection();
       feedbackMsg.textContent = '';
       explain();
