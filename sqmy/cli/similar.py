@@ -109,7 +109,9 @@ def cmd_hotspots(args: argparse.Namespace, settings: Settings) -> int:
 def _in(day: str | None, start: str | None, end: str | None) -> bool:
     if not (start or end):
         return True
-    return bool(day) and (not start or day[:10] >= start) and (not end or day[:10] <= end)
+    if not day:
+        return False
+    return (not start or day[:10] >= start) and (not end or day[:10] <= end)
 
 
 def cmd_group(args: argparse.Namespace, settings: Settings) -> int:

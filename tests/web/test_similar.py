@@ -20,7 +20,8 @@ def similar_server(tmp_path_factory: pytest.TempPathFactory, trained_home: Path)
     shutil.copytree(trained_home, home, dirs_exist_ok=True)
     srv = Server(with_projection(home))
     for r in reports("m001")[1:]:
-        assert httpx.post(f"{srv.url}/v1/classify", json={"title": r["title"], "text": r["text"]}, timeout=60).is_success
+        answer = httpx.post(f"{srv.url}/v1/classify", json={"title": r["title"], "text": r["text"]}, timeout=60)
+        assert answer.is_success, answer.text
     yield srv
     srv.stop()
 

@@ -7,7 +7,7 @@ import secrets
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.engine import Engine as DbEngine
 
@@ -55,10 +55,10 @@ def create_group(db: DbEngine, item_ids: Sequence[Any], actor: str, *, lead_item
     lead_unit = lead_unit or lead_of(lead_item)
     with transaction(db) as conn:
         _taken(conn, ids)
-        conn.execute(MergeGroup.__table__.insert().values(
+        conn.execute(insert(MergeGroup).values(
             id=group_id, title=title, lead_item=lead_item, lead_unit=lead_unit, created_by=actor, created_at=at,
             updated_at=at))
-        conn.execute(MergeGroupMember.__table__.insert(), [
+        conn.execute(insert(MergeGroupMember), [
             {"group_id": group_id, "item_id": i, "added_by": actor, "added_at": at} for i in ids])
         audit(conn, actor, "group.create", group_id, items=ids, lead_item=lead_item, lead_unit=lead_unit)
     return get_group(db, group_id)
@@ -99,7 +99,7 @@ def add_members(db: DbEngine, group_id: str, item_ids: Sequence[Any], actor: str
         new = [i for i in ids if i not in {m["id"] for m in view["items"]}]
         at = now()
         if new:
-            conn.execute(MergeGroupMember.__table__.insert(), [
+            conn.execute(insert(MergeGroupMember), [
                 {"group_id": group_id, "item_id": i, "added_by": actor, "added_at": at} for i in new])
         conn.execute(update(MergeGroup).where(MergeGroup.id == group_id).values(updated_at=at))
         audit(conn, actor, "group.add", group_id, items=new)

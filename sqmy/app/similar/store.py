@@ -152,7 +152,7 @@ class ItemStore:
 
     def between(self, start: str | None, end: str | None) -> list[dict[str, Any]]:
         """Items dated in ``[start, end]`` (ISO dates; either open), without their texts' vectors."""
-        query, args = "SELECT " + ", ".join(FIELDS) + " FROM items WHERE 1=1", []
+        query, args = "SELECT " + ", ".join(FIELDS) + " FROM items WHERE 1=1", list[str]()
         if start:
             query, args = query + " AND date >= ?", [*args, start]
         if end:

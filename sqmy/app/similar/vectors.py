@@ -152,7 +152,7 @@ class Projection:
             return np.zeros((0, self.dim), dtype=np.float32)
         dense = np.asarray(self.tfidf(texts) @ self.components.T, dtype=np.float32)
         norms = np.linalg.norm(dense, axis=1, keepdims=True)
-        return dense / np.maximum(norms, 1e-9)
+        return np.asarray(dense / np.maximum(norms, 1e-9), dtype=np.float32)
 
     def save(self, directory: Path) -> None:
         """Write the projection as ``.npy`` files, atomically: a second process fitting at the same time leaves
