@@ -22,7 +22,8 @@ def archive(path: Path) -> Path:
 
 
 def run(home: Path, *args: str) -> dict:
-    done = subprocess.run([SQMY, *args], env=sqmy_env(home), capture_output=True, text=True, timeout=600)
+    done = subprocess.run([SQMY, *args], env=sqmy_env(home, SQMY_SIMILAR="on"), capture_output=True, text=True,
+                          timeout=600)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 

@@ -18,7 +18,7 @@ from tests.web.conftest import axe_violations, shot
 def similar_server(tmp_path_factory: pytest.TempPathFactory, trained_home: Path) -> Iterator[Server]:
     home = tmp_path_factory.mktemp("web-similar-home")
     shutil.copytree(trained_home, home, dirs_exist_ok=True)
-    srv = Server(with_projection(home))
+    srv = Server(with_projection(home), SQMY_SIMILAR="on")
     for r in reports("m001")[1:]:
         answer = httpx.post(f"{srv.url}/v1/classify", json={"title": r["title"], "text": r["text"]}, timeout=60)
         assert answer.is_success, answer.text

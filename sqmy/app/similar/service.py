@@ -115,6 +115,10 @@ class SimilarService:
         return self.index
 
     def close(self) -> None:
+        """Index what is queued and save a snapshot; a first fit still running is left behind (it writes its
+        files atomically, the next start fits again)."""
+        if not self._ready.is_set():
+            return
         if self._thread.is_alive():
             self._queue.put(None)
             self._thread.join(timeout=60)

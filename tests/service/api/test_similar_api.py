@@ -17,7 +17,7 @@ from tests.utils.similar import reports, with_projection
 def similar_server(tmp_path_factory: pytest.TempPathFactory, trained_home: Path) -> Iterator[Server]:
     home = tmp_path_factory.mktemp("similar-home")
     shutil.copytree(trained_home, home, dirs_exist_ok=True)
-    srv = Server(with_projection(home))
+    srv = Server(with_projection(home), SQMY_SIMILAR="on")
     yield srv
     srv.stop()
 
@@ -29,7 +29,7 @@ def classify(server: Server, report: dict[str, str], similar: int = 0) -> dict:
 
 
 def test_classified_items_are_found_again_and_survive_a_restart(home):
-    similar_server = Server(with_projection(home))
+    similar_server = Server(with_projection(home), SQMY_SIMILAR="on")
     try:
         _found_again_after_restart(similar_server)
     finally:
@@ -47,7 +47,7 @@ def _found_again_after_restart(similar_server: Server) -> None:
     assert "similar" not in plain  # not asked for: not looked up
 
     similar_server.stop()  # SIGTERM: the index writes its snapshot
-    restarted = Server(similar_server.home)
+    restarted = Server(similar_server.home, SQMY_SIMILAR="on")
     try:
         body = httpx.post(f"{restarted.url}/v1/similar", json={"id": stored[1]["classification_id"]}, timeout=60)
         assert body.status_code == 200, body.text
