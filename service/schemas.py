@@ -124,6 +124,11 @@ class Prediction(BaseModel):
     model_version: str
     needs_review: bool
     review_reasons: list[str]
+
+
+class ClassifyResponse(Prediction):
+    """The answer of POST /v1/classify: the prediction and, when asked (``similar``), the similar stored items."""
+
     similar: list[SimilarItem] | None = Field(default=None, description="请求 similar > 0 时：相似的已存条目")
     merge_group: GroupHint | None = Field(default=None, description="与已并案的条目相似时：该组及其主办单位")
 

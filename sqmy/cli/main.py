@@ -104,7 +104,7 @@ def cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
 
 def _index_batch(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     """``sqmy batch --index``: the output rows into the similarity index, and the largest suggested merge groups."""
-    indexed = index_archive(args.output, settings, prefix=args.output.stem)
+    indexed = index_archive(args.output, settings)
     largest = suggested_groups(args.output, settings)[:10]
     if not args.quiet:
         sys.stderr.write(f"已加入相似留言索引 {indexed['indexed']} 条；建议并案 {len(largest)} 组（最大的前 10 组）\n")

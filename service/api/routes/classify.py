@@ -16,7 +16,7 @@ from sqmy.service.api.deps import StateDep, require
 from sqmy.service.api.routes.similar import merge_hint, similar_for
 from sqmy.service.errors import BODY, KEYED, ErrorType, SqmyError, engine_unavailable, error_responses
 from sqmy.service.responses import JSONResponse
-from sqmy.service.schemas import BatchClassifyRequest, BatchPrediction, ClassifyItem, ClassifyRequest, Prediction
+from sqmy.service.schemas import BatchClassifyRequest, BatchPrediction, ClassifyItem, ClassifyRequest, ClassifyResponse
 from sqmy.service.state import AppState
 
 router = APIRouter(prefix="/v1/classify", tags=["classify"], dependencies=[Depends(require("editor"))])
@@ -63,7 +63,7 @@ async def _classify(items: list[ClassifyItem], engine: str | None, top_k: int | 
     return out
 
 
-@router.post("", response_model=Prediction, responses=ERRORS, operation_id="classify-one")
+@router.post("", response_model=ClassifyResponse, responses=ERRORS, operation_id="classify-one")
 async def classify(request: ClassifyRequest, state: StateDep) -> JSONResponse:
     """对一条社情民意/留言给出分类路径、主办与协办单位、置信度和是否需要人工复核。"""
     _check_lengths([request], state)

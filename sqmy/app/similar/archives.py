@@ -60,8 +60,8 @@ def archive_rows(path: Path, *, sheet: str | None = None) -> Iterator[dict[str, 
 
 def archive_entries(path: Path, *, sheet: str | None = None, prefix: str | None = None) -> Iterator[list[Entry]]:
     """Index entries of an archive's rows in batches of ``BATCH``. Archive ids are prefixed (``prefix`` or a short
-    hash of the file name) so that two archives' row numbers never collide."""
-    tag = prefix or "a" + hashlib.sha1(Path(path).name.encode()).hexdigest()[:6]
+    hash of the file's full path: two batch jobs' ``result.jsonl`` differ) so that two archives never collide."""
+    tag = prefix or "a" + hashlib.sha1(str(Path(path).resolve()).encode()).hexdigest()[:8]
     batch: list[Entry] = []
     for row in archive_rows(path, sheet=sheet):
         batch.append(Entry(id=f"{tag}:{row['id']}", text=row["text"], title=row["title"], source=Path(path).name,
