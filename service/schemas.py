@@ -129,7 +129,8 @@ class Prediction(BaseModel):
 class ClassifyResponse(Prediction):
     """The answer of POST /v1/classify: the prediction and, when asked (``similar``), the similar stored items."""
 
-    similar: list[SimilarItem] | None = Field(default=None, description="请求 similar > 0 时：相似的已存条目")
+    similar: list[SimilarItem] | None = Field(default=None, description="请求 similar > 0 时：相似的已存条目"
+                                              "（服务未开启该功能 SQMY_SIMILAR=off 时为空列表）")
     merge_group: GroupHint | None = Field(default=None, description="与已并案的条目相似时：该组及其主办单位")
 
 

@@ -67,11 +67,12 @@ async def _classify(items: list[ClassifyItem], engine: str | None, top_k: int | 
 async def classify(request: ClassifyRequest, state: StateDep) -> JSONResponse:
     """对一条社情民意/留言给出分类路径、主办与协办单位、置信度和是否需要人工复核。"""
     _check_lengths([request], state)
-    found = await similar_for(state, request.text, request.title, request.similar) if request.similar else None
+    wanted = request.similar if state.similar is not None else 0  # SQMY_SIMILAR=off: an empty list
+    found = await similar_for(state, request.text, request.title, wanted) if wanted else None
     hint = await run_in_threadpool(merge_hint, state, found) if found else None
     results = await _classify([request], request.engine, request.top_k, state)
-    if found is not None:
-        results[0]["similar"] = found
+    if request.similar:
+        results[0]["similar"] = found or []
     if hint is not None:
         results[0]["merge_group"] = hint
     return JSONResponse(results[0])

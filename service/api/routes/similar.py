@@ -23,8 +23,8 @@ ERRORS = error_responses(*KEYED, *BODY, 404, 503)
 
 
 def _index(state: AppState) -> SimilarIndex:
-    if state.similar is None:
-        raise SqmyError(ErrorType.not_ready, "相似留言功能未开启（SQMY_SIMILAR=off）")
+    if state.similar is None:  # not a passing condition: this service was started without the feature
+        raise SqmyError(ErrorType.not_found, "相似留言功能未开启（SQMY_SIMILAR=off）")
     try:
         return state.similar.ready()
     except NotReadyError as exc:
@@ -181,7 +181,7 @@ async def set_lead(group_id: str, request: LeadRequest, state: StateDep, princip
                                                      lead_unit=request.lead_unit, lead_of=_lead_of(state)))
 
 
-@router.get("/hotspots", responses=error_responses(*KEYED, 422, 503), operation_id="similar-hotspots")
+@router.get("/hotspots", responses=error_responses(*KEYED, 404, 422, 503), operation_id="similar-hotspots")
 async def get_hotspots(state: StateDep, from_: Annotated[date | None, Query(alias="from")] = None,
                        to: date | None = None, window: int = Query(default=7, ge=1, le=366),
                        limit: int = Query(default=20, ge=1, le=200)) -> dict[str, Any]:
