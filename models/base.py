@@ -6,6 +6,7 @@ import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -163,13 +164,25 @@ def choose_topic_path(l1_classes: Sequence[str], l2_classes: Sequence[str], l1_r
     return best_l1, None
 
 
+@lru_cache(maxsize=64)
+def _parent_matrix(children: tuple[str, ...], parents: tuple[str, ...]) -> np.ndarray:
+    """``(len(children), len(parents))`` indicator: child column j belongs to parent i (a child whose parent is
+    not listed has an all-zero row)."""
+    index = {p: i for i, p in enumerate(parents)}
+    out = np.zeros((len(children), len(parents)), dtype=np.float32)
+    for j, child in enumerate(children):
+        parent = child.rsplit("/", 1)[0] if child.count("/") > 1 else child.split("/")[0]
+        if parent in index:
+            out[j, index[parent]] = 1.0
+    return out
+
+
 def conditional_l3(p3: np.ndarray, l3_classes: Sequence[str]) -> np.ndarray:
     """P(level 3 | its level 2): each level-2 family of columns renormalised to sum to one."""
-    out = np.zeros_like(p3)
-    parents = np.array([c.rsplit("/", 1)[0] for c in l3_classes])
-    for parent in np.unique(parents):
-        cols = parents == parent
-        out[:, cols] = p3[:, cols] / np.maximum(p3[:, cols].sum(axis=1, keepdims=True), 1e-12)
+    parents = tuple(dict.fromkeys(c.rsplit("/", 1)[0] for c in l3_classes))
+    member = _parent_matrix(tuple(l3_classes), parents).astype(p3.dtype, copy=False)
+    totals = (p3 @ member) @ member.T  # each column's family total
+    out: np.ndarray = p3 / np.maximum(totals, 1e-12)
     return out
 
 
@@ -180,12 +193,7 @@ def hierarchical_l2(l1: np.ndarray, l1_classes: list[str], l2: np.ndarray, l2_cl
     without level-2 children keeps its mass on no level-2 column (the path then stops at level 1)."""
     if l2.shape[1] == 0:
         return l2
-    parent = np.array([l1_classes.index(c.split("/")[0]) if c.split("/")[0] in l1_classes else -1
-                       for c in l2_classes])
-    out = np.zeros_like(l2)
-    for j in range(len(l1_classes)):
-        cols = parent == j
-        if cols.any():
-            within = l2[:, cols]
-            out[:, cols] = l1[:, [j]] * within / np.maximum(within.sum(axis=1, keepdims=True), 1e-12)
+    member = _parent_matrix(tuple(l2_classes), tuple(l1_classes)).astype(l2.dtype, copy=False)
+    within = (l2 * member.any(axis=1)) / np.maximum((l2 @ member) @ member.T, 1e-12)  # P(l2 | its l1)
+    out: np.ndarray = within * (l1 @ member.T)
     return out

@@ -33,6 +33,11 @@ HEAD_NAMES = ("topic_l1", "topic_l2", "lead", "involved")
 
 
 
+# Serving batches: up to 64 items or 4,096 padded tokens, whichever comes first (sorted by length: short items go
+# many to a batch, long ones few; docs/BENCHMARKS.md "BERT path").
+INFERENCE_ROWS = 64
+INFERENCE_TOKENS = 4096
+
 class BertEngine(Engine):
     """Fine-tuned encoder with calibrated multi-task heads.
 
@@ -123,7 +128,9 @@ class BertEngine(Engine):
         out: dict[str, np.ndarray] = {}
         runner = getattr(self, "onnx_", None)
         with torch.inference_mode():
-            for rows, input_ids, mask in self._batches(ids, order):
+            batches = padded_batches(ids, order, INFERENCE_ROWS, self.tokenizer_.pad_token_id,
+                                     max_tokens=INFERENCE_TOKENS)
+            for rows, input_ids, mask in batches:
                 if runner is not None:
                     for name, value in runner(input_ids.numpy(), mask.numpy()).items():
                         out.setdefault(name, np.zeros((len(ids), value.shape[1]), dtype=np.float32))[rows] = value

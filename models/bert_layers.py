@@ -48,13 +48,30 @@ def mean_pool(hidden: Any, mask: Any) -> Any:
     return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-6)
 
 
-def padded_batches(ids: list[list[int]], order: Sequence[int], batch_size: int,
-                   pad_id: int) -> Iterator[tuple[list[int], Any, Any]]:
+def token_budget_groups(lengths: Sequence[int], order: Sequence[int], max_rows: int,
+                        max_tokens: int | None) -> Iterator[list[int]]:
+    """``order`` cut into batches: at most ``max_rows`` rows and, with ``max_tokens``, at most that many tokens once
+    padded to the batch's longest row (``order`` sorted by length keeps the padding small). Short items then go
+    many to a batch and long ones few, instead of a fixed count whatever their length."""
+    rows: list[int] = []
+    width = 0
+    for i in order:
+        wider = max(width, lengths[i])
+        if rows and (len(rows) == max_rows or (max_tokens and (len(rows) + 1) * wider > max_tokens)):
+            yield rows
+            rows, wider = [], lengths[i]
+        rows.append(i)
+        width = wider
+    if rows:
+        yield rows
+
+
+def padded_batches(ids: list[list[int]], order: Sequence[int], batch_size: int, pad_id: int, *,
+                   max_tokens: int | None = None) -> Iterator[tuple[list[int], Any, Any]]:
     """Length-bucketed dynamic padding: ``(rows, input_ids, mask)`` batches of similar lengths, padded to their
-    own maximum."""
+    own maximum (at most ``batch_size`` rows, and ``max_tokens`` padded tokens when given)."""
     torch = torch_module()
-    for start in range(0, len(order), batch_size):
-        rows = list(order[start:start + batch_size])
+    for rows in token_budget_groups([len(x) for x in ids], order, batch_size, max_tokens):
         width = max(len(ids[i]) for i in rows)
         input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
         mask = torch.zeros((len(rows), width), dtype=torch.long)

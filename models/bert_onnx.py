@@ -99,9 +99,15 @@ class OnnxRunner:
     def __init__(self, path: Path, *, threads: int | None = None) -> None:
         import onnxruntime as ort
 
+        from sqmy.core.config import get_settings
+
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        if not get_settings().ORT_SPINNING:  # idle workers sleep instead of busy-waiting on the shared cores
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         self.names = [o.name for o in self.session.get_outputs()]
 

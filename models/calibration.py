@@ -21,6 +21,19 @@ def softmax_t(scores: np.ndarray, temperature: float) -> np.ndarray:
     return out
 
 
+def grouped_softmax(scores: np.ndarray, starts: np.ndarray, temperatures: np.ndarray) -> np.ndarray:
+    """Row-wise softmax within contiguous column groups beginning at ``starts``, each column divided by its
+    group's temperature first (``temperatures`` per column): the same as ``softmax_t`` group by group, in a fixed
+    number of numpy operations however many groups there are."""
+    if scores.shape[1] == 0:
+        return scores.copy()
+    sizes = np.diff(np.append(starts, scores.shape[1]))
+    z = scores / temperatures
+    e = np.exp(z - np.repeat(np.maximum.reduceat(z, starts, axis=1), sizes, axis=1))
+    out: np.ndarray = e / np.repeat(np.add.reduceat(e, starts, axis=1), sizes, axis=1)
+    return out
+
+
 def fit_temperature(scores: np.ndarray, y_index: np.ndarray) -> float:
     """Temperature minimising the negative log-likelihood of ``softmax(scores / T)``."""
     from scipy.optimize import minimize_scalar

@@ -7,12 +7,13 @@ head's into one product) and keeps what serving needs: labels and calibration, w
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
 
-from sqmy.models.calibration import PlattScaler, fit_temperature, out_of_fold_scores, softmax_t
+from sqmy.models.calibration import PlattScaler, fit_temperature, grouped_softmax, out_of_fold_scores, softmax_t
 
 if TYPE_CHECKING:
     from sklearn.svm import LinearSVC
@@ -172,13 +173,17 @@ class Level3Head:
         for head in self.heads_.values():
             head.discard_weights()
 
+    @cached_property
+    def _groups(self) -> tuple[np.ndarray, np.ndarray]:
+        """Where each family's columns start, and each column's temperature."""
+        sizes = [len(head.classes_) for head in self.heads_.values()]
+        starts = np.cumsum([0, *sizes[:-1]]).astype(np.intp)
+        return starts, np.repeat([head.temperature_ for head in self.heads_.values()], sizes)
+
     def from_scores(self, scores: np.ndarray) -> np.ndarray:
-        out, start = np.zeros_like(scores), 0
-        for head in self.heads_.values():
-            end = start + len(head.classes_)
-            out[:, start:end] = head.from_scores(scores[:, start:end])
-            start = end
-        return out
+        """Each family's calibrated softmax, all families at once (one grouped softmax, not one per family)."""
+        starts, temperatures = self._groups
+        return grouped_softmax(scores, starts, temperatures.astype(scores.dtype, copy=False))
 
     def state(self) -> dict[str, Any]:
         return {"kind": "level3", "params": {"c": self.c, "cv": self.cv},

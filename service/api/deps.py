@@ -27,7 +27,8 @@ def forget_cached_keys() -> None:
     _key_cache.clear()
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
+    """The application state (``async``: a plain ``def`` dependency would cost a thread-pool hop per request)."""
     return request.app.state.sqmy
 
 

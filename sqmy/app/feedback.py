@@ -13,9 +13,10 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.engine import Engine as DbEngine
 from sqlalchemy.exc import IntegrityError
 
-from sqmy.app.storage import Classification, Feedback, IdempotencyKey, audit, now, transaction
+from sqmy.app.storage import Classification, Feedback, IdempotencyKey, audit, item_key, now, transaction
 from sqmy.core.io import RecordError, iter_records
 from sqmy.core.labels import LabelSpace, UnknownLabelError
+from sqmy.core.pii import mask_pii
 from sqmy.training.data import LabeledItem, split_names
 
 
@@ -28,7 +29,8 @@ class FeedbackError(ValueError):
 
 
 def _text_id(title: str, text: str) -> str:
-    return "t-" + hashlib.sha256(f"{title}\n{text}".encode()).hexdigest()[:16]
+    """An item without an id is known by its normalised title and text (the key its classifications carry)."""
+    return item_key(None, title, text)
 
 
 def _lookup_classification(conn: Connection, classification_id: str | None,
@@ -88,15 +90,16 @@ def _check_departments(departments: Any, labels: LabelSpace) -> tuple[str | None
 
 
 def record_feedback(db: DbEngine, labels: LabelSpace, payload: dict[str, Any], actor: str,
-                    source: str = "api") -> dict[str, Any]:
+                    source: str = "api", *, raw: bool = False) -> dict[str, Any]:
     """Validate and store one verdict with its audit entry (one transaction); return the stored row. ``accept``
-    without labels takes the suggestion."""
+    without labels takes the suggestion. The item's title and text are stored with phone and ID numbers masked
+    unless ``raw`` (SQMY_STORE_RAW_TEXT)."""
     with transaction(db) as conn:
-        return _store(conn, labels, payload, actor, source)
+        return _store(conn, labels, payload, actor, source, raw)
 
 
 def record_feedback_once(db: DbEngine, labels: LabelSpace, payload: dict[str, Any], actor: str,
-                         key: str) -> tuple[dict[str, Any], bool]:
+                         key: str, *, raw: bool = False) -> tuple[dict[str, Any], bool]:
     """``record_feedback`` under a client's idempotency key: ``(row, replayed)``. The first request under a key
     stores the verdict; a repeat with the same payload returns that row (``replayed``) and stores nothing; a
     different payload under a used key is an error. Keys are per actor (API key name)."""
@@ -111,7 +114,7 @@ def record_feedback_once(db: DbEngine, labels: LabelSpace, payload: dict[str, An
                         raise FeedbackError("请求头 Idempotency-Key：该键已用于另一条内容不同的反馈；"
                                             "重发时请求体须与首次完全相同，新的反馈请换一个新键", "Idempotency-Key")
                     return first["response"], True
-                stored = _store(conn, labels, payload, actor, "api")
+                stored = _store(conn, labels, payload, actor, "api", raw)
                 conn.execute(insert(IdempotencyKey).values(actor=actor, key=key, request_hash=digest,
                                                            feedback_id=stored["id"], response=stored, created_at=now()))
                 return stored, False
@@ -122,7 +125,7 @@ def record_feedback_once(db: DbEngine, labels: LabelSpace, payload: dict[str, An
 
 
 def _store(conn: Connection, labels: LabelSpace, payload: dict[str, Any], actor: str,
-           source: str) -> dict[str, Any]:
+           source: str, raw: bool = False) -> dict[str, Any]:
     """Validate one verdict and insert it with its audit entry on ``conn`` (the caller's write transaction)."""
     action = payload.get("action") or "correct"
     if action not in ("accept", "correct"):
@@ -134,22 +137,36 @@ def _store(conn: Connection, labels: LabelSpace, payload: dict[str, Any], actor:
     if classification_id and stored is None:
         raise FeedbackError(f"字段 classification_id：找不到分类记录 {classification_id}", "classification_id")
     title, text = _item_text(payload, stored)
-    item_id = item_id or (stored or {}).get("item_id") or _text_id(title, text)
+    item_id = item_id or (stored or {}).get("item_key") or (stored or {}).get("item_id") or _text_id(title, text)
     before = _labels_before(conn, item_id, stored)
     topic_path, lead, assists = _verdict_labels(payload, action, before, labels)
     editor = str(payload.get("editor") or actor).strip()[:100] or actor
     note = payload.get("note") or ""
     if not isinstance(note, str):
         raise FeedbackError("字段 note 必须是字符串", "note")
+    if not raw:
+        title, text, note = mask_pii(title), mask_pii(text), mask_pii(note)
+    previous = latest_feedback(conn, item_id[:200])
+    if previous is not None and _same_verdict(previous, action, topic_path, lead, assists, note):
+        return feedback_view(previous) | {"duplicate": True}  # one verdict per item: a repeat stores nothing
     row = {"item_id": item_id[:200], "classification_id": (stored or {}).get("uid"), "title": title, "text": text,
            "action": action, "topic_path": topic_path, "lead": lead, "assists": assists, "previous": before,
-           "editor": editor, "note": note, "source": source, "created_at": now()}
+           "editor": editor, "note": note, "source": source, "created_at": now(),
+           "supersedes": previous["id"] if previous else None}
     inserted = conn.execute(insert(Feedback).values(**row)).inserted_primary_key
     assert inserted is not None
     row["id"] = inserted[0]
     audit(conn, actor, f"feedback.{action}", item_id, feedback_id=row["id"], before=before,
-          after={"topic_path": topic_path, "lead": lead, "assists": assists}, editor=editor)
-    return feedback_view(row)
+          after={"topic_path": topic_path, "lead": lead, "assists": assists}, editor=editor,
+          supersedes=row["supersedes"])
+    return feedback_view(row) | {"duplicate": False}
+
+
+def _same_verdict(previous: dict[str, Any], action: str, topic_path: list[str] | None, lead: str | None,
+                  assists: list[str] | None, note: str) -> bool:
+    """Whether a new verdict repeats the item's newest one (same action, labels and note, or no note)."""
+    return (previous["action"] == action and previous["topic_path"] == topic_path and previous["lead"] == lead
+            and (previous["assists"] or []) == (assists or []) and (not note or note == previous["note"]))
 
 
 def _item_text(payload: dict[str, Any], stored: dict[str, Any] | None) -> tuple[str, str]:
@@ -217,6 +234,7 @@ def feedback_view(row: dict[str, Any]) -> dict[str, Any]:
         "topic": row["topic_path"][0] if row["topic_path"] else None, "topic_path": row["topic_path"],
         "departments": departments, "previous": row["previous"], "editor": row["editor"], "note": row["note"],
         "source": row["source"], "created_at": row["created_at"].isoformat(timespec="seconds"),
+        "supersedes": row.get("supersedes"),
     }
 
 
@@ -228,7 +246,7 @@ def list_feedback(db: DbEngine, *, item_id: str | None = None, limit: int = 50) 
         return [feedback_view(dict(r)) for r in conn.execute(query).mappings()]
 
 
-def import_feedback(db: DbEngine, labels: LabelSpace, path: Path, actor: str) -> dict[str, Any]:
+def import_feedback(db: DbEngine, labels: LabelSpace, path: Path, actor: str, *, raw: bool = False) -> dict[str, Any]:
     """Store every valid row of a CSV/JSONL file of corrections; bad rows are reported and skipped."""
     stored, errors = 0, []
     for n, record in enumerate(iter_records(Path(path)), 1):
@@ -237,7 +255,7 @@ def import_feedback(db: DbEngine, labels: LabelSpace, path: Path, actor: str) ->
             continue
         payload = _import_payload(record)
         try:
-            record_feedback(db, labels, payload, actor, source="import")
+            record_feedback(db, labels, payload, actor, source="import", raw=raw)
             stored += 1
         except FeedbackError as exc:
             errors.append({"row": n, "id": payload.get("item_id"), "field": exc.field, "error": str(exc)})

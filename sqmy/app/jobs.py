@@ -7,6 +7,7 @@ user's long job does not hold up another's. Cancelling terminates the subprocess
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -124,8 +125,9 @@ class JobManager:
         with self._lock:
             self._cancelled.add(job_id)
             process = self._processes.get(job_id)
-        if process is not None:
-            process.send_signal(signal.SIGTERM)
+        if process is not None:  # the job's whole process group (it was started in a session of its own)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
         else:  # still queued: the worker skips it
             self._finish(job_id, "cancelled", error="已取消")
         audit(self.db, actor, "job.cancel", job_id)

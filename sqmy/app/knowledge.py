@@ -56,6 +56,7 @@ class DirectoryKnowledge:
     leads_by_topic: dict[str, tuple[str, ...]] = field(default_factory=dict)
     localities: tuple[str, ...] = ()
     prior_weight: float = 0.0
+    place_names: tuple[str, ...] = ()  # the directory's towns, streets, city and province: places in a text
     _cache: dict[tuple[str, int], _DutyTables] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -73,7 +74,9 @@ class DirectoryKnowledge:
             for topic in unit.leads:
                 if not topic.endswith("/其他"):  # a catch-all says nothing about who leads
                     table.setdefault(topic, []).append(unit.name)
-        return cls({k: tuple(v) for k, v in table.items()}, tuple(directory.locality_names), prior_weight)
+        places = (*directory.locality_names, *((directory.city,) if directory.city else ()))
+        return cls({k: tuple(v) for k, v in table.items()}, tuple(directory.locality_names), prior_weight,
+                   tuple(places))
 
     def lead_distribution(self, engine: Engine, probs: HeadProbabilities, row: int, text: str) -> np.ndarray:
         """The lead head's distribution with the duty prior mixed in and, when the most probable lead is a town

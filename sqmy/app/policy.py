@@ -18,11 +18,14 @@ class RoutingPolicy:
     max_assists: int = default("MAX_ASSISTS")
     top_k: int = default("TOP_K")
     bert_budget_s: float = default("BERT_BUDGET_MS") / 1000
+    facts: bool = default("FACTS")  # extract the facts inside each item (sqmy.core.facts) unless a request says not
+    mask_pii: bool = default("MASK_PII")  # phone and ID numbers among the facts masked
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RoutingPolicy:
         return cls(settings.REVIEW_THRESHOLD, settings.DEPT_REVIEW_THRESHOLD, settings.ASSIST_THRESHOLD,
-                   settings.MAX_ASSISTS, settings.TOP_K, settings.BERT_BUDGET_MS / 1000)
+                   settings.MAX_ASSISTS, settings.TOP_K, settings.BERT_BUDGET_MS / 1000, settings.FACTS,
+                   settings.MASK_PII)
 
 
 def engines_needed(requested: str) -> tuple[str, ...]:

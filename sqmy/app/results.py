@@ -3,8 +3,10 @@ HTTP ``response_model`` (``sqmy.service.schemas.Prediction``), the CLI and archi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
+
+from sqmy.core.facts import Fact
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,10 @@ class Suggestion:
     model_version: str
     needs_review: bool
     review_reasons: tuple[str, ...]
+    facts: tuple[Fact, ...] | None = None  # the facts inside the body (sqmy.core.facts), when extracted
+
+    def with_facts(self, facts: tuple[Fact, ...]) -> Suggestion:
+        return replace(self, facts=facts)
 
     @property
     def lead(self) -> Department | None:
@@ -57,7 +63,7 @@ class Suggestion:
     def to_dict(self) -> dict[str, Any]:
         """The public JSON shape (lists, not tuples; keys in field order). Written out rather than
         ``dataclasses.asdict``, whose recursive deep copy was a sixth of an archive batch's time."""
-        return {
+        out = {
             "topic": self.topic, "topic_path": list(self.topic_path), "topic_confidence": self.topic_confidence,
             "topic_path_confidence": self.topic_path_confidence,
             "topic_candidates": [{"topic": c.topic, "topic_path": list(c.topic_path), "confidence": c.confidence}
@@ -68,3 +74,6 @@ class Suggestion:
             "engine": self.engine, "model_version": self.model_version, "needs_review": self.needs_review,
             "review_reasons": list(self.review_reasons),
         }
+        if self.facts is not None:
+            out["facts"] = [f.to_dict() for f in self.facts]
+        return out

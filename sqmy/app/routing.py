@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Sequence
 
@@ -12,6 +13,7 @@ from sqmy.app.knowledge import DirectoryKnowledge
 from sqmy.app.policy import RoutingPolicy
 from sqmy.app.results import Department, DepartmentCandidate, Suggestion, TopicCandidate
 from sqmy.core.config import EngineName
+from sqmy.core.facts import Fact, extract_facts
 from sqmy.models.base import Doc, Engine, HeadProbabilities, choose_topic_path, families
 
 ENGINE_PREFERENCE = (EngineName.ENSEMBLE, EngineName.BERT, EngineName.TFIDF)  # what "auto" tries, best first
@@ -79,10 +81,36 @@ def _units(engine: Engine, probs: HeadProbabilities, row: int, policy: RoutingPo
     departments = [Department(lead, "lead", round(float(lead_p[order[0]]), 4))]
     assists = sorted(((p, name) for name, p in involved.items() if name != lead and p >= policy.assist_threshold),
                      reverse=True)
+    local = _locality_assist(knowledge, text, lead, involved, policy) if text else None
+    if local is not None:  # the town or street the text names comes first among the assisting units
+        assists = [local, *(a for a in assists if a[1] != local[1])]
     departments += [Department(name, "assist", round(p, 4)) for p, name in assists[: policy.max_assists]]
     candidates = tuple(DepartmentCandidate(engine.lead_classes_[j], round(float(lead_p[j]), 4),
                                            round(involved.get(engine.lead_classes_[j], 0.0), 4)) for j in order)
     return tuple(departments), candidates
+
+
+def _below(value: float, threshold: float) -> str:
+    """"36% 低于复核阈值 50%": the percentage the page shows beside its bar (one decimal, rounded down, where
+    whole percent would read as equal to the threshold)."""
+    shown, limit = f"{round(value, 4):.0%}", f"{threshold:.0%}"
+    if shown == limit:
+        shown = f"{math.floor(value * 1000) / 1000:.1%}"
+    return f"{shown} 低于复核阈值 {limit}"
+
+
+def _locality_assist(knowledge: DirectoryKnowledge | None, text: str, lead: str, involved: dict[str, float],
+                     policy: RoutingPolicy) -> tuple[float, str] | None:
+    """``(confidence, name)`` of the town or street (乡镇人民政府/街道办事处) the text names, as an assisting unit
+    (属地配合): any locality of the directory, not only those the model learned; its confidence is the model's
+    involvement probability, at least the assist threshold (the text names it). ``None`` when the text names
+    none, or names the lead."""
+    if knowledge is None or not knowledge.localities:
+        return None
+    name = knowledge.named_locality(text, list(knowledge.localities))
+    if name is None or name == lead:
+        return None
+    return max(involved.get(name, 0.0), policy.assist_threshold), name
 
 
 def build_result(engine: Engine, probs: HeadProbabilities, row: int, policy: RoutingPolicy,
@@ -94,10 +122,10 @@ def build_result(engine: Engine, probs: HeadProbabilities, row: int, policy: Rou
     departments, dept_candidates = _units(engine, probs, row, policy, k, doc, knowledge)
     reasons = []
     if topic_conf < policy.review_threshold:
-        reasons.append(f"分类置信度 {topic_conf:.2f} 低于阈值 {policy.review_threshold:.2f}")
+        reasons.append(f"一级分类“{topic}”的可能性 {_below(topic_conf, policy.review_threshold)}")
     lead = departments[0] if departments else None
     if lead is not None and lead.confidence < policy.dept_review_threshold:
-        reasons.append(f"主办单位置信度 {lead.confidence:.2f} 低于阈值 {policy.dept_review_threshold:.2f}")
+        reasons.append(f"主办单位“{lead.name}”的主办可能性 {_below(lead.confidence, policy.dept_review_threshold)}")
     return Suggestion(topic, path, round(topic_conf, 4), round(path_conf, 4), topic_candidates, departments,
                       dept_candidates, engine.name, engine.version, bool(reasons), tuple(reasons))
 
@@ -150,19 +178,31 @@ class Router:
         except EngineUnavailableError:
             return None
 
-    def run(self, engine: Engine, docs: Sequence[Doc], top_k: int | None = None) -> list[Suggestion]:
-        """Route ``docs`` with one given engine (no fallback)."""
+    def run(self, engine: Engine, docs: Sequence[Doc], top_k: int | None = None,
+            facts: bool | None = None) -> list[Suggestion]:
+        """Route ``docs`` with one given engine (no fallback); with ``facts`` (default: the policy's) each
+        suggestion carries the facts inside its body."""
         probs = engine.predict_proba(list(docs))
-        return [build_result(engine, probs, i, self.policy, top_k, doc, self.knowledge) for i, doc in enumerate(docs)]
+        out = [build_result(engine, probs, i, self.policy, top_k, doc, self.knowledge) for i, doc in enumerate(docs)]
+        if self.policy.facts if facts is None else facts:
+            out = [s.with_facts(self.facts(doc.text)) for s, doc in zip(out, docs, strict=True)]
+        return out
 
-    def classify(self, docs: Sequence[Doc], *, engine: str = "auto", top_k: int | None = None) -> list[Suggestion]:
+    def facts(self, text: str) -> tuple[Fact, ...]:
+        """The facts inside ``text`` (the directory's towns and streets and city known as places; phone and ID
+        numbers masked when the policy says so)."""
+        localities = self.knowledge.place_names if self.knowledge is not None else ()
+        return tuple(extract_facts(text, localities=localities, mask=self.policy.mask_pii))
+
+    def classify(self, docs: Sequence[Doc], *, engine: str = "auto", top_k: int | None = None,
+                 facts: bool | None = None) -> list[Suggestion]:
         """Route ``docs`` synchronously (CLI, archives); with ``auto`` a failing engine falls back to TF-IDF (the
         answer says which engine produced it)."""
         chosen, fallback = self.plan(engine)
         try:
-            return self.run(chosen, docs, top_k)
+            return self.run(chosen, docs, top_k, facts)
         except Exception:
             if fallback is None:
                 raise
             log.exception("%s engine failed; answering with %s", chosen.name, fallback.name)
-            return self.run(fallback, docs, top_k)
+            return self.run(fallback, docs, top_k, facts)

@@ -12,7 +12,7 @@ from sqmy.app.results import Suggestion
 from sqmy.app.routing import Router
 from sqmy.models.base import Doc, Engine
 
-Job = tuple[Doc, int | None]  # (document, top_k)
+Job = tuple[Doc, int | None, bool | None]  # (document, top_k, facts)
 log = logging.getLogger(__name__)
 CHUNK_CHARS = 50_000  # work per batch: ~40 ms of TF-IDF on 2 cores (docs/BENCHMARKS.md)
 
@@ -65,17 +65,18 @@ class ServingRouter:
         return self._batchers[name]
 
     def _run(self, name: str, jobs: list[Job]) -> list[Suggestion | Exception]:
-        """One batch of one engine, grouped by top-k; an engine error becomes every job's result."""
+        """One batch of one engine, grouped by top-k and facts; an engine error becomes every job's result."""
         engine = self.router.engines.get(name)
         results: list[Suggestion | Exception] = [RuntimeError(f"引擎 {name} 已卸载")] * len(jobs)
         if engine is None:
             return results
-        groups: dict[int | None, list[int]] = {}
-        for i, (_doc, top_k) in enumerate(jobs):
-            groups.setdefault(top_k, []).append(i)
-        for top_k, rows in groups.items():
+        groups: dict[tuple[int | None, bool | None], list[int]] = {}
+        for i, (_doc, top_k, facts) in enumerate(jobs):
+            groups.setdefault((top_k, facts), []).append(i)
+        for (top_k, facts), rows in groups.items():
             try:
-                out: Sequence[Suggestion | Exception] = self.router.run(engine, [jobs[i][0] for i in rows], top_k)
+                out: Sequence[Suggestion | Exception] = self.router.run(engine, [jobs[i][0] for i in rows], top_k,
+                                                                        facts)
             except Exception as exc:
                 log.exception("%s engine failed on a batch of %d", name, len(rows))
                 out = [exc] * len(rows)
@@ -83,30 +84,33 @@ class ServingRouter:
                 results[i] = result
         return results
 
-    async def _submit(self, engine: Engine, docs: Sequence[Doc], top_k: int | None) -> list[Suggestion | Exception]:
+    async def _submit(self, engine: Engine, docs: Sequence[Doc], top_k: int | None,
+                      facts: bool | None = None) -> list[Suggestion | Exception]:
         """Through the engine's batcher, a big request as chunks of ``CHUNK_CHARS`` one after the other: requests
         that arrive meanwhile join the next batch, so they wait for one chunk, not for the whole request."""
         batcher = self._batcher(engine.name)
         results: list[Suggestion | Exception] = []
         for chunk in chunks(docs, self.chunk_chars):
-            results += await batcher.submit([(doc, top_k) for doc in chunk])
+            results += await batcher.submit([(doc, top_k, facts) for doc in chunk])
         return results
 
-    async def classify(self, docs: Sequence[Doc], *, engine: str = "auto",
-                       top_k: int | None = None) -> list[Suggestion | Exception]:
-        """Per document, its suggestion or the exception that stopped it (``EngineUnavailableError`` is raised)."""
+    async def classify(self, docs: Sequence[Doc], *, engine: str = "auto", top_k: int | None = None,
+                       facts: bool | None = None) -> list[Suggestion | Exception]:
+        """Per document, its suggestion or the exception that stopped it (``EngineUnavailableError`` is raised);
+        ``facts``: extract the facts inside each body (default: the routing policy's)."""
         chosen, fallback = self.router.plan(engine)
         if fallback is None:
-            return await self._submit(chosen, docs, top_k)
+            return await self._submit(chosen, docs, top_k, facts)
         try:
-            results = await asyncio.wait_for(self._submit(chosen, docs, top_k), self.router.policy.bert_budget_s)
+            results = await asyncio.wait_for(self._submit(chosen, docs, top_k, facts),
+                                             self.router.policy.bert_budget_s)
         except TimeoutError:  # the batcher skips the cancelled jobs if they have not started yet
             self.on_fallback("timeout")
-            return await self._submit(fallback, docs, top_k)
+            return await self._submit(fallback, docs, top_k, facts)
         failed = [i for i, r in enumerate(results) if isinstance(r, Exception)]
         if failed:
             self.on_fallback("error")
-            retried = await self._submit(fallback, [docs[i] for i in failed], top_k)
+            retried = await self._submit(fallback, [docs[i] for i in failed], top_k, facts)
             for i, result in zip(failed, retried, strict=True):
                 results[i] = result
         return results

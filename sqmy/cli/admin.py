@@ -40,7 +40,8 @@ def cmd_feedback_import(args: argparse.Namespace, settings: Settings) -> int:
     if not args.file.is_file():
         return _fail(f"文件不存在：{args.file}")
     try:
-        report = import_feedback(_db(settings), _labels(settings), args.file, actor=args.editor)
+        report = import_feedback(_db(settings), _labels(settings), args.file, actor=args.editor,
+                                 raw=settings.STORE_RAW_TEXT or not settings.MASK_PII)
     except ValueError as exc:  # unsupported file type
         return _fail(str(exc))
     for error in report["errors"]:

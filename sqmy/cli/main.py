@@ -80,7 +80,7 @@ def cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
         engine=args.engine, columns=Columns(args.id_col, args.title_col, args.text_col, args.topic_col, args.lead_col),
         chunk_size=args.chunk_size, max_text_chars=settings.MAX_TEXT_CHARS, workers=args.workers,
         backend=args.backend, ray_address=args.ray_address, resume=args.resume, summary_path=args.summary,
-        sheet=args.sheet, limits=ArchiveLimits.from_settings(settings))
+        sheet=args.sheet, limits=ArchiveLimits.from_settings(settings), zh_headers=args.headers == "zh")
     try:
         archive_format(args.input), archive_format(args.output)  # before a model is loaded
         spec.check()
@@ -259,6 +259,9 @@ def _add_batch_parser(sub: argparse._SubParsersAction, engines: list[str]) -> No
     p.add_argument("--topic-col", help="档案原有分类列（默认自动识别 topic、一级分类、分类…）")
     p.add_argument("--lead-col", help="档案原有主办单位列（默认自动识别 lead、主办单位、承办单位…）")
     p.add_argument("--sheet", help="XLSX：工作表名（默认第一个）")
+    p.add_argument("--headers", choices=["en", "zh"], default="en",
+                   help="CSV/XLSX 结果的预测列：en 英文列名与 True/False（默认，便于程序读取）；zh 中文列名、是/否，"
+                        "CSV 带 BOM（便于 Excel 打开）。JSONL/Parquet 不受影响")
     p.add_argument("--chunk-size", type=int, default=256, help="每块条数")
     p.add_argument("--workers", type=int, default=1, help="工作进程数（每个进程加载一次模型）")
     p.add_argument("--backend", choices=["local", "ray"], default="local", help="local：本机进程；ray：Ray Data")
@@ -341,6 +344,10 @@ def main(argv: list[str] | None = None) -> int:
         settings = get_settings()
     except ValueError as exc:
         return _fail(f"配置错误：{exc}")
+    if settings.MASK_PII:
+        from sqmy.core.pii import install_log_masking
+
+        install_log_masking()
     return int(args.func(args, settings) or 0)
 
 

@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     BERT_MAX_LENGTH: int | None = Field(
         default=None, ge=8, le=512, description="BERT tokens per item; default: 256 for the probe, 128 when "
         "fine-tuning (the cost of a training step grows with it).")
+    ORT_SPINNING: bool = Field(
+        default=False, description="Let ONNX Runtime's worker threads spin-wait after each BERT batch (a little "
+        "faster back to back, but on a small machine they take the cores from the web server's own threads).")
     BERT: Literal["auto", "off"] = Field(
         default="auto", description="auto = the service builds the BERT engine in a background job when none "
         "exists (base encoder, probe, int8 export, gate); off = TF-IDF only (small machines).")
@@ -98,6 +101,15 @@ class Settings(BaseSettings):
         "0 = off; unset = 20 with auth on, off with auth off.")
     RATE_LIMIT_BURST: int = Field(default=100, ge=1, description="Requests a key may make at once before the rate "
                                   "limit applies (token bucket size).")
+    FACTS: bool = Field(
+        default=True, description="Extract the facts inside an item (places, phone and ID numbers, plates, persons) "
+        "in /v1/classify, `sqmy classify` and `sqmy batch` (a request can turn it off: \"facts\": false).")
+    MASK_PII: bool = Field(
+        default=True, description="Phone and ID numbers masked (138****5678) in exports, logs, the audit trail, "
+        "facts and stored items (sqmy.core.pii).")
+    STORE_RAW_TEXT: bool = Field(
+        default=False, description="Stored classifications and feedback keep the original text; off = stored with "
+        "phone and ID numbers masked (when MASK_PII is on).")
     ENABLE_NOOP: bool = Field(default=False, description="Mount POST /v1/noop (benchmark baseline).")
     SIMILAR: Literal["on", "off"] = Field(
         default="on", description="Index stored items for similar items, merge groups and hotspots (issue #17).")

@@ -64,3 +64,27 @@ def test_the_shipped_directory_lists_duties_for_level3_leaves_and_towns(labels):
     assert knowledge.localities and "城东街道" in knowledge.localities
     assert any(topic.count("/") == 2 for topic in knowledge.leads_by_topic)
     assert any(set(units) >= set(knowledge.localities) for units in knowledge.leads_by_topic.values())
+
+
+def test_the_town_or_street_the_text_names_assists_the_lead_unit():
+    engine = Fixed([0.05, 0.95], [0.80, 0.10, 0.05, 0.05])  # 市公安局 leads; no unit is involved above 0.5
+    knowledge = DirectoryKnowledge({}, ("白沙镇", "青石镇", "城东街道"), prior_weight=0.0)
+    policy = RoutingPolicy()
+    routed = build_result(engine, engine.probs, 0, policy, doc=Doc("城东街道幸福小区门口每晚有人聚众赌博"),
+                          knowledge=knowledge)
+    assert routed.lead.name == "市公安局"
+    assert [a.name for a in routed.assists] == ["城东街道"]  # a street the model never learned as a unit
+    assert routed.assists[0].confidence >= policy.assist_threshold
+    plain = build_result(engine, engine.probs, 0, policy, doc=Doc("小区门口每晚有人聚众赌博"), knowledge=knowledge)
+    assert plain.assists == ()
+    none = build_result(engine, engine.probs, 0, RoutingPolicy(max_assists=0),
+                        doc=Doc("城东街道幸福小区门口每晚有人聚众赌博"), knowledge=knowledge)
+    assert none.assists == ()
+
+
+def test_a_town_that_leads_is_not_also_an_assisting_unit():
+    engine = Fixed([0.95, 0.05], [0.05, 0.05, 0.10, 0.80])  # 青石镇 leads
+    knowledge = DirectoryKnowledge({}, ("白沙镇", "青石镇"), prior_weight=0.0)
+    routed = build_result(engine, engine.probs, 0, RoutingPolicy(), doc=Doc("青石镇新农村建设道路没修好"),
+                          knowledge=knowledge)
+    assert routed.lead.name == "青石镇" and routed.assists == ()

@@ -36,6 +36,22 @@ def test_review_flag_follows_the_threshold(tfidf_engine):
     assert not relaxed.needs_review and relaxed.review_reasons == ()
 
 
+def test_review_reasons_name_the_level_and_quote_the_shown_percentages(tfidf_engine):
+    """Each reason names what it is about and quotes the same whole percent the page shows beside that bar."""
+    result = _route(tfidf_engine, RoutingPolicy(review_threshold=1.0, dept_review_threshold=1.0))
+    topic_reason, lead_reason = result.review_reasons
+    assert topic_reason == f"一级分类“{result.topic}”的可能性 {result.topic_confidence:.0%} 低于复核阈值 100%"
+    lead = result.departments[0]
+    assert lead_reason == f"主办单位“{lead.name}”的主办可能性 {lead.confidence:.0%} 低于复核阈值 100%"
+
+
+def test_a_value_just_under_the_threshold_does_not_read_as_equal_to_it():
+    from sqmy.app.routing import _below
+
+    assert _below(0.3551, 0.5) == "36% 低于复核阈值 50%"
+    assert _below(0.4996, 0.5) == "49.9% 低于复核阈值 50%"
+
+
 def test_assists_respect_threshold_and_maximum(tfidf_engine):
     none = _route(tfidf_engine, RoutingPolicy(assist_threshold=1.01))
     assert [d.role for d in none.departments] == ["lead"]

@@ -47,7 +47,7 @@ def test_the_same_idempotency_key_stores_once_and_returns_the_first_answer(db_fi
     assert (replayed, replayed_again) == (False, True)
     assert again == first
     assert count(db_file, "feedback") == 1 and count(db_file, "audit_events") == 1
-    other, _ = record_feedback_once(db, labels, dict(VERDICT), "李编辑", "key-1")  # keys are per caller
+    other, _ = record_feedback_once(db, labels, dict(VERDICT, note="复核后确认"), "李编辑", "key-1")  # per caller
     assert other["id"] != first["id"]
     with pytest.raises(FeedbackError, match="Idempotency-Key") as raised:
         record_feedback_once(db, labels, dict(VERDICT, topic="交通运输"), "王编辑", "key-1")

@@ -21,3 +21,18 @@ def test_platt_scaler_maps_scores_to_probabilities():
     targets = (scores > 0).astype(int)
     p = PlattScaler().fit(scores, targets).transform(scores)
     assert ((p > 0.5) == targets.astype(bool)).all()
+
+
+def test_grouped_softmax_matches_one_softmax_per_group():
+    """The level-3 heads' calibrated softmax, all families at once, equals it family by family."""
+    from sqmy.models.calibration import grouped_softmax, softmax_t
+
+    rng = np.random.default_rng(3)
+    scores = rng.normal(size=(5, 9)).astype(np.float32)
+    starts, temps = np.array([0, 1, 4]), [0.7, 1.3, 2.0]
+    sizes = [1, 3, 5]
+    per_column = np.repeat(temps, sizes).astype(np.float32)
+    together = grouped_softmax(scores, starts, per_column)
+    apart = np.hstack([softmax_t(scores[:, s:s + n], t) for s, n, t in zip(starts, sizes, temps, strict=True)])
+    np.testing.assert_allclose(together, apart, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(together[:, 1:4].sum(axis=1), 1.0, rtol=1e-5)

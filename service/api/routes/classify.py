@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -32,13 +34,14 @@ def _check_lengths(items: list[ClassifyItem], state: AppState, prefix: str = "")
             raise SqmyError(ErrorType.too_large, f"字段 {field}：正文 {len(item.text)} 字，超过上限 {limit} 字", field)
 
 
-async def _classify(items: list[ClassifyItem], engine: str | None, top_k: int | None,
+async def _classify(items: list[ClassifyItem], engine: str | None, top_k: int | None, facts: bool | None,
                     state: AppState) -> list[dict[str, Any]]:
-    """Route the items (engine and top-k default to SQMY_ENGINE / SQMY_TOP_K), log them, count them."""
+    """Route the items (engine, top-k and facts default to SQMY_ENGINE / SQMY_TOP_K / SQMY_FACTS), log them
+    (phone and ID numbers masked unless SQMY_STORE_RAW_TEXT), count them."""
     docs = [Doc(text=i.text, title=i.title) for i in items]
     try:
         results = await state.serving.classify(docs, engine=engine or state.settings.ENGINE,
-                                               top_k=top_k or state.settings.TOP_K)
+                                               top_k=top_k or state.settings.TOP_K, facts=facts)
     except EngineUnavailableError as exc:
         raise engine_unavailable(exc, engine, bool(state.router.engines)) from exc
     suggestions: list[Suggestion] = []
@@ -50,12 +53,14 @@ async def _classify(items: list[ClassifyItem], engine: str | None, top_k: int | 
         suggestions.append(result)
     out = [{"id": item.id, "classification_id": new_classification_id(), **suggestion.to_dict()}
            for item, suggestion in zip(items, suggestions, strict=True)]
-    written = state.classification_log.add([classification_row(item.model_dump(), result, "api")
+    raw = state.settings.STORE_RAW_TEXT or not state.settings.MASK_PII
+    written = state.classification_log.add([classification_row(item.model_dump(), result, "api", raw=raw)
                                             for item, result in zip(items, out, strict=True)])
     if state.similar is not None:  # indexed in the background, after any similar items were looked up
         state.similar.add(classification_entries([i.model_dump() for i in items], out))
     if written is not None:  # the log was idle: store the classification before acknowledging it (~1 ms)
-        await run_in_threadpool(written.wait, 5.0)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(written)), 5.0)
     for suggestion in suggestions:
         state.metrics.classified.labels(suggestion.engine).inc()
         if suggestion.needs_review:
@@ -70,7 +75,7 @@ async def classify(request: ClassifyRequest, state: StateDep) -> JSONResponse:
     wanted = request.similar if state.similar is not None else 0  # SQMY_SIMILAR=off: an empty list
     found = await similar_for(state, request.text, request.title, wanted) if wanted else None
     hint = await run_in_threadpool(merge_hint, state, found) if found else None
-    results = await _classify([request], request.engine, request.top_k, state)
+    results = await _classify([request], request.engine, request.top_k, request.facts, state)
     if request.similar:
         results[0]["similar"] = found or []
     if hint is not None:
@@ -85,5 +90,5 @@ async def classify_batch(request: BatchClassifyRequest, state: StateDep) -> JSON
     if len(request.items) > limit:
         raise SqmyError(ErrorType.too_large, f"字段 items：一次最多 {limit} 条，收到 {len(request.items)} 条", "items")
     _check_lengths(request.items, state, prefix="items.")
-    results = await _classify(request.items, request.engine, request.top_k, state)
+    results = await _classify(request.items, request.engine, request.top_k, request.facts, state)
     return JSONResponse({"data": results, "count": len(results)})

@@ -67,7 +67,12 @@ async def create_batch_job(
     output_format: Annotated[Literal["same", "jsonl", "csv", "xlsx", "parquet"], Form()] = "same",
     index: Annotated[bool, Form(description="结果加入相似留言索引，汇总中列出最大的建议并案组")] = False,
 ) -> JSONResponse:
-    """上传档案文件并在后台重新分类；进度见 GET /v1/batch-jobs/{id}，完成后下载结果。"""
+    """上传档案文件并在后台重新分类；进度见 GET /v1/batch-jobs/{id}，完成后下载结果。
+
+    CSV / XLSX 结果供人阅读：预测列用中文列名（预测分类、预测分类路径、分类置信度、预测主办单位、预测协办单位、引擎、
+    模型版本、需复核、与原标签不同），是/否 代替 True/False，CSV 为带 BOM 的 UTF-8（Excel 可直接打开）；
+    JSONL / Parquet 结果的字段名不变（topic、topic_path、departments…）。没有一行能够分类（如找不到正文列）时任务失败，
+    error 说明原因。"""
     suffix = Path(file.filename or "").suffix.lower()
     if suffix not in UPLOAD_FORMATS:
         raise SqmyError(ErrorType.validation, f"字段 file：不支持的文件类型 {suffix or '（无扩展名）'}，"
@@ -86,7 +91,7 @@ async def create_batch_job(
     def argv(directory: Path) -> list[str]:
         args = ["batch", str(directory / f"input{suffix}"), str(directory / f"result{out_suffix}"),
                 "--engine", str(engine), "--progress-file", str(directory / "progress.json"),
-                "--summary", str(directory / "summary.json"), "--resume"]
+                "--summary", str(directory / "summary.json"), "--resume", "--headers", "zh"]
         for flag, value in (("--id-col", id_col), ("--title-col", title_col), ("--text-col", text_col)):
             if value:
                 args += [flag, value]

@@ -13,6 +13,7 @@ from sqmy.app.similar import groups
 from sqmy.app.similar.cluster import hotspots
 from sqmy.app.similar.index import SimilarIndex
 from sqmy.app.similar.service import NotReadyError, cluster_thresholds, group_hint, period_items
+from sqmy.core.pii import mask_pii
 from sqmy.service.api.deps import Editor, StateDep, require
 from sqmy.service.errors import BODY, KEYED, ErrorType, SqmyError, error_responses
 from sqmy.service.schemas import SimilarItem, UnicodeText
@@ -40,8 +41,18 @@ async def similar_for(state: AppState, text: str, title: str, k: int,
         index = _index(state)
         if state.similar is not None:
             state.similar.flush()
-        return index.similar(text, title, k=k, exclude=exclude)
+        return _masked(state, index.similar(text, title, k=k, exclude=exclude), ("title", "snippet"))
     return await run_in_threadpool(find)
+
+
+def _masked(state: AppState, rows: list[dict[str, Any]], fields: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Phone and ID numbers masked in what is shown of other people's items (SQMY_MASK_PII)."""
+    if state.settings.MASK_PII:
+        for row in rows:
+            for name in fields:
+                if isinstance(row.get(name), str):
+                    row[name] = mask_pii(row[name])
+    return rows
 
 
 def merge_hint(state: AppState, found: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -92,7 +103,7 @@ def get_item(item_id: str, state: StateDep) -> dict[str, Any]:
     """一个已索引条目的全文（并排对照用）。"""
     row = _item(state, item_id)
     row.pop("key", None)
-    return row
+    return _masked(state, [row], ("title", "text"))[0]
 
 
 class GroupRequest(BaseModel):

@@ -94,6 +94,8 @@ def _result_types() -> dict[str, Any]:
                                            ("confidence", pa.float64())])),
         "department_candidates": pa.list_(pa.struct([("name", pa.string()), ("confidence", pa.float64()),
                                                      ("involvement", pa.float64())])),
+        "facts": pa.list_(pa.struct([("kind", pa.string()), ("text", pa.string()), ("start", pa.int64()),
+                                     ("end", pa.int64()), ("level", pa.string())])),
     }
 
 

@@ -19,6 +19,7 @@ import orjson
 
 from sqmy.app.archive.readers import Item
 from sqmy.core.cells import csv_safe
+from sqmy.core.pii import mask_values
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,7 @@ RESULT_FIELDS = ("topic", "topic_path", "topic_confidence", "topic_path_confiden
                  "departments", "department_candidates", "engine", "model_version", "needs_review", "review_reasons")
 FLAT_FIELDS = ("topic", "topic_path", "topic_confidence", "lead", "assists", "engine", "model_version",
                "needs_review")
+FACT_FIELDS = {"full": ("facts",), "flat": ("places", "contacts")}  # with facts: JSONL/Parquet, CSV/XLSX
 COLUMN_ALIASES = {
     "id": ("id", "编号", "序号", "留言编号", "工单编号"),
     "title": ("title", "标题", "留言主题", "主题"),
@@ -36,6 +38,10 @@ COLUMN_ALIASES = {
     "topic": ("topic", "一级分类", "分类", "问题分类", "topic_l1"),
     "lead": ("lead", "主办单位", "承办单位", "lead_department"),
 }
+# the flat (CSV/XLSX) prediction columns for people (``zh``): Chinese names; the JSONL/Parquet contract is unchanged
+FLAT_ZH = {"topic": "预测分类", "topic_path": "预测分类路径", "topic_confidence": "分类置信度", "lead": "预测主办单位",
+           "assists": "预测协办单位", "engine": "引擎", "model_version": "模型版本", "needs_review": "需复核",
+           "changed": "与原标签不同", "places": "地点", "contacts": "联系方式"}
 PRED_PREFIX = "pred_"  # a prediction field whose name the archive already uses gets this prefix
 
 Classify = Callable[[list["Doc"]], list[dict[str, Any]]]
@@ -70,16 +76,27 @@ class Layout:
     encoding: str = "jsonl"  # how output lines are encoded: "jsonl" or "csv"
     fieldnames: list[str] = field(default_factory=list)  # CSV header (encoding "csv")
     max_text_chars: int = 20_000
+    zh: bool = False  # flat output for people: FLAT_ZH column names, 是/否 for yes/no, CSV with a BOM
+    facts: bool = False  # the results carry facts: a ``facts`` field, or ``places`` and ``contacts`` columns
+    mask_pii: bool = True  # the input's own cells are written with phone and ID numbers masked
 
     @classmethod
     def build(cls, first: dict[str, Any], columns: Columns, *, kind: str, encoding: str,
-              max_text_chars: int = 20_000) -> Layout:
+              max_text_chars: int = 20_000, zh: bool = False, facts: bool = False, mask_pii: bool = True) -> Layout:
         cols = columns.resolve(first)
-        fields = (FLAT_FIELDS if kind == "flat" else RESULT_FIELDS) + ("changed",)
+        zh = zh and kind == "flat"
+        fields = (FLAT_FIELDS if kind == "flat" else RESULT_FIELDS) + (FACT_FIELDS[kind] if facts else ()) + (
+            "changed",)
         labelled = bool(cols.topic or cols.lead)
-        names = {f: (PRED_PREFIX + f if f in first else f) for f in fields if f != "changed" or labelled}
+        shown = {f: FLAT_ZH.get(f, f) if zh else f for f in fields}
+        names = {f: (PRED_PREFIX + shown[f] if shown[f] in first else shown[f])
+                 for f in fields if f != "changed" or labelled}
         fieldnames = list(first) + list(names.values()) if encoding == "csv" else []
-        return cls(cols, kind, names, labelled, encoding, fieldnames, max_text_chars)
+        return cls(cols, kind, names, labelled, encoding, fieldnames, max_text_chars, zh, facts, mask_pii)
+
+    def yes_no(self, value: bool | None) -> bool | str | None:
+        """A yes/no cell: 是/否 for people (``zh``), else the boolean."""
+        return ("是" if value else "否") if self.zh and value is not None else value
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -140,6 +157,16 @@ def is_changed(record: dict[str, Any], result: dict[str, Any], lead: str | None,
     return differs if seen else None
 
 
+def _fact_fields(result: dict[str, Any], kind: str) -> dict[str, Any]:
+    """``facts`` as it is (JSONL/Parquet), or ``places`` and ``contacts`` (phone and ID numbers, masked unless
+    SQMY_MASK_PII is off) as text cells (CSV/XLSX)."""
+    facts = result.get("facts") or []
+    if kind == "full":
+        return {"facts": facts}
+    return {"places": "、".join(dict.fromkeys(f["text"] for f in facts if f["kind"] == "place")),
+            "contacts": "、".join(dict.fromkeys(f["text"] for f in facts if f["kind"] in ("phone", "id_number")))}
+
+
 def prediction_fields(result: dict[str, Any], lead: str | None, layout: Layout) -> dict[str, Any]:
     if layout.kind == "full":
         values = {f: result[f] for f in RESULT_FIELDS}
@@ -148,7 +175,9 @@ def prediction_fields(result: dict[str, Any], lead: str | None, layout: Layout) 
                   "topic_confidence": result["topic_confidence"], "lead": lead,
                   "assists": "、".join(d["name"] for d in result["departments"] if d["role"] == "assist"),
                   "engine": result["engine"], "model_version": result["model_version"],
-                  "needs_review": result["needs_review"]}
+                  "needs_review": layout.yes_no(result["needs_review"])}
+    if layout.facts:
+        values |= _fact_fields(result, layout.kind)
     return {layout.names[k]: v for k, v in values.items()}
 
 
@@ -172,7 +201,8 @@ class LineEncoder:
         if self._csv is None:
             return b""
         self._csv.writerow({name: csv_safe(name) for name in self.layout.fieldnames})  # column names are input too
-        return self._take()
+        header = self._take()
+        return "\ufeff".encode() + header if self.layout.zh else header
 
     def encode(self, rows: Sequence[dict[str, Any]]) -> bytes:
         if self._csv is None:
@@ -207,10 +237,10 @@ def process_chunk(items: Sequence[Item], layout: Layout, classify: Classify,
             continue
         record = item.record or {}
         lead = next((d["name"] for d in prediction["departments"] if d["role"] == "lead"), None)
-        row = {**record, **prediction_fields(prediction, lead, layout)}
+        row = {**(mask_values(record) if layout.mask_pii else record), **prediction_fields(prediction, lead, layout)}
         if layout.labelled:
             changed = is_changed(record, prediction, lead, layout, resolve_unit)
-            row[layout.names["changed"]] = changed
+            row[layout.names["changed"]] = layout.yes_no(changed)
             result.labelled += changed is not None
             result.changed += bool(changed)
         rows.append(row)

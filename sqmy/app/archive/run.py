@@ -14,8 +14,9 @@ from sqmy.app.archive.limits import ArchiveLimits, check_archive, limit_rows
 from sqmy.app.archive.output import OutputFiles, fingerprint, load_checkpoint
 from sqmy.app.archive.predictor import Predictor, PredictorSpec
 from sqmy.app.archive.readers import archive_format, chunked, first_record, header_record, iter_items
-from sqmy.app.archive.rows import ChunkResult, Columns, Layout, LineEncoder
+from sqmy.app.archive.rows import COLUMN_ALIASES, ChunkResult, Columns, Layout, LineEncoder
 from sqmy.app.archive.summary import BatchSummary
+from sqmy.app.policy import RoutingPolicy
 from sqmy.core.config import default
 from sqmy.core.progress import Progress, write_json_atomic
 
@@ -38,10 +39,12 @@ class BatchOptions:
     summary_path: Path | None = None
     sheet: str | None = None
     limits: ArchiveLimits = field(default_factory=ArchiveLimits)
+    zh_headers: bool = False  # CSV/XLSX for people: Chinese column names, 是/否, CSV with a BOM (Excel)
 
     def fingerprint(self, out_format: str) -> dict[str, Any]:
         """What a resumed run must share with the run it continues."""
-        return {"engine": self.engine, "output_format": out_format, "sheet": self.sheet}
+        return {"engine": self.engine, "output_format": out_format, "sheet": self.sheet} | (
+            {"zh": True} if self.zh_headers else {})
 
 
 def run_batch(in_path: Path, out_path: Path, spec: PredictorSpec, options: BatchOptions = BatchOptions(), *,
@@ -64,7 +67,7 @@ def run_batch(in_path: Path, out_path: Path, spec: PredictorSpec, options: Batch
     rows = check_archive(in_path, options.limits)  # before anything reads the rows
     progress = progress or Progress()
     checkpoint = load_checkpoint(out_path) if options.resume else None
-    layout, summary = _start(in_path, out_format, options, checkpoint)
+    layout, summary = _start(in_path, out_format, options, checkpoint, spec.policy)
     files = OutputFiles(out_path, spooled=out_format in ("xlsx", "parquet"), checkpoint=checkpoint)
     before, started = summary.seconds, time.perf_counter()
     try:
@@ -80,6 +83,8 @@ def run_batch(in_path: Path, out_path: Path, spec: PredictorSpec, options: Batch
 
         chunks = _results(in_path, summary.total, layout, spec, options, predictor)
         _consume(chunks, files, summary, progress, save, on_chunk)
+        if summary.total and not summary.classified:
+            raise ValueError(nothing_read(summary, layout))
         _finish(files, out_path, out_format, layout, progress)
     except BaseException:
         files.close()
@@ -92,8 +97,17 @@ def run_batch(in_path: Path, out_path: Path, spec: PredictorSpec, options: Batch
     return summary
 
 
-def _start(in_path: Path, out_format: str, options: BatchOptions,
-           checkpoint: dict[str, Any] | None) -> tuple[Layout, BatchSummary]:
+def nothing_read(summary: BatchSummary, layout: Layout) -> str:
+    """Why a run in which no row could be classified fails (a run with no result is not a success)."""
+    if layout.columns.text is None:
+        known = "、".join(COLUMN_ALIASES["text"])
+        return (f"没有一行能够分类：找不到正文列（可自动识别的列名：{known}）。"
+                "请在“正文列”中填写文件里正文所在的列名（命令行：--text-col）")
+    return f"没有一行能够分类：共 {summary.total} 行均无法分类，例如：{summary.first_error}"
+
+
+def _start(in_path: Path, out_format: str, options: BatchOptions, checkpoint: dict[str, Any] | None,
+           policy: RoutingPolicy) -> tuple[Layout, BatchSummary]:
     """The output layout and the summary so far: fresh, or from the checkpoint of the run being resumed."""
     if checkpoint is not None:
         if checkpoint["input"] != fingerprint(in_path):
@@ -104,7 +118,8 @@ def _start(in_path: Path, out_format: str, options: BatchOptions,
     # CSV output has one header for all rows: it must name every key any JSONL row carries.
     first = header_record(in_path, options.sheet) if out_format == "csv" else first_record(in_path, options.sheet)
     layout = Layout.build(first or {}, options.columns, kind="flat" if out_format in ("csv", "xlsx") else "full",
-                          encoding="csv" if out_format == "csv" else "jsonl", max_text_chars=options.max_text_chars)
+                          encoding="csv" if out_format == "csv" else "jsonl", max_text_chars=options.max_text_chars,
+                          zh=options.zh_headers, facts=policy.facts, mask_pii=policy.mask_pii)
     return layout, BatchSummary(has_labels=layout.labelled)
 
 

@@ -7,6 +7,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from sqmy.app.archive.rows import ChunkResult
 
 
@@ -23,8 +25,11 @@ class BatchSummary:
     engines: Counter[str] = field(default_factory=Counter)
     seconds: float = 0.0
     has_labels: bool = False
+    first_error: str = ""  # the reason of the first row that went to the errors file
 
     def add(self, chunk: ChunkResult) -> None:
+        if chunk.errors and not self.first_error:
+            self.first_error = str(orjson.loads(chunk.errors.split(b"\n", 1)[0]).get("error") or "")
         self.total += chunk.consumed
         self.classified += chunk.classified
         self.errors += chunk.failed
@@ -46,6 +51,8 @@ class BatchSummary:
             "engines": dict(self.engines), "seconds": round(self.seconds, 2),
             "items_per_second": round(self.classified / self.seconds, 1) if self.seconds else None,
         }
+        if self.errors:
+            out["first_error"] = self.first_error
         if self.has_labels:
             out |= {"labelled": self.labelled, "changed": self.changed,
                     "changed_share": share(self.changed, self.labelled)}

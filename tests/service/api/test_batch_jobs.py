@@ -24,9 +24,12 @@ def test_upload_progress_and_download(server):
     result = call(server, "GET", f"/v1/batch-jobs/{job['id']}/result")
     assert result.status_code == 200
     assert "attachment" in result.headers["content-disposition"]
+    assert result.content.startswith("\ufeff".encode())  # Excel on Chinese Windows reads it as UTF-8
     out = list(csv.DictReader(io.StringIO(result.content.decode("utf-8-sig"))))
     assert [row["编号"] for row in out] == [f"a-{n}" for n in range(30)]  # input order, originals kept
-    assert all(row["topic"] and row["lead"] for row in out)
+    assert all(row["预测分类"] and row["预测主办单位"] for row in out)  # Chinese headers, 是/否
+    assert {row["需复核"] for row in out} <= {"是", "否"}
+    assert job["result"]["topics"] and job["result"]["first_error"] == "字段 留言详情 缺失或为空"
     errors = call(server, "GET", f"/v1/batch-jobs/{job['id']}/errors")
     assert errors.status_code == 200 and "a-bad" in errors.text
     listed = call(server, "GET", "/v1/jobs", params={"kind": "batch"}).json()["data"]
@@ -42,3 +45,11 @@ def test_bad_uploads_are_rejected_naming_the_field(server):
     assert missing.status_code == 422 and missing.json()["field"] == "file"
     assert call(server, "GET", "/v1/batch-jobs/batch-nope").status_code == 404
     assert httpx.get(f"{server.url}/v1/batch-jobs/batch-nope/result", timeout=10).json()["error_type"] == "not_found"
+
+
+def test_a_file_without_a_text_column_fails_saying_why(server):
+    rows = ["编号,备注"] + [f"b-{n},无正文" for n in range(20)]
+    upload = {"file": ("无正文.csv", "\n".join(rows).encode("utf-8"), "text/csv")}
+    job = wait_for_job(server, call(server, "POST", "/v1/batch-jobs", files=upload).json()["id"])
+    assert job["status"] == "failed"
+    assert "找不到正文列" in job["error"] and "正文列" in job["error"]

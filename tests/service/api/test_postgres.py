@@ -30,6 +30,9 @@ def test_feedback_keys_and_retraining_on_postgres(home, tiny_corpus_dir, postgre
         assert fixed.status_code == 201, fixed.text
         again = httpx.post(f"{srv.url}/v1/feedback", json=verdict, headers=headers, timeout=60)  # a client's retry
         assert again.json() == fixed.json() and again.headers["Idempotency-Replayed"] == "true"
+        queue = call(srv, "GET", "/v1/items?q=拒载&topic=交通运输&status=corrected", key).json()  # LIKE, JSON path
+        assert [(i["item_id"], i["decided_by"]) for i in queue["data"]] == [("pg-1", "训练员")]
+        assert call(srv, "GET", "/v1/items?q=地铁", key).json()["total"] == 0
         job = call(srv, "POST", "/v1/models/retrain", key, json={"engine": "tfidf", "promote": "force"}).json()
         done = wait_for_job(srv, job["id"], key)
         assert done["status"] == "succeeded", done["error"]

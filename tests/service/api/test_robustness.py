@@ -154,6 +154,8 @@ ROLE_MATRIX: dict[str, tuple[str | None, dict]] = {
     "POST /v1/feedback": ("editor", {"json": {"action": "maybe"}}),
     "GET /v1/feedback": ("editor", {}),
     "GET /v1/classifications": ("editor", {}),
+    "GET /v1/items": ("editor", {}),
+    "GET /v1/items/export": ("editor", {"params": {"format": "pdf"}}),
     "GET /v1/taxonomy": ("editor", {}),
     "GET /v1/departments": ("editor", {}),
     "GET /v1/info": ("editor", {}),

@@ -33,9 +33,9 @@ function headers(extra = {}) {
   return h;
 }
 
-/** fetch with the key; returns parsed JSON (or the Response with `raw`); throws ApiError. */
-export async function api(path, { method = 'GET', json, form, raw = false, signal } = {}) {
-  const init = { method, headers: headers(), signal };
+/** fetch with the key (and any extra headers); returns parsed JSON (or the Response with `raw`); throws ApiError. */
+export async function api(path, { method = 'GET', json, form, raw = false, signal, headers: extra = {} } = {}) {
+  const init = { method, headers: headers(extra), signal };
   if (json !== undefined) {
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(json);

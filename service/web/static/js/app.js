@@ -4,11 +4,16 @@ import { announce, errorText, fill, h, ROLE_NAMES } from './util.js';
 import * as classifyView from './classify.js';
 import * as archiveView from './archive.js';
 import * as modelsView from './models.js';
+import * as queueView from './queue.js';
+import * as pasteView from './paste.js';
 import * as hotspotsView from './hotspots.js';
 import { mountEngineStatus } from './status.js';
 
-const VIEWS = { classify: classifyView, archive: archiveView, models: modelsView, hotspots: hotspotsView };
-const ROUTES = { '': 'classify', '#/': 'classify', '#/archive': 'archive', '#/models': 'models', '#/hotspots': 'hotspots' };
+const VIEWS = { classify: classifyView, archive: archiveView, models: modelsView, queue: queueView, paste: pasteView,
+  hotspots: hotspotsView };
+const ROUTES = { '': 'classify', '#/': 'classify', '#/archive': 'archive', '#/models': 'models', '#/queue': 'queue',
+  '#/paste': 'paste', '#/hotspots': 'hotspots' };
+const VIEW_KEYS = { Digit1: '#/', Digit2: '#/archive', Digit3: '#/models', Digit4: '#/queue', Digit5: '#/paste' };
 const main = document.getElementById('main');
 const userBox = document.getElementById('user-box');
 const ctx = { who: null };
@@ -95,7 +100,15 @@ function route() {
   document.title = `${view.TITLE} · 社情民意分类`;
 }
 
-window.addEventListener('hashchange', () => { route(); main.focus(); });
+/** After a view change the keyboard lands on the view's heading (with a visible ring), not on <main>. */
+function focusHeading() {
+  const heading = main.querySelector('h1');
+  if (!heading) { main.focus(); return; }
+  if (!heading.hasAttribute('tabindex')) heading.setAttribute('tabindex', '-1');
+  heading.focus();
+}
+
+window.addEventListener('hashchange', () => { route(); focusHeading(); });
 window.addEventListener('sqmy:unauthorized', () => {
   if (ctx.who && ctx.who.auth) {
     auth.clear();
@@ -106,9 +119,9 @@ window.addEventListener('sqmy:unauthorized', () => {
 });
 
 document.addEventListener('keydown', (e) => {
-  if (e.altKey && !e.ctrlKey && !e.metaKey && ['Digit1', 'Digit2', 'Digit3'].includes(e.code)) {
+  if (e.altKey && !e.ctrlKey && !e.metaKey && VIEW_KEYS[e.code]) {
     e.preventDefault();
-    location.hash = { Digit1: '#/', Digit2: '#/archive', Digit3: '#/models' }[e.code];
+    location.hash = VIEW_KEYS[e.code];
     return;
   }
   if (current && current.instance && current.instance.onKey) current.instance.onKey(e);

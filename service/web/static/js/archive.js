@@ -36,15 +36,46 @@ const statusBadgeText = (s) => STATUS_NAMES[s] || s;
 const STAGE_NAMES = { queued: '排队', starting: '启动', loading: '加载模型', reading: '读取文件', classifying: '分类中',
   training: '训练中', evaluating: '评估中', writing: '写出结果', saving: '保存', done: '完成' };
 
+const share = (x) => (x === null || x === undefined ? '—' : `${(x * 100).toFixed(1)}%`);
+
+/** The job's summary (the API's result): shares, then counts per topic and per lead unit (top 10 each). */
+function jobSummary(r) {
+  const top = (counts, label, id) => {
+    const entries = Object.entries(counts || {});
+    if (!entries.length) return null;
+    const shown = entries.slice(0, 10);
+    const rest = entries.slice(10).reduce((n, [, c]) => n + c, 0);
+    return h('div', { class: 'table-wrap' }, h('table', { id },
+      h('caption', {}, label),
+      h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, label.replace('分布', '')), h('th', { scope: 'col', class: 'num' }, '条数'),
+        h('th', { scope: 'col', class: 'num' }, '占比'))),
+      h('tbody', {}, [...shown, ...(rest ? [[`其他 ${entries.length - 10} 项`, rest]] : [])].map(([name, n]) =>
+        h('tr', {}, h('td', {}, name), h('td', { class: 'num' }, String(n)), h('td', { class: 'num' }, share(r.classified ? n / r.classified : null)))))));
+  };
+  return h('div', { id: 'job-summary' },
+    h('h3', {}, '结果汇总'),
+    h('dl', { class: 'kv' },
+      h('dt', {}, '已分类'), h('dd', {}, `${r.classified} 行（共 ${r.total} 行，错误 ${r.errors} 行）`),
+      h('dt', {}, '需复核'), h('dd', { id: 'job-review-share' }, `${r.needs_review} 行（${share(r.needs_review_share)}）`),
+      r.labelled !== undefined ? [h('dt', {}, '与原标签不同'),
+        h('dd', { id: 'job-changed-share' }, `${r.changed} 行 / 有原标签 ${r.labelled} 行（${share(r.changed_share)}）`)] : null,
+      r.seconds ? [h('dt', {}, '用时'), h('dd', {}, `${fmtSeconds(r.seconds)}${r.items_per_second ? `（${r.items_per_second} 条/秒）` : ''}`)] : null),
+    h('div', { class: 'grid-2' }, top(r.topics, '分类分布', 'job-topics'), top(r.lead_departments, '主办单位分布', 'job-leads')));
+}
+
 export function mount(root, ctx) {
   let timer = null;
   let stopped = false;
 
   // the native control's button text follows the browser's language; ours is always Chinese
   const fileName = h('span', { id: 'archive-file-name', class: 'muted' }, '未选择文件');
-  const fileInput = h('input', { id: 'archive-file', type: 'file', required: true, class: 'file-input visually-hidden',
+  const fileInput = h('input', { id: 'archive-file', type: 'file', class: 'file-input visually-hidden',
     accept: '.csv,.xlsx,.jsonl,.ndjson,.parquet', 'aria-describedby': 'archive-file-hint archive-file-name',
-    onchange: () => { fileName.textContent = fileInput.files[0] ? fileInput.files[0].name : '未选择文件'; } });
+    onchange: () => {
+      fileName.textContent = fileInput.files[0] ? fileInput.files[0].name : '未选择文件';
+      fileInput.removeAttribute('aria-invalid');
+      if (fileInput.files[0]) msg.textContent = '';
+    } });
   const engineSelect = h('select', { id: 'archive-engine' },
     h('option', { value: 'auto' }, '自动'), h('option', { value: 'tfidf' }, 'TF-IDF'), h('option', { value: 'bert' }, 'BERT'));
   const formatSelect = h('select', { id: 'archive-format' },
@@ -54,7 +85,8 @@ export function mount(root, ctx) {
     h('input', { id, type: 'text', placeholder, autocomplete: 'off' }));
   const submit = h('button', { type: 'submit', class: 'primary', id: 'archive-submit' }, '上传并开始分类');
   const msg = h('p', { id: 'archive-message', role: 'alert' });
-  const form = h('form', { id: 'archive-form', class: 'card', 'aria-labelledby': 'h-archive' },
+  // novalidate: the browser's own bubble ("Please select a file.") follows its UI language; ours is Chinese
+  const form = h('form', { id: 'archive-form', class: 'card', 'aria-labelledby': 'h-archive', novalidate: true },
     h('h1', { id: 'h-archive' }, '档案批量分类'),
     h('label', { for: 'archive-file' }, '档案文件'),
     h('div', { class: 'file-row' }, fileInput,
@@ -79,7 +111,13 @@ export function mount(root, ctx) {
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     const file = fileInput.files[0];
-    if (!file) { msg.className = 'error'; msg.textContent = '请选择要上传的文件。'; fileInput.focus(); return; }
+    if (!file) {
+      msg.className = 'error';
+      msg.textContent = '请选择要上传的档案文件（CSV、XLSX、JSONL 或 Parquet）。';
+      fileInput.setAttribute('aria-invalid', 'true');
+      fileInput.focus();
+      return;
+    }
     const data = new FormData();
     data.append('file', file, file.name);
     data.append('engine', engineSelect.value);
@@ -115,7 +153,11 @@ export function mount(root, ctx) {
       h('p', { class: 'meta' }, `任务 ${job.id}`, job.params && job.params.filename ? ` · ${job.params.filename}` : '',
         ` · 创建于 ${fmtTime(job.created_at)}`),
       progressBlock(job, '批量分类进度'),
-      job.error ? h('p', { class: 'error', role: 'alert' }, `失败原因：${job.error}`) : null,
+      job.error ? h('p', { class: 'error', role: 'alert', id: 'job-error' }, `失败原因：${job.error}`) : null,
+      job.status === 'succeeded' && errorsCount ? h('p', { class: 'review', id: 'job-row-errors' },
+        `${errorsCount} 行无法分类，已跳过`, job.result && job.result.first_error ? `（例如：${job.result.first_error}）` : '',
+        '。明细见“下载错误明细”。') : null,
+      job.status === 'succeeded' && job.result ? jobSummary(job.result) : null,
       h('div', { class: 'actions' },
         job.status === 'succeeded'
           ? h('button', { type: 'button', class: 'primary', id: 'download-result', onclick: () => save(job, 'result') }, '下载结果文件')
@@ -178,15 +220,15 @@ export function mount(root, ctx) {
     try {
       const list = await api('/v1/jobs?kind=batch&limit=10');
       if (!list.data.length) { fill(jobsBody, h('p', { class: 'muted' }, '暂无批量任务。')); return; }
-      fill(jobsBody, h('table', {},
+      fill(jobsBody, h('table', { class: 'stack-sm' },
         h('thead', {}, h('tr', {}, ['任务', '文件', '状态', '进度', '创建人', '创建时间', ''].map((t) => h('th', { scope: 'col' }, t)))),
         h('tbody', {}, list.data.map((job) => h('tr', {},
-          h('td', {}, job.id),
-          h('td', {}, (job.params && job.params.filename) || '—'),
-          h('td', {}, statusBadge(job.status)),
-          h('td', { class: 'num' }, `${(job.progress && job.progress.done) || 0}${job.progress && job.progress.total ? ` / ${job.progress.total}` : ''}`),
-          h('td', {}, job.created_by || '—'),
-          h('td', {}, fmtTime(job.created_at)),
+          h('td', { 'data-label': '任务', class: 'meta' }, job.id),
+          h('td', { 'data-label': '文件' }, (job.params && job.params.filename) || '—'),
+          h('td', { 'data-label': '状态' }, statusBadge(job.status)),
+          h('td', { class: 'num', 'data-label': '进度' }, `${(job.progress && job.progress.done) || 0}${job.progress && job.progress.total ? ` / ${job.progress.total}` : ''}`),
+          h('td', { 'data-label': '创建人' }, job.created_by || '—'),
+          h('td', { 'data-label': '创建时间' }, fmtTime(job.created_at)),
           h('td', {}, h('button', { type: 'button', class: 'link', 'aria-label': `查看任务 ${job.id}`, onclick: () => watch(job) }, '查看')))))));
     } catch (err) {
       fill(jobsBody, h('p', { class: 'muted' }, `无法加载任务列表：${errorText(err)}`));

@@ -1,95 +1,45 @@
 // 分类与复核: paste → result with highlighted evidence → accept or correct → recent items.
+// A result is bound to the exact title and text it was computed for: any edit, a failed classify, 载入 or 清空
+// marks it out of date (已过期) and 采纳/纠正 stay disabled until the text is classified again.
 import { api } from './api.js';
-import { combobox } from './picker.js';
-import { announce, bar, errorText, fill, fmtTime, h, pct } from './util.js';
+import { details, pathText, summary, topicLevels, verdictLine } from './card.js';
+import { openCorrection } from './correction.js';
+import { explain, renderFacts } from './evidence.js';
+import { loadRecent } from './recent.js';
+import { announce, errorText, fill, h, pct } from './util.js';
 import { similarPanel } from './similar.js';
 
 export const TITLE = '分类与复核';
 
-let labelsPromise = null;
-
-/** Taxonomy and directory, fetched once per page load. */
-export function loadLabels() {
-  if (!labelsPromise) {
-    labelsPromise = Promise.all([api('/v1/taxonomy'), api('/v1/departments')])
-      .then(([taxonomy, directory]) => ({ taxonomy: taxonomy.data, directory }))
-      .catch((err) => { labelsPromise = null; throw err; });
-  }
-  return labelsPromise;
+/** A fresh idempotency key; crypto.getRandomValues also works on plain http (randomUUID needs a secure context). */
+function newKey() {
+  return [...crypto.getRandomValues(new Uint8Array(16))].map((b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-function topicOptions(tree) {
-  const out = [];
-  for (const l1 of tree) {
-    out.push({ value: JSON.stringify([l1.name]), label: l1.name, hint: '一级分类' });
-    for (const l2 of l1.children || []) {
-      const l3 = (l2.children || []).map((c) => (typeof c === 'string' ? c : c.name));
-      out.push({ value: JSON.stringify([l1.name, l2.name]), label: `${l1.name} / ${l2.name}`,
-        hint: l3.length ? `含：${l3.slice(0, 8).join('、')}${l3.length > 8 ? '…' : ''}` : '', search: l3.join(' ') });
-    }
-  }
-  return out;
-}
-
-function departmentOptions(directory) {
-  const units = [...(directory.units || []), ...(directory.localities || [])];
-  return units.map((u) => {
-    const aliases = [u.short_name, ...(u.aliases || [])].filter((a) => a && a !== u.name);
-    return { value: u.name, label: u.name,
-      hint: [u.kind === 'locality' ? '镇街' : null, aliases.length ? `又称：${[...new Set(aliases)].join('、')}` : null]
-        .filter(Boolean).join('；'),
-      search: `${aliases.join(' ')} ${u.id || ''}` };
-  });
-}
-
-function pathText(path) {
-  return path.join(' › ');
-}
-
-/** Title and text with the explanation's spans as <mark>, shaded by |weight|. */
-export function highlight(text, spans, strongest) {
-  const out = [];
-  let pos = 0;
-  for (const sp of [...spans].sort((a, b) => a.start - b.start)) {
-    if (sp.start < pos || sp.end > text.length) continue;
-    if (sp.start > pos) out.push(text.slice(pos, sp.start));
-    const rel = strongest > 0 ? Math.abs(sp.weight) / strongest : 0;
-    if (rel < 0.08) {
-      out.push(text.slice(sp.start, sp.end));
-    } else {
-      const sign = sp.weight >= 0 ? '+' : '−';
-      out.push(h('mark', {
-        class: `hl ${sp.weight >= 0 ? 'pos' : 'neg'}${rel > 0.6 && sp.weight > 0 ? ' strong' : ''}`,
-        style: { '--a': (0.12 + 0.6 * rel).toFixed(2) },
-        title: `${sp.weight >= 0 ? '支持' : '反对'}该分类，权重 ${sign}${Math.abs(sp.weight).toFixed(3)}`,
-        dataset: { weight: String(sp.weight) },
-      }, text.slice(sp.start, sp.end)));
-    }
-    pos = sp.end;
-  }
-  out.push(text.slice(pos));
-  return out;
-}
-
-export function mount(root, ctx) {
-  let result = null; // the last classification
-  let request = null; // what was classified
-  let labels = null;
-  let busy = false;
+export function mount(root) {
+  const state = {
+    result: null, request: null, // the last classification and exactly what it was computed for
+    stale: null, // why the result no longer matches the form, or null
+    verdict: null, revising: false, // the stored verdict for this result; whether the editor is revising it
+    busy: false, sending: false, // a classify / a verdict in flight
+  };
+  let pendingKey = null; // {json, key}: a verdict that failed is retried under the same Idempotency-Key
+  let correction = null; // the open correction form's controller
+  let opening = false; // the correction form is loading its labels
 
   // ---------------------------------------------------------------- input
   const titleInput = h('input', { id: 'item-title', type: 'text', maxlength: '500', autocomplete: 'off' });
   const textInput = h('textarea', { id: 'item-text', required: true, 'aria-describedby': 'text-hint' });
   const idInput = h('input', { id: 'item-id', type: 'text', maxlength: '200', autocomplete: 'off' });
-  const engineSelect = h('select', { id: 'item-engine' },
-    h('option', { value: 'auto' }, '自动（有 BERT 时用 BERT 与 TF-IDF 的集成）'),
-    h('option', { value: 'tfidf' }, 'TF-IDF'),
-    h('option', { value: 'bert' }, 'BERT'));
+  const engineSelect = h('select', { id: 'item-engine', 'aria-describedby': 'engine-hint' },
+    h('option', { value: 'auto' }, '自动（推荐）'),
+    h('option', { value: 'tfidf' }, 'TF-IDF 词频模型'),
+    h('option', { value: 'bert' }, 'BERT 语义模型'));
   const formMsg = h('p', { id: 'classify-message', role: 'alert' });
   const classifyBtn = h('button', { type: 'submit', class: 'primary', id: 'classify-btn',
     'aria-keyshortcuts': 'Control+Enter' }, '分类 ', h('kbd', {}, 'Ctrl+Enter'));
-  const form = h('form', { id: 'classify-form', 'aria-labelledby': 'h-input' },
-    h('h1', { id: 'h-input' }, '待分类内容'),
+  const form = h('form', { id: 'classify-form', 'aria-labelledby': 'h-input', novalidate: true },
+    h('h1', { id: 'h-input', tabindex: '-1' }, '待分类内容'),
     h('label', { for: 'item-title' }, '标题', h('span', { class: 'hint' }, '（可选）')),
     titleInput,
     h('label', { for: 'item-text' }, '正文'),
@@ -98,61 +48,131 @@ export function mount(root, ctx) {
     h('div', { class: 'row' },
       h('div', {}, h('label', { for: 'item-id' }, '编号', h('span', { class: 'hint' }, '（可选）')), idInput),
       h('div', {}, h('label', { for: 'item-engine' }, '模型引擎'), engineSelect)),
+    h('p', { id: 'engine-hint', class: 'hint' },
+      '自动：有 BERT 模型时用 BERT 与 TF-IDF 的组合模型，否则用 TF-IDF。TF-IDF 按关键词的频率判断，快；'
+      + 'BERT 理解整句语义，较慢；组合模型取两者概率的加权平均。'),
     h('div', { class: 'actions' }, classifyBtn,
       h('button', { type: 'reset', id: 'clear-btn' }, '清空')),
     formMsg);
-  form.addEventListener('submit', (e) => { e.preventDefault(); classify(); });
-  form.addEventListener('reset', () => { formMsg.textContent = ''; setTimeout(() => textInput.focus(), 0); });
+  form.addEventListener('submit', (e) => { e.preventDefault(); guarded(classify, '放弃纠正并重新分类'); });
+  form.addEventListener('reset', () => {
+    formMsg.textContent = '';
+    markStale('表单已清空');
+    setTimeout(() => textInput.focus(), 0);
+  });
+  for (const input of [titleInput, textInput]) {
+    input.addEventListener('input', () => {
+      if (state.request && (titleInput.value !== state.request.title || textInput.value !== state.request.text)) {
+        markStale('标题或正文已修改');
+      }
+    });
+  }
 
   // --------------------------------------------------------------- result
+  const resultHeading = h('h2', { id: 'h-result', tabindex: '-1' }, '分类结果');
+  const staleNote = h('p', { id: 'stale-note', class: 'stale-note', hidden: true });
   const resultSummary = h('div', { id: 'result-summary', class: 'summary', 'aria-live': 'polite', 'aria-atomic': 'true' },
-    h('p', { class: 'muted' }, '在左侧粘贴内容后按“分类”或 Ctrl+Enter。'));
+    h('p', { class: 'muted' }, '粘贴内容后按“分类”或 Ctrl+Enter。'));
   const resultDetails = h('div', { id: 'result-details' });
   const evidence = h('div', { id: 'evidence' });
+  const facts = h('div', { id: 'facts', hidden: true });
   const feedbackMsg = h('p', { id: 'feedback-message', role: 'status', 'aria-live': 'polite' });
+  const verdictBox = h('div', { id: 'verdict', class: 'verdict', hidden: true });
   const acceptBtn = h('button', { type: 'button', class: 'ok', id: 'accept-btn', disabled: true,
-    'aria-keyshortcuts': 'Alt+A', onclick: accept }, '采纳 ', h('kbd', {}, 'Alt+A'));
+    'aria-keyshortcuts': 'Alt+A', onclick: () => requestAccept() }, '采纳 ', h('kbd', {}, 'Alt+A'));
   const correctBtn = h('button', { type: 'button', id: 'correct-btn', disabled: true,
-    'aria-keyshortcuts': 'Alt+C', onclick: () => openCorrection() }, '纠正 ', h('kbd', {}, 'Alt+C'));
+    'aria-keyshortcuts': 'Alt+C', onclick: () => startCorrection() }, '纠正 ', h('kbd', {}, 'Alt+C'));
+  const reviseBtn = h('button', { type: 'button', id: 'revise-btn', hidden: true, onclick: revise }, '修改');
+  const actions = h('div', { class: 'actions', id: 'result-actions' }, acceptBtn, correctBtn);
   const resultCard = h('section', { class: 'card', id: 'result', 'aria-labelledby': 'h-result' },
-    h('h2', { id: 'h-result' }, '分类结果'),
-    resultSummary, resultDetails,
-    h('div', { class: 'actions' }, acceptBtn, correctBtn),
-    feedbackMsg);
-
-  // ----------------------------------------------------------- correction
+    resultHeading, staleNote, resultSummary, resultDetails,
+    actions, verdictBox, feedbackMsg);
   const correctionCard = h('section', { class: 'card', id: 'correction', 'aria-labelledby': 'h-correct', hidden: true });
+  const evidenceCard = h('section', { class: 'card', id: 'evidence-card', 'aria-labelledby': 'h-evidence' },
+    h('h2', { id: 'h-evidence' }, '正文信息与判断依据'), facts, evidence);
   const similar = similarPanel(); // 相似留言 / 可并案 (similar.js)
 
   // ---------------------------------------------------------------- recent
   const recentBody = h('div', { id: 'recent-list', class: 'table-wrap' }, h('p', { class: 'loading' }, '正在加载…'));
+  const refreshRecent = () => loadRecent(recentBody, loadRow);
   const recentCard = h('section', { class: 'card', 'aria-labelledby': 'h-recent' },
-    h('div', { class: 'row', style: { alignItems: 'baseline' } },
-      h('h2', { id: 'h-recent', style: { flex: '1 1 auto' } }, '最近分类'),
-      h('button', { type: 'button', id: 'recent-refresh', style: { flex: '0 0 auto' }, onclick: loadRecent }, '刷新')),
+    h('div', { class: 'card-head' },
+      h('h2', { id: 'h-recent' }, '最近分类'),
+      h('button', { type: 'button', id: 'recent-refresh', onclick: refreshRecent }, '刷新')),
     recentBody);
 
   const shortcuts = h('section', { class: 'card shortcuts', 'aria-labelledby': 'h-keys' },
     h('h2', { id: 'h-keys' }, '键盘快捷键'),
     h('dl', {},
-      h('dt', {}, h('kbd', {}, 'Ctrl+Enter')), h('dd', {}, '分类（在正文或标题中）'),
-      h('dt', {}, h('kbd', {}, 'Alt+A')), h('dd', {}, '采纳当前结果'),
+      h('dt', {}, h('kbd', {}, 'Ctrl+Enter')), h('dd', {}, '分类（在正文或标题中）；在纠正表单中为提交纠正'),
+      h('dt', {}, h('kbd', {}, 'Alt+A')), h('dd', {}, '采纳当前结果（纠正表单有改动时先询问）'),
       h('dt', {}, h('kbd', {}, 'Alt+C')), h('dd', {}, '纠正当前结果（打开分类与单位选择）'),
       h('dt', {}, h('kbd', {}, 'Alt+1 / 2 / 3')), h('dd', {}, '切换到 分类与复核 / 档案批量分类 / 模型管理'),
       h('dt', {}, h('kbd', {}, '↑ ↓ Enter Esc')), h('dd', {}, '在搜索选择框中移动、选定、关闭'),
       h('dt', {}, h('kbd', {}, 'Tab')), h('dd', {}, '在控件间移动')));
 
   root.append(
-    h('div', { class: 'grid-2' },
-      h('div', {}, h('section', { class: 'card' }, form), h('section', { class: 'card', 'aria-labelledby': 'h-evidence' },
-        h('h2', { id: 'h-evidence' }, '判断依据'), evidence)),
+    h('div', { class: 'grid-2 classify-grid' },
+      h('div', {}, h('section', { class: 'card', id: 'input-card' }, form), evidenceCard),
       h('div', {}, resultCard, similar.card, correctionCard, shortcuts)),
     recentCard);
   textInput.focus();
 
+  // ---------------------------------------------------------------- state
+  function blockedReason() {
+    if (!state.result) return '还没有分类结果。';
+    if (state.stale) return `结果已过期（${state.stale}），请重新分类后再提交。`;
+    return null;
+  }
+
+  /** Buttons and markers from the state: nothing can be sent for a stale result or twice at once. */
+  function sync() {
+    const open = state.result && !state.stale && !state.sending && (!state.verdict || state.revising);
+    acceptBtn.disabled = !open;
+    correctBtn.disabled = !open;
+    for (const pickBtn of resultDetails.querySelectorAll('button')) pickBtn.disabled = !open; // 改为此类
+    reviseBtn.hidden = !(state.verdict && !state.revising);
+    actions.hidden = !reviseBtn.hidden; // decided: 修改 replaces 采纳/纠正 until the editor revises
+    reviseBtn.disabled = Boolean(state.stale) || state.sending;
+    verdictBox.hidden = !state.verdict;
+    resultCard.classList.toggle('is-stale', Boolean(state.stale));
+    evidenceCard.classList.toggle('is-stale', Boolean(state.stale));
+    staleNote.hidden = !state.stale;
+    if (state.stale) {
+      fill(staleNote, h('strong', {}, '已过期'), `：${state.stale}。下面的结果对应的是之前的内容，`
+        + '请重新分类（Ctrl+Enter）后再采纳或纠正。');
+    }
+    if (correction) correction.setBlocked(state.stale ? blockedReason() : null);
+  }
+
+  function markStale(reason, { quiet = false } = {}) {
+    if (!state.result || state.stale === reason) return;
+    state.stale = reason;
+    sync();
+    if (!quiet) announce(`分类结果已过期：${reason}`);
+  }
+
+  function loadRow(row) {
+    titleInput.value = row.title || '';
+    textInput.value = row.text;
+    idInput.value = row.item_id || '';
+    markStale('已载入其他内容');
+    textInput.focus();
+  }
+
+  /** Run `action`, asking first when an edited correction form would be dropped by it. */
+  function guarded(action, dropLabel) {
+    if (!correction || !correction.isDirty()) { action(); return; }
+    correction.ask('纠正表单中有尚未提交的修改。', [
+      { id: 'ask-submit', label: '提交纠正', act: () => correction.submit() },
+      { id: 'ask-drop', label: dropLabel, act: () => { correction.close(); action(); } },
+      { id: 'ask-stay', label: '继续编辑', act: () => correction.focus() },
+    ]);
+  }
+
   // ---------------------------------------------------------------- logic
   async function classify() {
-    if (busy) return;
+    if (state.busy) return;
     const text = textInput.value;
     if (!text.trim()) {
       formMsg.className = 'error';
@@ -160,243 +180,156 @@ export function mount(root, ctx) {
       textInput.focus();
       return;
     }
-    busy = true;
+    state.busy = true;
     classifyBtn.disabled = true;
     formMsg.className = 'muted';
     formMsg.textContent = '正在分类…';
-    request = { title: titleInput.value, text, engine: engineSelect.value };
+    const request = { title: titleInput.value, text, engine: engineSelect.value };
     if (idInput.value.trim()) request.id = idInput.value.trim();
+    markStale('正在重新分类', { quiet: true }); // nothing can be sent for the old result while this runs
     try {
-      result = await api('/v1/classify', { method: 'POST', json: { ...request, top_k: 5, similar: 5 } });
+      const result = await api('/v1/classify', { method: 'POST', json: { ...request, top_k: 5, similar: 5 } });
+      Object.assign(state, { result, request, stale: null, verdict: null, revising: false });
+      pendingKey = null;
       formMsg.textContent = '';
+      if (correction) correction.close();
+      feedbackMsg.textContent = '';
       renderResult();
       similar.show(request, result);
-      closeCorrection();
-      feedbackMsg.textContent = '';
-      explain();
-      loadRecent();
+      explain(evidence, request, result, () => state.request === request);
+      refreshRecent();
     } catch (err) {
       formMsg.className = 'error';
       formMsg.textContent = `分类失败：${errorText(err)}`;
+      markStale('最近一次分类失败');
       if (err.field === 'text') textInput.focus();
       else if (err.field === 'title') titleInput.focus();
     } finally {
-      busy = false;
+      state.busy = false;
       classifyBtn.disabled = false;
     }
   }
 
   function renderResult() {
-    const r = result;
-    const alternatives = r.topic_candidates.filter((c) => pathText(c.topic_path) !== pathText(r.topic_path)).slice(0, 3);
+    const r = state.result;
+    fill(resultSummary, summary(r));
+    fill(resultDetails, details(r, { onPick: (path) => startCorrection({ topic: path }) }));
+    renderFacts(facts, r.facts);
+    sync();
+    const levels = topicLevels(r);
     const lead = r.departments.find((d) => d.role === 'lead');
-    const assists = r.departments.filter((d) => d.role === 'assist');
-    fill(resultSummary, 
-      r.needs_review
-        ? h('div', { class: 'review', id: 'review-flag', role: 'note' },
-          h('strong', {}, '⚠ 需人工复核'),
-          h('ul', { id: 'review-reasons' }, r.review_reasons.map((reason) => h('li', {}, reason))))
-        : h('div', { class: 'review-ok', id: 'review-flag', role: 'note' }, '✓ 置信度达标，无需复核（仍可纠正）'),
-      h('p', { class: 'topic-path', id: 'topic-path' },
-        r.topic_path.flatMap((p, i) => (i ? [h('span', { class: 'sep', 'aria-hidden': 'true' }, '›'), p] : [p]))),
-      bar(r.topic_path_confidence, '分类路径置信度', { low: 0.5 }),
-      h('p', { class: 'meta' }, `一级分类“${r.topic}”置信度 ${pct(r.topic_confidence)}`));
-    fill(resultDetails, 
-      h('h3', {}, '其他可能的分类'),
-      alternatives.length
-        ? h('ul', { class: 'plain', id: 'alternatives' }, alternatives.map((c) => h('li', { class: 'cand' },
-          h('span', {}, pathText(c.topic_path)), bar(c.confidence, `备选 ${pathText(c.topic_path)}`),
-          h('button', { type: 'button', class: 'link', onclick: () => openCorrection({ topic: c.topic_path }),
-            'aria-label': `改为 ${pathText(c.topic_path)}` }, '改为此类'))))
-        : h('p', { class: 'muted' }, '无'),
-      h('h3', {}, '承办单位'),
-      h('ul', { class: 'plain', id: 'departments' },
-        lead ? h('li', { class: 'cand' }, h('span', {}, h('span', { class: 'badge lead' }, '主办'), ' ', lead.name),
-          bar(lead.confidence, `主办单位 ${lead.name} 置信度`, { low: 0.4 }), h('span')) : null,
-        assists.map((d) => h('li', { class: 'cand' }, h('span', {}, h('span', { class: 'badge' }, '协办'), ' ', d.name),
-          bar(d.confidence, `协办单位 ${d.name} 参与概率`), h('span'))),
-        assists.length ? null : h('li', { class: 'muted' }, '无建议的协办单位')),
-      h('dl', { class: 'kv meta', id: 'model-info' },
-        h('dt', {}, '引擎'), h('dd', { id: 'result-engine' }, r.engine),
-        h('dt', {}, '模型版本'), h('dd', { id: 'result-version' }, r.model_version),
-        r.classification_id !== undefined ? [h('dt', {}, '分类编号'), h('dd', {}, String(r.classification_id))] : null));
-    acceptBtn.disabled = false;
-    correctBtn.disabled = false;
-    announce(`分类完成：${pathText(r.topic_path)}，置信度 ${pct(r.topic_path_confidence)}，`
+    announce(`分类完成：${pathText(r.topic_path)}，${levels.map((l) => `${l.level} ${pct(l.confidence)}`).join('，')}，`
       + `主办 ${lead ? lead.name : '无'}${r.needs_review ? '，需人工复核' : ''}`);
-  }
-
-  async function explain() {
-    const req = request;
-    fill(evidence, h('p', { class: 'loading' }, '正在计算判断依据…'));
-    try {
-      const ex = await api('/v1/explain', { method: 'POST',
-        json: { title: req.title, text: req.text, engine: result.engine, topic: result.topic_path } });
-      if (req !== request) return;
-      const all = [...ex.spans, ...ex.title_spans];
-      const strongest = Math.max(0, ...all.map((s) => Math.abs(s.weight)));
-      const byWord = new Map();
-      for (const s of all) byWord.set(s.text, (byWord.get(s.text) || 0) + s.weight);
-      const top = [...byWord].filter(([, w]) => w > 0).sort((a, b) => b[1] - a[1]).slice(0, 8);
-      fill(evidence, 
-        h('p', { class: 'muted' }, `以下高亮的词推动模型判为“${pathText(ex.topic_path)}”（`,
-          ex.method === 'linear' ? 'TF-IDF 特征贡献 = 系数 × 权重' : '逐词删除后该分类对数几率的下降', '）。'),
-        h('div', { class: 'highlighted', id: 'highlighted-text' },
-          req.title ? h('span', { class: 'hl-title', id: 'highlighted-title' }, highlight(req.title, ex.title_spans, strongest)) : null,
-          highlight(req.text, ex.spans, strongest)),
-        h('div', { class: 'legend', 'aria-hidden': 'true' },
-          h('span', {}, h('span', { class: 'sw', style: { background: 'rgba(220,38,38,.6)' } }), '支持该分类（越深越重要）'),
-          h('span', {}, h('span', { class: 'sw', style: { background: 'rgba(37,99,235,.5)' } }), '不支持该分类')),
-        h('p', { id: 'top-words' }, h('strong', {}, '主要依据：'),
-          top.length ? top.map(([word, w]) => `${word}（+${w.toFixed(2)}）`).join('、') : '无明显关键词'));
-    } catch (err) {
-      if (req === request) fill(evidence, h('p', { class: 'muted' }, `无法获取判断依据：${errorText(err)}`));
-    }
+    // on a narrow screen the card is below the form: bring it into view (focus stays in the text)
+    const top = resultCard.getBoundingClientRect().top;
+    if (top < 0 || top > window.innerHeight * 0.6) resultCard.scrollIntoView({ block: 'start' });
   }
 
   function feedbackBase() {
-    const body = { title: request.title, text: request.text };
-    if (result.classification_id !== undefined && result.classification_id !== null) {
-      body.classification_id = result.classification_id;
+    const body = { title: state.request.title, text: state.request.text };
+    if (state.result.classification_id !== undefined && state.result.classification_id !== null) {
+      body.classification_id = state.result.classification_id;
     }
-    if (request.id) body.item_id = request.id;
+    if (state.request.id) body.item_id = state.request.id;
     return body;
   }
 
+  /** Store one verdict for the current result, once: in flight nothing else is sent; a retry reuses the key. */
+  async function sendVerdict(verdict) {
+    const why = blockedReason();
+    if (why) throw new Error(why);
+    if (state.sending) throw new Error('上一条反馈正在提交。');
+    const body = { ...feedbackBase(), ...verdict };
+    const json = JSON.stringify(body);
+    if (!pendingKey || pendingKey.json !== json) pendingKey = { json, key: newKey() };
+    state.sending = true;
+    sync();
+    try {
+      const fb = await api('/v1/feedback', { method: 'POST', json: body, headers: { 'Idempotency-Key': pendingKey.key } });
+      pendingKey = null;
+      Object.assign(state, { verdict: fb, revising: false });
+      fill(verdictBox, h('p', { id: 'verdict-line' }, verdictLine(fb)), h('div', { class: 'actions' }, reviseBtn));
+      feedbackMsg.className = 'success';
+      feedbackMsg.textContent = fb.action === 'accept' ? '已采纳。' : '已保存纠正。';
+      announce(fb.action === 'accept' ? '已采纳' : '纠正已保存');
+      refreshRecent();
+      return fb;
+    } finally {
+      state.sending = false;
+      sync();
+    }
+  }
+
+  function requestAccept() {
+    if (acceptBtn.disabled) {
+      if (state.result && state.stale) { feedbackMsg.className = 'error'; feedbackMsg.textContent = blockedReason(); }
+      else if (state.verdict && !state.revising && !state.sending) {
+        feedbackMsg.className = 'muted';
+        feedbackMsg.textContent = '这条结果已处理；如需更改，请按“修改”。';
+      }
+      return;
+    }
+    guarded(accept, '放弃纠正，采纳原建议');
+  }
+
   async function accept() {
-    if (!result || acceptBtn.disabled) return;
-    acceptBtn.disabled = true;
     feedbackMsg.className = 'muted';
     feedbackMsg.textContent = '正在提交…';
     try {
-      const fb = await api('/v1/feedback', { method: 'POST', json: { ...feedbackBase(), action: 'accept',
-        topic: result.topic_path, departments: result.departments.map(({ name, role }) => ({ name, role })) } });
-      feedbackMsg.className = 'success';
-      feedbackMsg.textContent = `已采纳（反馈编号 ${fb.id}）。`;
-      announce('已采纳');
-      closeCorrection();
-      loadRecent();
+      await sendVerdict({ action: 'accept', topic: state.result.topic_path,
+        departments: state.result.departments.map(({ name, role }) => ({ name, role })) });
+      if (correction) correction.close();
+      reviseBtn.focus();
     } catch (err) {
       feedbackMsg.className = 'error';
       feedbackMsg.textContent = `采纳失败：${errorText(err)}`;
-    } finally {
-      acceptBtn.disabled = false;
     }
   }
 
-  async function openCorrection(preset = {}) {
-    if (!result) return;
-    correctionCard.hidden = false;
-    fill(correctionCard, h('p', { class: 'loading' }, '正在加载分类体系与单位名录…'));
-    try {
-      labels = await loadLabels();
-    } catch (err) {
-      fill(correctionCard, h('p', { class: 'error', role: 'alert' }, `无法加载分类体系或单位名录：${errorText(err)}`));
-      return;
-    }
-    const deptOptions = departmentOptions(labels.directory);
-    const lead = result.departments.find((d) => d.role === 'lead');
-    const assists = result.departments.filter((d) => d.role === 'assist').map((d) => d.name);
-    const topicPicker = combobox({ id: 'fix-topic', label: '分类', hint: '可输入一级、二级或三级分类名称搜索',
-      options: topicOptions(labels.taxonomy), value: JSON.stringify(preset.topic || result.topic_path) });
-    const leadPicker = combobox({ id: 'fix-lead', label: '主办单位', hint: '可输入全称、简称或别名',
-      options: deptOptions, value: lead ? lead.name : null });
-    const chipList = h('ul', { class: 'chips', id: 'fix-assists', 'aria-label': '已选协办单位' });
-    const assistSet = new Set(assists);
-    const renderChips = () => fill(chipList, ...[...assistSet].map((name) => h('li', {}, name,
-      h('button', { type: 'button', 'aria-label': `移除协办单位 ${name}`, onclick: () => { assistSet.delete(name); renderChips(); } }, '×'))));
-    renderChips();
-    const assistPicker = combobox({ id: 'fix-assist-add', label: '添加协办单位', hint: '选定后自动加入上方列表',
-      options: deptOptions,
-      onChange: (o) => {
-        if (o && !assistSet.has(o.value)) { assistSet.add(o.value); renderChips(); announce(`已添加协办单位 ${o.value}`); }
-        if (o) setTimeout(() => assistPicker.clear(), 0);
-      } });
-    const note = h('textarea', { id: 'fix-note', style: { minHeight: '3em' } });
-    const msg = h('p', { id: 'correction-message', role: 'alert' });
-    const submit = h('button', { type: 'submit', class: 'primary', id: 'correction-submit' }, '提交纠正');
-    const form = h('form', { id: 'correction-form' },
-      topicPicker.el, leadPicker.el,
-      h('p', { class: 'hint', style: { margin: '.6em 0 0' } }, '协办单位'), chipList, assistPicker.el,
-      h('label', { for: 'fix-note' }, '备注', h('span', { class: 'hint' }, '（可选）')), note,
-      h('div', { class: 'actions' }, submit, h('button', { type: 'button', onclick: closeCorrection }, '取消')),
-      msg);
-    form.addEventListener('keydown', (e) => { if (e.key === 'Escape') { e.preventDefault(); closeCorrection(); correctBtn.focus(); } });
-    form.addEventListener('submit', async (e) => {
-      e.preventDefault();
-      if (!topicPicker.value) { msg.className = 'error'; msg.textContent = '请选择分类。'; topicPicker.focus(); return; }
-      if (!leadPicker.value) { msg.className = 'error'; msg.textContent = '请选择主办单位。'; leadPicker.focus(); return; }
-      const departments = [{ name: leadPicker.value, role: 'lead' },
-        ...[...assistSet].filter((n) => n !== leadPicker.value).map((name) => ({ name, role: 'assist' }))];
-      submit.disabled = true;
-      msg.className = 'muted';
-      msg.textContent = '正在提交…';
-      try {
-        const body = { ...feedbackBase(), action: 'correct', topic: JSON.parse(topicPicker.value), departments };
-        if (note.value.trim()) body.note = note.value.trim();
-        const fb = await api('/v1/feedback', { method: 'POST', json: body });
-        closeCorrection();
-        feedbackMsg.className = 'success';
-        feedbackMsg.textContent = `已保存纠正（反馈编号 ${fb.id}）：${pathText(fb.topic_path || body.topic)}，`
-          + `主办 ${leadPicker.value}`;
-        announce('纠正已保存');
-        correctBtn.focus();
-        loadRecent();
-      } catch (err) {
-        msg.className = 'error';
-        msg.textContent = `提交失败：${errorText(err)}`;
-        if (err.field && err.field.startsWith('topic')) topicPicker.focus();
-        else if (err.field && err.field.startsWith('departments')) leadPicker.focus();
-      } finally {
-        submit.disabled = false;
-      }
-    });
-    fill(correctionCard, h('h2', { id: 'h-correct' }, '纠正分类与承办单位'), form);
-    topicPicker.focus();
+  /** Open the form on the suggestion, or on the stored verdict when revising; `preset.topic` picks a topic. */
+  async function startCorrection(preset = {}) {
+    if (!state.result || state.stale || (state.verdict && !state.revising)) return;
+    if (correction) { if (preset.topic) correction.setTopic(preset.topic); else correction.focus(); return; }
+    const from = state.verdict || { topic_path: state.result.topic_path, departments: state.result.departments };
+    const lead = from.departments.find((d) => d.role === 'lead');
+    const start = { topic: preset.topic || from.topic_path, lead: lead ? lead.name : null,
+      assists: from.departments.filter((d) => d.role === 'assist').map((d) => d.name) };
+    if (opening) return; // a second Alt+C while the labels load does nothing
+    opening = true;
+    correction = await openCorrection(correctionCard, {
+      start,
+      blocked: blockedReason,
+      send: sendVerdict,
+      onClose: () => {
+        correction = null;
+        sync();
+        // focus was in the form that just went away: put it on the card's next step
+        if (document.activeElement === document.body || !document.activeElement) (reviseBtn.hidden ? correctBtn : reviseBtn).focus();
+      },
+    }).finally(() => { opening = false; });
+    sync();
   }
 
-  function closeCorrection() {
-    correctionCard.hidden = true;
-    fill(correctionCard);
+  function revise() {
+    state.revising = true;
+    feedbackMsg.textContent = '正在修改：采纳原建议或提交新的纠正，新的记录将取代之前的处理。';
+    sync();
+    startCorrection();
   }
 
-  function feedbackCell(fb) {
-    if (!fb) return h('span', { class: 'muted' }, '待处理');
-    if (fb.action === 'accept') return h('span', { class: 'badge ok' }, '已采纳');
-    const path = fb.topic_path || (Array.isArray(fb.topic) ? fb.topic : [fb.topic]);
-    return h('span', { class: 'badge warn', title: fb.editor ? `由 ${fb.editor} 纠正` : '' }, `已纠正：${pathText(path.filter(Boolean))}`);
-  }
-
-  async function loadRecent() {
-    try {
-      const list = await api('/v1/classifications?limit=20');
-      if (!list.data.length) { fill(recentBody, h('p', { class: 'muted' }, '暂无分类记录。')); return; }
-      fill(recentBody, h('table', { id: 'recent-table' },
-        h('caption', { class: 'visually-hidden' }, '最近 20 条分类记录，最新的在前'),
-        h('thead', {}, h('tr', {}, ['时间', '标题 / 正文', '分类', '主办单位', '引擎', '复核', '反馈', '']
-          .map((t) => h('th', { scope: 'col' }, t)))),
-        h('tbody', {}, list.data.map((row) => h('tr', {},
-          h('td', { class: 'nowrap' }, fmtTime(row.created_at)),
-          h('td', { class: 'excerpt', title: row.text }, row.title ? h('strong', {}, `${row.title}　`) : null, row.text),
-          h('td', {}, pathText(row.topic_path || [])),
-          h('td', {}, row.lead_department || '—'),
-          h('td', { class: 'nowrap' }, row.engine),
-          h('td', { class: 'nowrap' }, row.needs_review ? h('span', { class: 'badge warn' }, '需复核') : h('span', { class: 'badge ok' }, '否')),
-          h('td', {}, feedbackCell(row.feedback)),
-          h('td', { class: 'nowrap' }, h('button', { type: 'button', class: 'link', 'aria-label': `载入“${(row.title || row.text).slice(0, 20)}”`,
-            onclick: () => { titleInput.value = row.title || ''; textInput.value = row.text; idInput.value = row.item_id || ''; textInput.focus(); } },
-          '载入')))))));
-    } catch (err) {
-      fill(recentBody, h('p', { class: 'muted' }, `无法加载最近记录：${errorText(err)}`));
-    }
-  }
-  loadRecent();
+  refreshRecent();
 
   return {
     onKey(e) {
-      if ((e.ctrlKey || e.metaKey) && e.key === 'Enter') { e.preventDefault(); classify(); return; }
-      if (e.altKey && !e.ctrlKey && !e.metaKey && e.code === 'KeyA') { e.preventDefault(); accept(); return; }
-      if (e.altKey && !e.ctrlKey && !e.metaKey && e.code === 'KeyC') { e.preventDefault(); if (result) openCorrection(); }
+      const inForm = Boolean(correction && correctionCard.contains(e.target));
+      if ((e.ctrlKey || e.metaKey) && e.key === 'Enter') {
+        e.preventDefault();
+        if (inForm) correction.submit();
+        else guarded(classify, '放弃纠正并重新分类');
+        return;
+      }
+      if (e.altKey && !e.ctrlKey && !e.metaKey && e.code === 'KeyA') { e.preventDefault(); requestAccept(); return; }
+      if (e.altKey && !e.ctrlKey && !e.metaKey && e.code === 'KeyC') { e.preventDefault(); startCorrection(); }
     },
   };
 }

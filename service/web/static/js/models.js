@@ -1,12 +1,66 @@
 // 模型管理: versions with metrics, per-class F1 and confusion matrix, promote / rollback / retrain (trainers).
 import { api } from './api.js';
-import { progressBlock, statusBadge } from './archive.js';
+import { statusBadge } from './archive.js';
 import { barChart, confusionAxes, confusionChart, dataTable } from './charts.js';
-import { announce, errorText, fill, fmtTime, h, hasRole, num } from './util.js';
+import { announce, errorText, fill, fmtSeconds, fmtTime, h, hasRole, num } from './util.js';
 
 export const TITLE = '模型管理';
 const ENGINE_NAMES = { tfidf: 'TF-IDF', bert: 'BERT' };
 const FINISHED = new Set(['succeeded', 'failed', 'cancelled']);
+// the retraining's steps, recognised in the job's progress stage (e.g. "tfidf：在留出集上评测")
+const STEPS = [['读取数据', /读取数据/], ['训练', /训练|fit|epoch|encod/i], ['评测', /评测|导出/],
+  ['发布检查', /比较|已保存|发布/], ['完成', /^完成$/]];
+
+function stepIndex(job) {
+  if (job.status === 'succeeded') return STEPS.length;
+  const stage = (job.progress && job.progress.stage) || '';
+  let found = -1;
+  STEPS.forEach(([, re], i) => { if (re.test(stage)) found = i; });
+  return found;
+}
+
+/** The retraining's progress, honestly: the steps done, the current stage, a percentage and ETA only when the
+ * trainer reports one (TF-IDF does not), and the time elapsed. */
+function retrainProgress(job) {
+  const p = job.progress || {};
+  const at = stepIndex(job);
+  const finished = FINISHED.has(job.status);
+  const percent = job.status === 'succeeded' ? 100 : (typeof p.percent === 'number' ? p.percent : null);
+  const attrs = { id: 'retrain-progress', 'aria-label': '训练进度', max: '100' };
+  if (percent !== null) attrs.value = String(percent);
+  else if (finished) attrs.value = '0';
+  return h('div', {},
+    h('ol', { class: 'steps', id: 'retrain-steps', 'aria-label': '训练步骤' }, STEPS.map(([name], i) => h('li', {
+      class: i < at ? 'done' : i === at && !finished ? 'current' : '', 'aria-current': i === at && !finished ? 'step' : null },
+    i < at ? '✓ ' : '', name))),
+    finished && job.status !== 'succeeded' ? null : h('progress', attrs),
+    h('p', { class: 'job-stats', id: 'retrain-stats' },
+      finished ? '' : `当前：${p.stage || '排队中'}`,
+      percent !== null && !finished ? `，${percent.toFixed(0)}%` : '',
+      !finished && percent !== null && p.eta_seconds !== null && p.eta_seconds !== undefined ? `，预计剩余 ${fmtSeconds(p.eta_seconds)}` : '',
+      !finished && percent === null ? '（此阶段无法估计剩余时间）' : '',
+      p.elapsed_seconds !== undefined ? `${finished ? '' : '；'}已用时 ${fmtSeconds(p.elapsed_seconds)}` : ''));
+}
+
+/** The gate's verdict for one engine: passed or the reasons, and F1 per class before and after. */
+function gateReport(name, r) {
+  const report = r.report || {};
+  const perClass = Object.entries(report.per_class || {}).sort((a, b) => (a[1].delta ?? 0) - (b[1].delta ?? 0));
+  const ok = report.passed !== false;
+  return h('div', { class: 'gate-report', dataset: { engine: name } },
+    h('h4', {}, `${ENGINE_NAMES[name] || name}：新版本 ${r.version}`, ' ',
+      h('span', { class: `badge ${r.promoted ? 'ok' : 'warn'}` }, r.promoted ? (r.forced ? '已强制发布' : '已发布') : '未发布')),
+    h('div', { class: ok ? 'review-ok' : 'review' }, h('strong', {}, ok ? '发布检查：通过' : '发布检查：未通过'),
+      h('ul', {}, (report.reasons || []).map((reason) => h('li', {}, reason)))),
+    report.macro_f1 ? h('p', {}, `宏 F1：${num(report.macro_f1.before)} → ${num(report.macro_f1.after)}（${report.macro_f1.delta >= 0 ? '+' : ''}${num(report.macro_f1.delta)}）`) : null,
+    perClass.length ? openTable(dataTable(`${ENGINE_NAMES[name] || name} 各类别 F1（发布前 / 发布后）`, ['类别', '发布前', '发布后', '变化', '样本数'],
+      perClass.map(([l, c]) => [l, num(c.before), num(c.after), c.delta === null || c.delta === undefined ? '—' : `${c.delta >= 0 ? '+' : ''}${num(c.delta)}`, c.support ?? '—']))) : null);
+}
+
+function openTable(details) {
+  details.open = true;
+  return details;
+}
 
 export function mount(root, ctx) {
   const trainer = hasRole(ctx.who, 'trainer');
@@ -20,6 +74,8 @@ export function mount(root, ctx) {
   const detail = h('section', { class: 'card', id: 'model-detail', 'aria-labelledby': 'h-detail', 'aria-live': 'polite' });
   const opsMsg = h('p', { id: 'models-message', role: 'status' });
   const trainerCard = trainer ? h('section', { class: 'card', id: 'trainer-tools', 'aria-labelledby': 'h-tools' }) : null;
+  const jobBox = h('div', { id: 'retrain-job', 'aria-live': 'polite' }); // kept across re-renders of the tools
+  let watching = null;
 
   root.append(
     h('section', { class: 'card', 'aria-labelledby': 'h-models' },
@@ -50,21 +106,23 @@ export function mount(root, ctx) {
 
   function renderList() {
     if (!listing.data.length) { fill(listBox, h('p', { class: 'muted' }, '还没有模型版本。')); return; }
-    fill(listBox, h('table', { id: 'models-table' },
+    const HEAD = ['版本', '引擎', '创建时间', '上一版本', '准确率', '宏 F1', 'ECE', '评估条数', '', ''];
+    const td = (i, attrs, ...children) => h('td', { ...attrs, 'data-label': HEAD[i] || null }, ...children);
+    fill(listBox, h('table', { id: 'models-table', class: 'stack-sm' },
       h('caption', { class: 'visually-hidden' }, '模型版本，最新的在前'),
       h('thead', {}, h('tr', {}, ['版本', '引擎', '创建时间', '上一版本', '准确率', '宏 F1', 'ECE', '评估条数', '', '']
         .map((t, i) => h('th', { scope: 'col', class: i >= 4 && i <= 7 ? 'num' : null }, t)))),
       h('tbody', {}, listing.data.map((m) => {
         const t = (m.metrics && m.metrics.topic) || {};
         return h('tr', { class: m.current ? 'is-current' : null, dataset: { version: m.version } },
-          h('td', {}, m.version, m.current ? [' ', h('span', { class: 'badge current' }, '当前')] : null),
-          h('td', {}, ENGINE_NAMES[m.engine] || m.engine),
-          h('td', {}, fmtTime(m.created_at)),
-          h('td', { class: 'meta' }, m.parent || '—'),
-          h('td', { class: 'num' }, num(t.accuracy)),
-          h('td', { class: 'num' }, num(t.macro_f1)),
-          h('td', { class: 'num' }, num(t.ece)),
-          h('td', { class: 'num' }, t.n ?? '—'),
+          td(0, { class: 'meta' }, m.version, m.current ? [' ', h('span', { class: 'badge current' }, '当前')] : null),
+          td(1, {}, ENGINE_NAMES[m.engine] || m.engine),
+          td(2, {}, fmtTime(m.created_at)),
+          td(3, { class: 'meta' }, m.parent || '—'),
+          td(4, { class: 'num' }, num(t.accuracy)),
+          td(5, { class: 'num' }, num(t.macro_f1)),
+          td(6, { class: 'num' }, num(t.ece)),
+          td(7, { class: 'num' }, t.n ?? '—'),
           h('td', {}, h('button', { type: 'button', class: 'link', 'aria-label': `查看 ${m.version} 的详情`,
             onclick: () => showDetail(m.version, true) }, '详情')),
           h('td', {}, trainer && !m.current
@@ -102,7 +160,8 @@ export function mount(root, ctx) {
         h('dt', {}, '训练数据'), h('dd', {}, `${data.n_train ?? '—'} 条训练，${data.n_eval ?? '—'} 条评估`),
         h('dt', {}, '分类准确率'), h('dd', {}, num(topic.accuracy)),
         h('dt', {}, '分类宏 F1'), h('dd', {}, num(topic.macro_f1)),
-        h('dt', {}, '校准误差 ECE'), h('dd', {}, num(topic.ece))),
+        h('dt', {}, '校准误差 ECE'), h('dd', {}, num(topic.ece),
+          h('span', { class: 'hint' }, '（模型给出的置信度与实际准确率的平均差距，越小越可信）'))),
       trainer && !isCurrent
         ? h('div', { class: 'actions' }, h('button', { type: 'button', class: 'primary', id: 'promote-btn',
           onclick: () => promote(version, false) }, `发布此版本（${version}）`))
@@ -198,7 +257,6 @@ export function mount(root, ctx) {
       h('option', { value: 'bert' }, 'BERT（较慢）'), h('option', { value: 'all' }, '全部'));
     const rtPromote = h('select', { id: 'retrain-promote' }, h('option', { value: 'auto' }, '通过发布检查则自动发布'),
       h('option', { value: 'never' }, '不发布（稍后手动发布）'), h('option', { value: 'force' }, '总是发布'));
-    const jobBox = h('div', { id: 'retrain-job', 'aria-live': 'polite' });
     const rtForm = h('form', { id: 'retrain-form' },
       h('h3', {}, '重新训练（含编辑反馈）'),
       h('div', { class: 'row' },
@@ -213,27 +271,73 @@ export function mount(root, ctx) {
         announce('训练任务已创建');
         watchJob(job, jobBox);
       } catch (err) {
+        if (err.status === 409 && err.body && err.body.job) { watchJob(err.body.job, jobBox); return; } // one at a time
         fill(jobBox, h('p', { class: 'error' }, `无法开始训练：${errorText(err)}`));
       }
     });
     fill(trainerCard, h('h2', { id: 'h-tools' }, '训练员操作'), rbForm, rtForm);
   }
 
+  function renderJob(job, box) {
+    const finished = FINISHED.has(job.status);
+    const engines = (job.result && job.result.engines) || {};
+    fill(box, h('h3', { id: 'h-retrain-job' }, `训练任务 ${job.id} `, statusBadge(job.status)),
+      h('p', { class: 'meta' }, `由 ${job.created_by || '—'} 于 ${fmtTime(job.created_at)} 发起`,
+        job.params ? `；引擎 ${ENGINE_NAMES[job.params.engine] || (job.params.engine === 'all' ? '全部' : job.params.engine)}` : ''),
+      retrainProgress(job),
+      job.error ? h('p', { class: 'error', role: 'alert', id: 'retrain-error' }, job.status === 'cancelled' ? '任务已取消，未登记新版本。' : `失败原因：${job.error}`) : null,
+      !finished ? h('div', { class: 'actions' }, h('button', { type: 'button', class: 'danger', id: 'retrain-cancel',
+        onclick: () => cancelJob(job, box) }, '取消训练')) : null,
+      Object.keys(engines).length ? h('div', { id: 'gate-report' }, h('h3', {}, '发布检查报告'),
+        Object.entries(engines).map(([name, r]) => gateReport(name, r))) : null);
+  }
+
+  async function cancelJob(job, box) {
+    const button = box.querySelector('#retrain-cancel');
+    if (button) button.disabled = true;
+    try {
+      watchJob(await api(`/v1/jobs/${encodeURIComponent(job.id)}/cancel`, { method: 'POST' }), box);
+      announce('已请求取消训练任务');
+    } catch (err) {
+      if (button) button.disabled = false;
+      box.append(h('p', { class: 'error' }, `取消失败：${errorText(err)}`));
+    }
+  }
+
   function watchJob(job, box) {
     clearTimeout(timer);
-    fill(box, h('p', {}, `训练任务 ${job.id} `, statusBadge(job.status)), progressBlock(job, '训练进度'),
-      job.error ? h('p', { class: 'error' }, job.error) : null);
-    if (FINISHED.has(job.status)) { load(); return; }
+    watching = job.id;
+    renderJob(job, box);
+    if (FINISHED.has(job.status)) {
+      const engines = (job.result && job.result.engines) || {};
+      const fresh = Object.values(engines).map((r) => r.version).filter(Boolean);
+      selected = fresh.length ? fresh[fresh.length - 1] : selected; // the detail card shows the new version
+      load();
+      return;
+    }
     timer = setTimeout(async () => {
-      if (stopped) return;
+      if (stopped || watching !== job.id) return;
       try {
-        watchJob(await api(`/v1/jobs/${encodeURIComponent(job.id)}`), box);
+        const fresh = await api(`/v1/jobs/${encodeURIComponent(job.id)}`);
+        if (FINISHED.has(fresh.status)) announce(`训练任务${fresh.status === 'succeeded' ? '已完成' : fresh.status === 'cancelled' ? '已取消' : '失败'}`);
+        watchJob(fresh, box);
       } catch (err) {
         box.append(h('p', { class: 'error' }, `无法获取进度：${errorText(err)}`));
       }
     }, 1000);
   }
 
-  load();
+  async function resumeWatching() {
+    // the newest retraining (running, or the last result) stays visible after leaving the page and coming back
+    try {
+      const list = await api('/v1/jobs?kind=retrain&limit=1');
+      const job = list.data[0];
+      if (!job || stopped || watching) return;
+      if (FINISHED.has(job.status)) { watching = job.id; renderJob(job, jobBox); }
+      else watchJob(job, jobBox);
+    } catch { /* the list of models still works */ }
+  }
+
+  load().then(() => { if (trainer) resumeWatching(); });
   return { unmount() { stopped = true; clearTimeout(timer); } };
 }

@@ -1,0 +1,124 @@
+"""The HTTP rows of issue #18 in one run, on one server, each beside its reference:
+
+- ``POST /v1/noop`` (the framework's limit: same app, same middleware) and ``POST /v1/classify`` with
+  ``engine: tfidf``, wrk at 50 connections: req/s, p50, p99, and the ratios classify/noop;
+- ``POST /v1/classify`` with ``engine: auto`` (the ensemble when the home has a BERT model) at 1 and at 50
+  connections;
+- ``sqmy batch --engine auto`` items/s on ``--batch-items`` generated items (a separate process, after the server
+  stopped);
+- the server's peak RSS over the whole run.
+
+    .venv/bin/python bench/http_speed.py --home H [--seconds 15]
+
+``H`` is an SQMY_HOME with a promoted TF-IDF model and, for the ``auto`` rows to mean the ensemble, a BERT model
+(``sqmy train --engine tfidf``, then ``sqmy train --engine bert --promote``). The body is one 12345-style item of
+about 60 characters (the issue's request).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.common import SQMY, bench_env, generated_items, write_jsonl
+from bench.throughput import wrk
+
+ITEM = {"title": "小区路灯坏了",
+        "text": "我们小区3栋门口的路灯坏了一个多月，晚上出门很不安全，老人孩子经常摔倒，请有关部门尽快维修。"}
+
+
+def body(engine: str) -> str:
+    return json.dumps(ITEM | {"engine": engine}, ensure_ascii=False).replace("]]", "] ]")
+
+
+def start_server(home: Path, port: int) -> subprocess.Popen[bytes]:
+    server = subprocess.Popen([SQMY, "serve", "--port", str(port)],
+                              env=bench_env(home, SQMY_ENABLE_NOOP="1", SQMY_DATABASE_URL=f"sqlite:///{home}/speed.db"))
+    for _ in range(600):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                return server
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    server.terminate()
+    raise SystemExit("the server did not become ready")
+
+
+def sample_rss(pid: int, stop: threading.Event, peak: list[float]) -> None:
+    process = psutil.Process(pid)
+    while not stop.is_set():
+        peak[0] = max(peak[0], process.memory_info().rss / 2**20)
+        time.sleep(0.2)
+
+
+def http_rows(home: Path, seconds: int) -> dict[str, object]:
+    port = 18791
+    server = start_server(home, port)
+    base = f"http://127.0.0.1:{port}"
+    stop, peak = threading.Event(), [0.0]
+    sampler = threading.Thread(target=sample_rss, args=(server.pid, stop, peak), daemon=True)
+    sampler.start()
+    try:
+        answering = httpx.post(f"{base}/v1/classify", json=ITEM, timeout=30).json()["engine"]
+        wrk(f"{base}/v1/classify", body("tfidf"), 3)  # warm-up
+        wrk(f"{base}/v1/classify", body("auto"), 3)
+        noop = wrk(f"{base}/v1/noop", "{}", seconds)
+        tfidf = wrk(f"{base}/v1/classify", body("tfidf"), seconds)
+        auto_1 = wrk(f"{base}/v1/classify", body("auto"), seconds, connections=1)
+        auto_50 = wrk(f"{base}/v1/classify", body("auto"), seconds)
+    finally:
+        stop.set()
+        server.terminate()
+        server.wait(timeout=60)
+    return {"auto_answers_with": answering, "noop_50": noop, "tfidf_50": tfidf,
+            "tfidf_vs_noop": {"req_per_s": round(tfidf["req_per_s"] / noop["req_per_s"], 3),
+                              "p99": round(tfidf["p99_ms"] / noop["p99_ms"], 2)},
+            "auto_1": auto_1, "auto_50": auto_50, "server_peak_rss_mb": round(peak[0])}
+
+
+def batch_auto(home: Path, n: int) -> dict[str, object]:
+    work = Path(tempfile.mkdtemp(prefix="sqmy-speed-"))
+    try:
+        src = write_jsonl(work / "in.jsonl", generated_items(n, chars=300, seed=3))
+        started = time.perf_counter()
+        done = subprocess.run([SQMY, "batch", str(src), str(work / "out.jsonl"), "--engine", "auto", "--quiet"],
+                              env=bench_env(home), capture_output=True, text=True, check=True)
+        wall = time.perf_counter() - started
+        summary = json.loads(done.stdout)
+        return {"items": summary["classified"], "wall_s": round(wall, 1),
+                "items_per_s_whole_command": round(summary["classified"] / wall, 1),
+                "engine": summary.get("engine"), "summary_items_per_s": summary.get("items_per_second")}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--home", type=Path, required=True)
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--batch-items", type=int, default=1000)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed (apt-get install wrk)")
+    out = {"cpu_count": psutil.cpu_count(), "load_average_before": [round(x, 2) for x in psutil.getloadavg()]}
+    out["http"] = http_rows(args.home, args.seconds)
+    out["sqmy_batch_auto"] = batch_auto(args.home, args.batch_items)
+    out["load_average_after"] = [round(x, 2) for x in psutil.getloadavg()]
+    print(json.dumps(out, ensure_ascii=False, indent=1))
+
+
+if __name__ == "__main__":
+    main()
