@@ -15,7 +15,7 @@ import sqmy
 from sqmy.app.metrics import Metrics
 from sqmy.core.config import Settings, get_settings
 from sqmy.core.pii import install_log_masking
-from sqmy.service.api.routes import classify, explain, feedback, health, info, items, jobs, keys, models
+from sqmy.service.api.routes import classify, explain, feedback, health, info, items, jobs, keys, models, similar
 from sqmy.service.errors import install_error_handlers
 from sqmy.service.limits import LimitsMiddleware, spool_uploads_under
 from sqmy.service.state import AppState
@@ -85,7 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.metrics = metrics
     install_error_handlers(app)
-    for module in (classify, explain, feedback, items, models, jobs, keys, info, health):
+    for module in (classify, explain, feedback, items, models, jobs, keys, info, health, similar):
         app.include_router(module.router)
     mount_web(app)
     mount_docs(app)

@@ -57,6 +57,33 @@ class ClassifyRequest(ClassifyItem):
     engine: EngineChoice | None = Field(default=None, description=ENGINE_HELP)
     top_k: StrictInt | None = Field(default=None, ge=1, le=50, description=TOP_K_HELP)
     facts: StrictBool | None = Field(default=None, description=FACTS_HELP)
+    similar: StrictInt = Field(default=0, ge=0, le=20, description="同时返回最多这么多条相似的已存条目"
+                               "（重复件或同一事项，见 /v1/similar）；0 = 不返回")
+
+
+class SimilarItem(BaseModel):
+    id: str = Field(description="条目编号：c-… 分类记录，f-… 反馈，其他为档案中的编号")
+    score: float = Field(description="相似度：重复件为字符片段重合度，同一事项为向量相似度加地点项")
+    kind: Literal["duplicate", "same_matter"] = Field(description="duplicate 重复件；same_matter 同一事项")
+    jaccard: float = Field(description="字符片段（3 字）重合度估计")
+    title: str
+    snippet: str = Field(description="正文开头")
+    topic: str | None = Field(description="分类路径（/ 分隔）")
+    lead: str | None = Field(description="主办单位")
+    date: str | None = Field(description="日期（YYYY-MM-DD）")
+    verdict: str | None = Field(description="人工反馈：accept 采纳，correct 纠正，无则为空")
+    source: str = Field(description="来源：api、feedback 或档案名")
+    places: list[str] = Field(description="识别出的地点名")
+
+
+class GroupHint(BaseModel):
+    group_id: str = Field(description="相似条目所在的并案组")
+    lead_item: str | None
+    lead_unit: str | None = Field(description="并案组的主办单位：建议本条也由它主办")
+    title: str | None = None
+    via: str = Field(description="据以判断的相似条目")
+    kind: str
+    score: float
 
 
 class BatchClassifyRequest(BaseModel):
@@ -113,6 +140,14 @@ class Prediction(BaseModel):
     facts: list[Fact] | None = Field(
         default=None, description="正文中的要素（地点、电话、身份证号、车牌、人名）及位置；"
                                   "请求 facts 为 false 时没有此字段")
+
+
+class ClassifyResponse(Prediction):
+    """The answer of POST /v1/classify: the prediction and, when asked (``similar``), the similar stored items."""
+
+    similar: list[SimilarItem] | None = Field(default=None, description="请求 similar > 0 时：相似的已存条目"
+                                              "（服务未开启该功能 SQMY_SIMILAR=off 时为空列表）")
+    merge_group: GroupHint | None = Field(default=None, description="与已并案的条目相似时：该组及其主办单位")
 
 
 class BatchPrediction(BaseModel):

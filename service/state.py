@@ -17,6 +17,7 @@ from sqmy.app.reload import ModelWatcher
 from sqmy.app.retention import DailyPrune, Retention
 from sqmy.app.routing import Router
 from sqmy.app.serving import ServingRouter
+from sqmy.app.similar.service import SimilarService
 from sqmy.app.storage import ClassificationLog, make_engine
 from sqmy.core.config import Settings
 from sqmy.core.labels import LabelSpace, load_label_space
@@ -38,6 +39,7 @@ class AppState:
     builder: BertBuilder
     auth: bool
     pruner: DailyPrune | None = None  # removes old classifications and job files daily when a retention is set
+    similar: SimilarService | None = None  # the similarity index (SQMY_SIMILAR=on), opened in the background
 
     @classmethod
     def build(cls, settings: Settings, metrics: Metrics) -> AppState:
@@ -57,7 +59,8 @@ class AppState:
                           on_finished=watcher.on_job_finished, batch_parallel=settings.BATCH_JOBS_PARALLEL)
         return cls(settings, labels, registry, router, db, ClassificationLog(db), serving, metrics, watcher, jobs,
                    BertBuilder(settings, registry, jobs), auth_enabled(settings.AUTH, settings.HOST),
-                   DailyPrune(db, settings.jobs_dir, Retention.from_settings(settings)))
+                   DailyPrune(db, settings.jobs_dir, Retention.from_settings(settings)),
+                   SimilarService(settings) if settings.SIMILAR == "on" else None)
 
     def start(self) -> None:
         if self.settings.FACTS:  # the gazetteer and the number libraries load now, not on the first request
@@ -68,6 +71,8 @@ class AppState:
         self.builder.start()
         if self.pruner:
             self.pruner.start()
+        if self.similar:
+            self.similar.start()
 
     async def stop(self) -> None:
         self.builder.stop()
@@ -77,4 +82,6 @@ class AppState:
         self.jobs.close()
         await self.serving.stop()
         self.classification_log.close()
+        if self.similar:
+            self.similar.close()
         self.db.dispose()

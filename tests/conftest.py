@@ -25,6 +25,9 @@ from tests.utils.tiny_corpus import write_tiny_corpus
 
 # No test builds the real BERT engine in the background by starting a service (tests/app/test_bootstrap.py opts in).
 os.environ["SQMY_BERT"] = "off"
+# Nor fits the similarity index's vectors on the corpus at every server start (tests of #17 turn it on, with a
+# projection fitted once per session: tests/utils/similar.py).
+os.environ["SQMY_SIMILAR"] = "off"
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -75,7 +78,8 @@ def free_port() -> int:
 
 def sqmy_env(home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SQMY_")}
-    return env | {"SQMY_HOME": str(home), "SQMY_LOG_LEVEL": "warning", "SQMY_BERT": "off"} | extra
+    return env | {"SQMY_HOME": str(home), "SQMY_LOG_LEVEL": "warning", "SQMY_BERT": "off",
+                  "SQMY_SIMILAR": "off"} | extra
 
 
 class Server:

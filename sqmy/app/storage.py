@@ -155,6 +155,32 @@ class Job(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class MergeGroup(Base):
+    """A merge group (并案): items handled as one case, with a lead item and the unit that leads the case."""
+
+    __tablename__ = "merge_groups"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    title: Mapped[str] = mapped_column(Text, default="")
+    lead_item: Mapped[str | None] = mapped_column(String(200))
+    lead_unit: Mapped[str | None] = mapped_column(String(100))
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class MergeGroupMember(Base):
+    """One item of a merge group (an item belongs to at most one group)."""
+
+    __tablename__ = "merge_group_members"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    group_id: Mapped[str] = mapped_column(String(40), index=True)
+    item_id: Mapped[str] = mapped_column(String(200), unique=True, index=True)
+    added_by: Mapped[str] = mapped_column(String(100))
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 

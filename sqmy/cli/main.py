@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sqmy.cli.admin import _fail, _print, add_commands
+from sqmy.cli.similar import add_similar_commands, index_archive, suggested_groups
 from sqmy.core.config import ENGINE_CHOICES, TRAINABLE_ENGINES, Settings, get_settings
 
 
@@ -88,10 +89,28 @@ def cmd_batch(args: argparse.Namespace, settings: Settings) -> int:
         return _fail(str(exc))
     except KeyboardInterrupt:
         return _fail("已中断；用 --resume 可从检查点继续", 130)
+    report = summary_report(summary, args.output)
+    if args.index:
+        report = report | _index_batch(args, settings)
+        if args.summary:
+            from sqmy.core.progress import write_json_atomic
+
+            write_json_atomic(args.summary, report)
     if not args.quiet:
         sys.stderr.write(format_table(summary))
-    _print(summary_report(summary, args.output))
+    _print(report)
     return 0
+
+
+def _index_batch(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    """``sqmy batch --index``: the output rows into the similarity index, and the largest suggested merge groups."""
+    indexed = index_archive(args.output, settings)
+    largest = suggested_groups(args.output, settings)[:10]
+    if not args.quiet:
+        sys.stderr.write(f"已加入相似留言索引 {indexed['indexed']} 条；建议并案 {len(largest)} 组（最大的前 10 组）\n")
+    return {"similar_index": indexed, "largest_groups": [
+        {k: g[k] for k in ("group", "size", "representative", "reason", "topic", "places", "members")}
+        for g in largest]}
 
 
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
@@ -251,6 +270,7 @@ def _add_batch_parser(sub: argparse._SubParsersAction, engines: list[str]) -> No
     p.add_argument("--progress-file", type=Path, help="定期写入进度 JSON（原子替换）")
     p.add_argument("--summary", type=Path, help="把汇总 JSON 写入此文件")
     p.add_argument("--quiet", action="store_true", help="不显示进度和汇总表")
+    p.add_argument("--index", action="store_true", help="把结果加入相似留言索引，并在汇总中列出最大的建议并案组")
     p.set_defaults(func=cmd_batch)
 
 
@@ -314,6 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_serve)
 
     add_commands(sub)
+    add_similar_commands(sub)
     return parser
 
 

@@ -111,6 +111,22 @@ class Settings(BaseSettings):
         default=False, description="Stored classifications and feedback keep the original text; off = stored with "
         "phone and ID numbers masked (when MASK_PII is on).")
     ENABLE_NOOP: bool = Field(default=False, description="Mount POST /v1/noop (benchmark baseline).")
+    SIMILAR: Literal["on", "off"] = Field(
+        default="on", description="Index stored items for similar items, merge groups and hotspots (issue #17).")
+    SIMILAR_DUPLICATE: float = Field(
+        default=0.6, gt=0.0, le=1.0, description="Near-duplicate: estimated Jaccard similarity of character "
+        "3-shingles at least this (docs/BENCHMARKS.md, similar items).")
+    SIMILAR_THRESHOLD: float = Field(
+        default=0.43, ge=0.0, le=1.0, description="Same matter: score (mean of dense and sparse cosine, place "
+        "terms) at least this.")
+    SIMILAR_PLACE_WEIGHT: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="Added to the score when two items name the same 村/小区/路.")
+    SIMILAR_TOWN_WEIGHT: float = Field(
+        default=0.1, ge=0.0, le=1.0, description="Taken off the score when two items name different towns/streets.")
+    SIMILAR_CLUSTER_THRESHOLD: float = Field(
+        default=0.5, ge=0.0, le=1.0, description="Score that links two items into one suggested merge group "
+        "(sqmy cluster, hotspots): stricter than SIMILAR_THRESHOLD, as links chain.")
+    SIMILAR_DIM: int = Field(default=256, ge=16, le=1024, description="Dimensions of the similarity vectors.")
 
     @model_validator(mode="after")
     def _check_paths(self) -> Settings:
@@ -159,6 +175,11 @@ class Settings(BaseSettings):
     @property
     def jobs_dir(self) -> Path:
         return self.HOME / "jobs"
+
+    @property
+    def similar_dir(self) -> Path:
+        """The similarity index: items, vectors, graph and LSH snapshots, the fitted projection."""
+        return self.HOME / "similar"
 
 
 def default(name: str) -> Any:

@@ -8,15 +8,18 @@ from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Depends
+from starlette.concurrency import run_in_threadpool
 
 from sqmy.app.results import Suggestion
 from sqmy.app.routing import EngineUnavailableError
+from sqmy.app.similar.service import classification_entries
 from sqmy.app.storage import classification_row, new_classification_id
 from sqmy.models.base import Doc
 from sqmy.service.api.deps import StateDep, require
+from sqmy.service.api.routes.similar import merge_hint, similar_for
 from sqmy.service.errors import BODY, KEYED, ErrorType, SqmyError, engine_unavailable, error_responses
 from sqmy.service.responses import JSONResponse
-from sqmy.service.schemas import BatchClassifyRequest, BatchPrediction, ClassifyItem, ClassifyRequest, Prediction
+from sqmy.service.schemas import BatchClassifyRequest, BatchPrediction, ClassifyItem, ClassifyRequest, ClassifyResponse
 from sqmy.service.state import AppState
 
 router = APIRouter(prefix="/v1/classify", tags=["classify"], dependencies=[Depends(require("editor"))])
@@ -54,6 +57,8 @@ async def _classify(items: list[ClassifyItem], engine: str | None, top_k: int | 
     raw = state.settings.STORE_RAW_TEXT or not state.settings.MASK_PII
     written = state.classification_log.add([partial(classification_row, item.model_dump(), result, "api", raw=raw)
                                             for item, result in zip(items, out, strict=True)])
+    if state.similar is not None:  # indexed in the background, after any similar items were looked up
+        state.similar.add(classification_entries([i.model_dump() for i in items], out))
     if written is not None:  # the log was idle: store the classification before acknowledging it (~1 ms)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(written)), 5.0)
@@ -64,11 +69,18 @@ async def _classify(items: list[ClassifyItem], engine: str | None, top_k: int | 
     return out
 
 
-@router.post("", response_model=Prediction, responses=ERRORS, operation_id="classify-one")
+@router.post("", response_model=ClassifyResponse, responses=ERRORS, operation_id="classify-one")
 async def classify(request: ClassifyRequest, state: StateDep) -> JSONResponse:
     """对一条社情民意/留言给出分类路径、主办与协办单位、置信度和是否需要人工复核。"""
     _check_lengths([request], state)
+    wanted = request.similar if state.similar is not None else 0  # SQMY_SIMILAR=off: an empty list
+    found = await similar_for(state, request.text, request.title, wanted) if wanted else None
+    hint = await run_in_threadpool(merge_hint, state, found) if found else None
     results = await _classify([request], request.engine, request.top_k, request.facts, state)
+    if request.similar:
+        results[0]["similar"] = found or []
+    if hint is not None:
+        results[0]["merge_group"] = hint
     return JSONResponse(results[0])
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query
@@ -10,12 +11,14 @@ from starlette.concurrency import run_in_threadpool
 
 from sqmy.app.feedback import FeedbackError, list_feedback, record_feedback, record_feedback_once
 from sqmy.app.queue import QueueFilter, list_items
+from sqmy.app.similar.service import index_verdict
 from sqmy.service.api.deps import Editor, StateDep
 from sqmy.service.errors import BODY, KEYED, ErrorType, SqmyError, error_responses
 from sqmy.service.responses import JSONResponse
 from sqmy.service.schemas import UnicodeText
 
 router = APIRouter(prefix="/v1", tags=["feedback"])
+log = logging.getLogger(__name__)
 
 
 class DepartmentLabel(BaseModel):
@@ -79,6 +82,11 @@ async def create_feedback(request: FeedbackRequest, state: StateDep, principal: 
     if row["duplicate"]:  # the same verdict again: nothing stored, the item's verdict returned (200)
         return JSONResponse(row, status_code=200)
     state.metrics.feedback.labels(row["action"]).inc()
+    if state.similar is not None:
+        try:
+            await run_in_threadpool(index_verdict, state.similar, row)
+        except RuntimeError:  # the index is not open (yet): the verdict is stored, only not indexed
+            log.warning("verdict %s not indexed: the similarity index is not open", row["id"])
     return JSONResponse(row, status_code=201)
 
 

@@ -65,6 +65,7 @@ async def create_batch_job(
     id_col: Annotated[str | None, Form()] = None, title_col: Annotated[str | None, Form()] = None,
     text_col: Annotated[str | None, Form()] = None,
     output_format: Annotated[Literal["same", "jsonl", "csv", "xlsx", "parquet"], Form()] = "same",
+    index: Annotated[bool, Form(description="结果加入相似留言索引，汇总中列出最大的建议并案组")] = False,
 ) -> JSONResponse:
     """上传档案文件并在后台重新分类；进度见 GET /v1/batch-jobs/{id}，完成后下载结果。
 
@@ -85,7 +86,7 @@ async def create_batch_job(
         shutil.rmtree(directory, ignore_errors=True)
         raise
     params = {"filename": file.filename, "engine": engine, "id_col": id_col, "title_col": title_col,
-              "text_col": text_col, "output": f"result{out_suffix}"}
+              "text_col": text_col, "output": f"result{out_suffix}", "index": index}
 
     def argv(directory: Path) -> list[str]:
         args = ["batch", str(directory / f"input{suffix}"), str(directory / f"result{out_suffix}"),
@@ -94,7 +95,7 @@ async def create_batch_job(
         for flag, value in (("--id-col", id_col), ("--title-col", title_col), ("--text-col", text_col)):
             if value:
                 args += [flag, value]
-        return args
+        return args + (["--index"] if index else [])
 
     job = state.jobs.submit("batch", params, argv, principal.name, job_id=job_id)
     return JSONResponse(job, status_code=202)

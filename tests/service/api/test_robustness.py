@@ -176,6 +176,15 @@ ROLE_MATRIX: dict[str, tuple[str | None, dict]] = {
     "POST /v1/keys": ("admin", {"json": {"name": "", "role": "editor"}}),
     "DELETE /v1/keys/{key_id}": ("admin", {"path": {"key_id": 2**62}}),
     "GET /v1/audit": ("admin", {}),
+    "POST /v1/similar": ("editor", {"json": {}}),
+    "GET /v1/similar/items/{item_id}": ("editor", {"path": {"item_id": NOWHERE}}),
+    "POST /v1/groups": ("editor", {"json": {}}),
+    "GET /v1/groups": ("editor", {}),
+    "GET /v1/groups/{group_id}": ("editor", {"path": {"group_id": NOWHERE}}),
+    "POST /v1/groups/{group_id}/items": ("editor", {"path": {"group_id": NOWHERE}, "json": {}}),
+    "DELETE /v1/groups/{group_id}/items/{item_id}": ("editor", {"path": {"group_id": NOWHERE, "item_id": NOWHERE}}),
+    "PUT /v1/groups/{group_id}/lead": ("editor", {"path": {"group_id": NOWHERE}, "json": {}}),
+    "GET /v1/hotspots": ("editor", {}),
 }
 
 

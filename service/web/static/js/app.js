@@ -6,11 +6,13 @@ import * as archiveView from './archive.js';
 import * as modelsView from './models.js';
 import * as queueView from './queue.js';
 import * as pasteView from './paste.js';
+import * as hotspotsView from './hotspots.js';
 import { mountEngineStatus } from './status.js';
 
-const VIEWS = { classify: classifyView, archive: archiveView, models: modelsView, queue: queueView, paste: pasteView };
+const VIEWS = { classify: classifyView, archive: archiveView, models: modelsView, queue: queueView, paste: pasteView,
+  hotspots: hotspotsView };
 const ROUTES = { '': 'classify', '#/': 'classify', '#/archive': 'archive', '#/models': 'models', '#/queue': 'queue',
-  '#/paste': 'paste' };
+  '#/paste': 'paste', '#/hotspots': 'hotspots' };
 const VIEW_KEYS = { Digit1: '#/', Digit2: '#/archive', Digit3: '#/models', Digit4: '#/queue', Digit5: '#/paste' };
 const main = document.getElementById('main');
 const userBox = document.getElementById('user-box');

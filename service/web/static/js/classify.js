@@ -7,6 +7,9 @@ import { openCorrection } from './correction.js';
 import { explain, renderFacts } from './evidence.js';
 import { loadRecent } from './recent.js';
 import { announce, errorText, fill, h, pct } from './util.js';
+import { similarPanel } from './similar.js';
+
+export { loadLabels } from './correction.js'; // queue.js and triage.js import it from here (main lost the export)
 
 export const TITLE = '分类与复核';
 
@@ -89,6 +92,7 @@ export function mount(root) {
   const correctionCard = h('section', { class: 'card', id: 'correction', 'aria-labelledby': 'h-correct', hidden: true });
   const evidenceCard = h('section', { class: 'card', id: 'evidence-card', 'aria-labelledby': 'h-evidence' },
     h('h2', { id: 'h-evidence' }, '正文信息与判断依据'), facts, evidence);
+  const similar = similarPanel(); // 相似留言 / 可并案 (similar.js)
 
   // ---------------------------------------------------------------- recent
   const recentBody = h('div', { id: 'recent-list', class: 'table-wrap' }, h('p', { class: 'loading' }, '正在加载…'));
@@ -112,7 +116,7 @@ export function mount(root) {
   root.append(
     h('div', { class: 'grid-2 classify-grid' },
       h('div', {}, h('section', { class: 'card', id: 'input-card' }, form), evidenceCard),
-      h('div', {}, resultCard, correctionCard, shortcuts)),
+      h('div', {}, resultCard, similar.card, correctionCard, shortcuts)),
     recentCard);
   textInput.focus();
 
@@ -186,13 +190,14 @@ export function mount(root) {
     if (idInput.value.trim()) request.id = idInput.value.trim();
     markStale('正在重新分类', { quiet: true }); // nothing can be sent for the old result while this runs
     try {
-      const result = await api('/v1/classify', { method: 'POST', json: { ...request, top_k: 5 } });
+      const result = await api('/v1/classify', { method: 'POST', json: { ...request, top_k: 5, similar: 5 } });
       Object.assign(state, { result, request, stale: null, verdict: null, revising: false });
       pendingKey = null;
       formMsg.textContent = '';
       if (correction) correction.close();
       feedbackMsg.textContent = '';
       renderResult();
+      similar.show(request, result);
       explain(evidence, request, result, () => state.request === request);
       refreshRecent();
     } catch (err) {

@@ -1,0 +1,225 @@
+"""Evaluate similar items, duplicates and merge groups on the hand-written set in bench/similar/ (issue #17).
+
+    .venv/bin/python bench/similar_eval.py                   # quality at the default thresholds (+ a grid)
+    .venv/bin/python bench/similar_eval.py --scale 100000    # indexing rate, memory, query latency at 100k
+
+The set (bench/similar/matters.jsonl, kept out of training: not under corpora/) has 151 matters, each reported 3-4
+times in other words, genres (12345工单, 网络问政留言, 社情民意信息, 提案) and lengths; matters share places (the same
+estate or street with another matter) and types (the same kind of problem elsewhere) as hard negatives.
+Duplicates are made from every third matter's first report by what a repeat submission changes (a prefix, a
+follow-up sentence, punctuation, a shortened title): see ``duplicate_of``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from sqmy.app.similar.cluster import Item, cluster  # noqa: E402
+from sqmy.app.similar.index import SimilarIndex, Thresholds, score  # noqa: E402
+from sqmy.app.similar.store import Entry  # noqa: E402
+from sqmy.app.similar.vectors import Projection, item_text  # noqa: E402
+
+SET = REPO / "bench" / "similar" / "matters.jsonl"
+OUT = REPO / "bench" / "out"
+PREFIXES = ("再次反映：", "重复来电：", "之前反映过，", "")
+FOLLOW_UPS = ("至今仍未解决，请尽快处理。", "上次反映后没有回音，再提一次。", "", "希望尽快答复。")
+
+
+def duplicate_of(report: dict, n: int) -> dict:
+    """A repeat submission of ``report``: what a citizen re-sending it changes, chosen by ``n``."""
+    text = PREFIXES[n % 4] + report["text"] + FOLLOW_UPS[(n // 4) % 4]
+    if n % 3 == 0:
+        text = text.replace("，", ",").replace("。", "！")
+    title = report["title"] if n % 2 else report["title"][: max(4, len(report["title"]) - 3)]
+    return {"genre": report["genre"], "title": title, "text": text}
+
+
+def load_set() -> list[dict]:
+    """Every report: ``{id, matter, title, text, genre, dup_of}`` (``dup_of``: the report a duplicate copies)."""
+    items = []
+    matters = [json.loads(line) for line in SET.open(encoding="utf-8")]
+    for m_no, matter in enumerate(matters):
+        for r_no, report in enumerate(matter["reports"]):
+            items.append({"id": f"{matter['matter']}-{r_no}", "matter": matter["matter"], **report, "dup_of": None})
+        if m_no % 3 == 0:
+            items.append({"id": f"{matter['matter']}-dup", "matter": matter["matter"],
+                          **duplicate_of(matter["reports"][0], m_no), "dup_of": f"{matter['matter']}-0"})
+    return items
+
+
+def corpus_texts() -> list[str]:
+    rows = [json.loads(line) for line in (REPO / "corpora" / "opinions.jsonl").open(encoding="utf-8")]
+    return [item_text(r.get("title", ""), r["text"]) for r in rows]
+
+
+def projection(dim: int) -> Projection:
+    """The projection fitted on corpora/ (cached under bench/out/)."""
+    directory = OUT / f"similar-projection-{dim}"
+    found = Projection.load(directory)
+    if found is None:
+        started = time.perf_counter()
+        found = Projection.fit(corpus_texts(), dim=dim)
+        found.save(directory)
+        print(f"fitted the {dim}-dim projection in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    return found
+
+
+def is_dup(a: dict, b: dict) -> bool:
+    return a["id"] == b.get("dup_of") or b["id"] == a.get("dup_of")
+
+
+def scored(index: SimilarIndex, items: list[dict]) -> dict[str, list[dict]]:
+    """Every query's scored candidates (all of them, whatever the thresholds)."""
+    return {q["id"]: index.similar(q["text"], q["title"], exclude=q["id"], everything=True) for q in items}
+
+
+def metrics(items: list[dict], answers: dict[str, list[dict]], t: Thresholds, queries: set[str]) -> dict:
+    """Precision/recall of duplicates and same-matter at thresholds ``t`` over the ``queries``."""
+    by_id = {i["id"]: i for i in items}
+    size = Counter(i["matter"] for i in items)
+    sm_tp = sm_ret = dup_tp = dup_ret = 0
+    recall5, hard_fp = [], 0
+    dup_pairs = sum(1 for i in items if i["dup_of"] and i["id"] in queries) + sum(
+        1 for i in items if i["dup_of"] and i["dup_of"] in queries)
+    for qid in queries:
+        q = by_id[qid]
+        kept = []
+        for a in answers[qid]:
+            dup = a["jaccard"] >= t.duplicate
+            value = a["cosine_score"] if "cosine_score" in a else a["score"]
+            if dup or value >= t.same_matter:
+                kept.append((not dup, -value, a["id"], dup))
+        kept.sort()
+        top = kept[:5]
+        rel = size[q["matter"]] - 1
+        hits = sum(by_id[a]["matter"] == q["matter"] for _, _, a, _ in top)
+        sm_tp, sm_ret = sm_tp + hits, sm_ret + len(top)
+        recall5.append(hits / min(rel, 5))
+        hard_fp += sum(1 for _, _, a, _ in top if by_id[a]["matter"] != q["matter"])
+        for _, _, a, dup in kept:
+            if dup:
+                dup_ret += 1
+                dup_tp += is_dup(q, by_id[a])
+    return {"same_matter_precision": round(sm_tp / max(sm_ret, 1), 4),
+            "same_matter_recall_at_5": round(statistics.mean(recall5), 4),
+            "duplicate_precision": round(dup_tp / dup_ret, 4) if dup_ret else None,
+            "duplicate_recall": round(dup_tp / max(dup_pairs, 1), 4), "wrong_matter_answers": hard_fp,
+            "queries": len(queries)}
+
+
+def rescored(answers: dict[str, list[dict]], t: Thresholds) -> dict[str, list[dict]]:
+    """The answers re-scored with other place weights (cosine and place overlap are kept per answer)."""
+    out = {}
+    for qid, rows in answers.items():
+        out[qid] = [a | {"cosine_score": score(a["cosine"], (a["fine"], a["town"]), t)} for a in rows]
+    return out
+
+
+def with_parts(index: SimilarIndex, items: list[dict]) -> dict[str, list[dict]]:
+    """Scored candidates with their cosine and place overlaps separated (for the threshold grid)."""
+    zero = Thresholds(duplicate=index.thresholds.duplicate, same_matter=-9, place_weight=0, town_weight=0)
+    saved, index.thresholds = index.thresholds, zero
+    try:
+        plain = scored(index, items)
+    finally:
+        index.thresholds = saved
+    from sqmy.app.similar.places import place_overlap, places_of
+
+    places = {i["id"]: places_of(f"{i['title']} {i['text']}") for i in items}
+    for qid, rows in plain.items():
+        for a in rows:
+            a["cosine"] = a["score"]
+            a["fine"], a["town"] = place_overlap(places[qid], places[a["id"]])
+    return plain
+
+
+def purity(items: list[dict], proj: Projection, t: Thresholds) -> dict:
+    """Cluster purity (share of items in a group whose majority matter is theirs; singletons count as pure) and
+    the share of same-matter pairs that land in one group."""
+    groups = cluster([Item(i["id"], i["text"], i["title"]) for i in items], proj, t)
+    matter = {i["id"]: i["matter"] for i in items}
+    grouped = sum(g["size"] for g in groups)
+    majority = sum(Counter(matter[m] for m in g["members"]).most_common(1)[0][1] for g in groups)
+    together = Counter()
+    for g in groups:
+        for m, n in Counter(matter[x] for x in g["members"]).items():
+            together[m] += n * (n - 1) // 2
+    size = Counter(matter.values())
+    pairs = sum(n * (n - 1) // 2 for n in size.values())
+    return {"groups": len(groups), "matters": len(size), "grouped_items": grouped,
+            "purity": round((majority + len(items) - grouped) / len(items), 4),
+            "purity_of_grouped": round(majority / max(grouped, 1), 4),
+            "pair_recall": round(sum(together.values()) / pairs, 4)}
+
+
+def quality(dim: int, thresholds: Thresholds) -> dict:
+    items = load_set()
+    proj = projection(dim)
+    home = Path(tempfile.mkdtemp(prefix="sqmy-similar-eval-"))
+    try:
+        index = SimilarIndex(home, proj, thresholds)
+        index.add([Entry(id=i["id"], text=i["text"], title=i["title"], source="eval") for i in items])
+        parts = with_parts(index, items)
+        index.close()
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    matters = sorted({i["matter"] for i in items})
+    dev = {i["id"] for i in items if matters.index(i["matter"]) % 2 == 0}
+    test = {i["id"] for i in items} - dev
+    grid = []
+    for pw in (0.0, 0.03, 0.06):
+        for tw in (0.0, 0.1, 0.2):
+            answers = rescored(parts, Thresholds(thresholds.duplicate, 0, pw, tw))
+            for thr in np.arange(0.30, 0.60, 0.01):
+                t = Thresholds(thresholds.duplicate, round(float(thr), 3), pw, tw)
+                grid.append((t, metrics(items, answers, t, dev)))
+    ok = [(t, m) for t, m in grid if m["same_matter_precision"] >= 0.80]
+    best = max(ok or grid, key=lambda tm: (tm[1]["same_matter_recall_at_5"], tm[1]["same_matter_precision"]))[0]
+    answers = rescored(parts, thresholds)
+    chosen = rescored(parts, best)
+    return {"dim": dim, "items": len(items), "matters": len(matters),
+            "default": {"thresholds": thresholds.__dict__, "all": metrics(items, answers, thresholds, dev | test),
+                        "test_half": metrics(items, answers, thresholds, test),
+                        "clusters": {f"link at {c:.2f}": purity(items, proj, Thresholds(
+                            thresholds.duplicate, c, thresholds.place_weight, thresholds.town_weight))
+                            for c in (thresholds.same_matter, 0.5, 0.55, 0.6)}},
+            "best_on_dev": {"thresholds": best.__dict__, "dev_half": metrics(items, chosen, best, dev),
+                            "test_half": metrics(items, chosen, best, test)},
+            "no_places": metrics(items, rescored(parts, Thresholds(thresholds.duplicate, thresholds.same_matter,
+                                                                   0, 0)), thresholds, dev | test)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dim", type=int, nargs="+", default=[256])
+    parser.add_argument("--duplicate", type=float, default=Thresholds.duplicate)
+    parser.add_argument("--same-matter", type=float, default=Thresholds.same_matter)
+    parser.add_argument("--place-weight", type=float, default=Thresholds.place_weight)
+    parser.add_argument("--town-weight", type=float, default=Thresholds.town_weight)
+    parser.add_argument("--scale", type=int, default=0, help="index this many filler items and time it")
+    args = parser.parse_args()
+    t = Thresholds(args.duplicate, args.same_matter, args.place_weight, args.town_weight)
+    if args.scale:
+        from bench.similar_scale import scale
+
+        print(json.dumps(scale(args.scale, projection(args.dim[0]), t), ensure_ascii=False, indent=1))
+        return
+    for dim in args.dim:
+        print(json.dumps(quality(dim, t), ensure_ascii=False, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,244 @@
+"""The similarity index: near-duplicates by MinHash LSH over character shingles (``datasketch``), same-matter items
+by an HNSW graph over the projected vectors (``usearch``), both over the items of ``ItemStore``.
+
+Each process holds the graph and the LSH tables in memory and catches up with the store by key (items another
+process added show up at its next query). Snapshots of both (``ann-<key>.usearch`` with ``lsh-<key>.pkl``) are
+saved now and then and on close, so a restart loads them and adds only what came after."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import pickle
+import threading
+import time
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from datasketch import LeanMinHash, MinHashLSH
+from usearch.index import Index
+
+from sqmy.app.similar.places import place_overlap, places_of
+from sqmy.app.similar.store import Entry, ItemStore
+from sqmy.app.similar.vectors import NUM_PERM, Projection, item_text, jaccard, signatures
+
+log = logging.getLogger(__name__)
+SAVE_EVERY = 20_000  # new items between snapshots
+SYNC_SECONDS = 1.0  # a query looks for other processes' items at most this often
+SNIPPET_CHARS = 120
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """What counts as a duplicate and as the same matter (``SQMY_SIMILAR_*``)."""
+
+    duplicate: float = 0.6  # estimated Jaccard similarity of character 3-shingles
+    same_matter: float = 0.43  # score: mean of the dense and sparse cosines plus the place terms
+    place_weight: float = 0.0  # added when the two name the same 村/小区/路… (fine place)
+    town_weight: float = 0.1  # taken off when both name a town or street and they differ
+
+
+def lean(signature: np.ndarray) -> LeanMinHash:
+    return LeanMinHash(seed=1, hashvalues=signature.astype(np.uint64), scheme="legacy")
+
+
+def score(cosine: float, places: tuple[float, float], thresholds: Thresholds) -> float:
+    """The same-matter score: cosine similarity, up when the two share a 村/小区/路, down when they are in
+    different towns or streets (``place_overlap``: 1 shared, 0 different, 0.5 unknown)."""
+    fine, town = places
+    return cosine + thresholds.place_weight * (fine == 1.0) - thresholds.town_weight * (town == 0.0)
+
+
+class SimilarIndex:
+    """Add items, find the items similar to a text. Thread-safe; several processes may share one directory."""
+
+    def __init__(self, directory: Path, projection: Projection, thresholds: Thresholds = Thresholds()) -> None:
+        self.directory, self.projection, self.thresholds = directory, projection, thresholds
+        directory.mkdir(parents=True, exist_ok=True)
+        self.store = ItemStore(directory / "items.db")
+        self._lock = threading.RLock()
+        self._ann = Index(ndim=projection.dim, metric="cos", dtype="f16", connectivity=16, expansion_add=64,
+                          expansion_search=64)
+        self._lsh = MinHashLSH(threshold=thresholds.duplicate, num_perm=NUM_PERM)
+        self.watermark = 0
+        self._saved = 0
+        self._synced_at = 0.0
+        self._load_snapshot()
+        self.sync()
+
+    # -- snapshots ------------------------------------------------------------------------------------------
+    @contextmanager
+    def _file_lock(self) -> Any:
+        with open(self.directory / "snapshot.lock", "a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _snapshots(self) -> list[int]:
+        return sorted(int(p.stem.split("-")[1]) for p in self.directory.glob("ann-*.usearch")
+                      if (self.directory / f"lsh-{p.stem.split('-')[1]}.pkl").is_file())
+
+    def _load_snapshot(self) -> None:
+        with self._file_lock():
+            found = self._snapshots()
+            if not found:
+                return
+            key = found[-1]
+            try:
+                self._ann.load(str(self.directory / f"ann-{key}.usearch"))
+                with open(self.directory / f"lsh-{key}.pkl", "rb") as handle:
+                    self._lsh = pickle.load(handle)  # our own file under SQMY_HOME
+            except Exception:  # a damaged snapshot: rebuild from the store
+                log.exception("similarity snapshot %d unreadable; rebuilding from the store", key)
+                self._ann.reset()
+                self._lsh = MinHashLSH(threshold=self.thresholds.duplicate, num_perm=NUM_PERM)
+                return
+            self.watermark = self._saved = key
+
+    def save(self) -> None:
+        """Write a snapshot of what this process holds (unless a newer one exists) and drop older ones."""
+        with self._lock, self._file_lock():
+            existing = self._snapshots()
+            if self.watermark == 0 or (existing and existing[-1] >= self.watermark):
+                return
+            key, pid = self.watermark, os.getpid()
+            self._ann.save(str(self.directory / f"ann.tmp-{pid}"))
+            with open(self.directory / f"lsh.tmp-{pid}", "wb") as handle:
+                pickle.dump(self._lsh, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(self.directory / f"lsh.tmp-{pid}", self.directory / f"lsh-{key}.pkl")
+            os.replace(self.directory / f"ann.tmp-{pid}", self.directory / f"ann-{key}.usearch")
+            for old in existing:
+                (self.directory / f"ann-{old}.usearch").unlink(missing_ok=True)
+                (self.directory / f"lsh-{old}.pkl").unlink(missing_ok=True)
+            self._saved = key
+
+    # -- adding ---------------------------------------------------------------------------------------------
+    def add(self, entries: Sequence[Entry]) -> int:
+        """Store and index ``entries`` (the same id again only updates its labels); how many were given."""
+        entries = [e for e in entries if e.text and e.text.strip()]
+        if not entries:
+            return 0
+        texts = [item_text(e.title, e.text) for e in entries]
+        places = [" ".join(sorted(places_of(f"{e.title} {e.text}"))) for e in entries]
+        self.store.add(entries, places, self.projection.transform(texts), signatures(texts))
+        self.sync(force=True)
+        return len(entries)
+
+    def sync(self, *, force: bool = True) -> int:
+        """Take in the items stored (by any process) since the last call; how many."""
+        if not force and time.monotonic() - self._synced_at < SYNC_SECONDS:
+            return 0
+        added = 0
+        with self._lock:
+            for keys, vectors, sigs in self.store.since(self.watermark):
+                self._ann.add(keys, vectors)
+                with self._lsh.insertion_session() as session:
+                    for key, sig in zip(keys.tolist(), sigs, strict=True):
+                        session.insert(key, lean(sig), check_duplication=False)
+                self.watermark = int(keys[-1])
+                added += len(keys)
+            self._synced_at = time.monotonic()
+            if self.watermark - self._saved >= SAVE_EVERY:
+                self.save()
+        return added
+
+    def set_labels(self, item_id: str, *, topic: str | None = None, lead: str | None = None,
+                   verdict: str | None = None) -> bool:
+        return self.store.set_labels(item_id, topic=topic, lead=lead, verdict=verdict)
+
+    def __len__(self) -> int:
+        return len(self._ann)
+
+    def memory_bytes(self) -> int:
+        """The graph's memory (the LSH tables are Python dictionaries, measured in docs/BENCHMARKS.md)."""
+        return int(self._ann.memory_usage)
+
+    def close(self) -> None:
+        self.save()
+        self.store.close()
+
+    # -- searching ------------------------------------------------------------------------------------------
+    def similar(self, text: str, title: str = "", *, k: int = 5, exclude: str | None = None,
+                candidates: int = 50, everything: bool = False) -> list[dict[str, Any]]:
+        """The items most similar to ``(title, text)``, best first: duplicates, then same-matter items above the
+        threshold (``everything``: every candidate, scored, for evaluation). ``exclude``: an id left out."""
+        self.sync(force=False)
+        normal = item_text(title, text)
+        vector = self.projection.transform([normal])[0]
+        signature = signatures([normal])[0]
+        with self._lock:
+            found = self._ann.search(vector, min(candidates, max(len(self._ann), 1))) if len(self._ann) else None
+            near = set(self._lsh.query(lean(signature)))
+        cosines: dict[int, float] = {}
+        if found is not None:
+            cosines = {int(key): 1.0 - float(d) for key, d in zip(found.keys, found.distances, strict=True)}
+        missing = [key for key in near if key not in cosines]
+        rows = self.store.rows(list(cosines) + missing, vectors=bool(missing))
+        for key in missing:
+            if key in rows:
+                cosines[key] = float(rows[key]["vec"] @ vector)
+        cosines = self._mixed(normal, rows, cosines)
+        return self._rank(rows, cosines, signature, places_of(f"{title} {text}"), k, exclude, everything)
+
+    def _mixed(self, normal: str, rows: dict[int, dict[str, Any]], cosines: dict[int, float]) -> dict[int, float]:
+        """The mean of the dense cosine (the graph's) and the sparse TF-IDF cosine of the candidates: the dense
+        one finds re-worded reports, the sparse one keeps the specific words that tell matters apart."""
+        keys = [key for key in cosines if key in rows]
+        if not keys:
+            return {}
+        matrix = self.projection.tfidf([normal] + [item_text(rows[k]["title"], rows[k]["text"]) for k in keys])
+        sparse_cos = np.asarray((matrix[1:] @ matrix[0].T).todense()).ravel()
+        return {key: (cosines[key] + float(s)) / 2 for key, s in zip(keys, sparse_cos, strict=True)}
+
+    def _rank(self, rows: dict[int, dict[str, Any]], cosines: dict[int, float], signature: np.ndarray,
+              places: set[str], k: int, exclude: str | None, everything: bool) -> list[dict[str, Any]]:
+        out = []
+        for key, row in rows.items():
+            if row["id"] == exclude:
+                continue
+            dup = float(jaccard(signature, row["sig"][None, :])[0])
+            value = score(cosines[key], place_overlap(places, set(row["places"].split())), self.thresholds)
+            kind: Literal["duplicate", "same_matter"] | None = (
+                "duplicate" if dup >= self.thresholds.duplicate
+                else "same_matter" if value >= self.thresholds.same_matter else None)
+            if kind is None and not everything:
+                continue
+            out.append(result_view(row, kind, max(value, dup) if kind == "duplicate" else value, dup))
+        out.sort(key=lambda r: (r["kind"] != "duplicate", -r["score"]))
+        return out if everything else out[:k]
+
+
+def result_view(row: dict[str, Any], kind: str | None, value: float, dup: float) -> dict[str, Any]:
+    """One answer of ``/v1/similar``."""
+    text = row["text"]
+    return {"id": row["id"], "score": round(value, 4), "kind": kind, "jaccard": round(dup, 4),
+            "title": row["title"], "snippet": text[:SNIPPET_CHARS] + ("…" if len(text) > SNIPPET_CHARS else ""),
+            "topic": row["topic"], "lead": row["lead"], "date": row["date"], "verdict": row["verdict"],
+            "source": row["source"], "places": [p.split("|")[0] for p in row["places"].split()]}
+
+
+def open_index(directory: Path, fit_texts: Callable[[], Sequence[str]], *, dim: int = 256,
+               thresholds: Thresholds = Thresholds()) -> SimilarIndex:
+    """The index in ``directory``; its projection is fitted on ``fit_texts()`` (normalised item texts) the first
+    time, under a lock so that two processes starting together fit it once."""
+    projection_dir = directory / "projection"
+    projection = Projection.load(projection_dir)
+    if projection is None:
+        directory.mkdir(parents=True, exist_ok=True)
+        with open(directory / "projection.lock", "a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            projection = Projection.load(projection_dir)
+            if projection is None:
+                started = time.perf_counter()
+                projection = Projection.fit(fit_texts(), dim=dim)
+                projection.save(projection_dir)
+                log.info("similarity projection fitted in %.1f s", time.perf_counter() - started)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    return SimilarIndex(directory, projection, thresholds)

@@ -1,0 +1,173 @@
+"""The items of the similarity index, in one SQLite file under ``SQMY_HOME/similar``: text and what the answers
+show (title, topic, lead unit, date, verdict), with each item's vector and MinHash signature.
+
+It is the source of truth that several processes share (the service, ``sqmy batch --index``): a write is one
+``BEGIN IMMEDIATE`` transaction, so keys are handed out in commit order and a reader that has seen every key up to
+``k`` never misses a later commit below ``k``."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS items (
+    key INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    source TEXT NOT NULL,
+    title TEXT NOT NULL DEFAULT '',
+    text TEXT NOT NULL,
+    topic TEXT,
+    lead TEXT,
+    date TEXT,
+    verdict TEXT,
+    places TEXT NOT NULL DEFAULT '',
+    vec BLOB NOT NULL,
+    sig BLOB NOT NULL
+);
+"""
+FIELDS = ("key", "id", "source", "title", "text", "topic", "lead", "date", "verdict", "places")
+
+
+@dataclass
+class Entry:
+    """One item to index; ``id`` is unique across sources (``c-…`` classifications, ``f-…`` verdicts, archive
+    row ids)."""
+
+    id: str
+    text: str
+    title: str = ""
+    source: str = "api"
+    topic: str | None = None
+    lead: str | None = None
+    date: str | None = None
+    verdict: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class ItemStore:
+    """SQLite access to the items table (one connection, serialised by a lock; WAL, busy timeout)."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        self._conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+        self._conn.execute("PRAGMA journal_mode=WAL")
+        self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._write(lambda c: c.execute(SCHEMA))
+
+    def _write(self, work: Any) -> Any:
+        """Run ``work(conn)`` in a ``BEGIN IMMEDIATE`` transaction, retrying while another process holds the lock."""
+        with self._lock:
+            for attempt in range(20):
+                try:
+                    self._conn.execute("BEGIN IMMEDIATE")
+                    break
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc) or attempt == 19:
+                        raise
+                    time.sleep(0.05 * (attempt + 1))
+            try:
+                result = work(self._conn)
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+            return result
+
+    def add(self, entries: Sequence[Entry], places: Sequence[str], vectors: np.ndarray,
+            signatures: np.ndarray) -> None:
+        """Insert new items; an id already present keeps its text and vectors and takes the new labels."""
+        rows = [(e.id, e.source, e.title, e.text, e.topic, e.lead, e.date, e.verdict, p,
+                 vectors[i].astype(np.float32).tobytes(), signatures[i].astype(np.uint32).tobytes())
+                for i, (e, p) in enumerate(zip(entries, places, strict=True))]
+        self._write(lambda c: c.executemany(
+            "INSERT INTO items (id, source, title, text, topic, lead, date, verdict, places, vec, sig) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+            "topic = COALESCE(excluded.topic, topic), lead = COALESCE(excluded.lead, lead), "
+            "verdict = COALESCE(excluded.verdict, verdict), date = COALESCE(date, excluded.date)", rows))
+
+    def set_labels(self, item_id: str, *, topic: str | None, lead: str | None, verdict: str | None) -> bool:
+        """Update an indexed item's labels (a staff verdict); whether the item is indexed."""
+        cursor = self._write(lambda c: c.execute(
+            "UPDATE items SET topic = COALESCE(?, topic), lead = COALESCE(?, lead), verdict = ? WHERE id = ?",
+            (topic, lead, verdict, item_id)))
+        return bool(cursor.rowcount)
+
+    def since(self, key: int, *, with_vectors: bool = True, batch: int = 20_000) -> Iterator[
+            tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """``(keys, vectors, signatures)`` of the items after ``key``, in key order, in batches."""
+        columns = "key, vec, sig" if with_vectors else "key, sig"
+        while True:
+            with self._lock:
+                rows = self._conn.execute(f"SELECT {columns} FROM items WHERE key > ? ORDER BY key LIMIT ?",
+                                          (key, batch)).fetchall()
+            if not rows:
+                return
+            keys = np.array([r[0] for r in rows], dtype=np.uint64)
+            vectors = np.vstack([np.frombuffer(r[1], dtype=np.float32) for r in rows]) if with_vectors else \
+                np.zeros((len(rows), 0), dtype=np.float32)
+            sigs = np.vstack([np.frombuffer(r[-1], dtype=np.uint32) for r in rows])
+            yield keys, vectors, sigs
+            key = int(keys[-1])
+
+    def rows(self, keys: Sequence[int], *, vectors: bool = False) -> dict[int, dict[str, Any]]:
+        """The items with these keys (fields of ``FIELDS``, plus ``vec``/``sig`` arrays when asked)."""
+        if not keys:
+            return {}
+        columns = ", ".join(FIELDS) + (", vec, sig" if vectors else ", sig")
+        marks = ",".join("?" * len(keys))
+        with self._lock:
+            found = self._conn.execute(f"SELECT {columns} FROM items WHERE key IN ({marks})",
+                                       [int(k) for k in keys]).fetchall()
+        out: dict[int, dict[str, Any]] = {}
+        for row in found:
+            item = dict(zip(FIELDS, row[:len(FIELDS)], strict=True))
+            item["sig"] = np.frombuffer(row[-1], dtype=np.uint32)
+            if vectors:
+                item["vec"] = np.frombuffer(row[-2], dtype=np.float32)
+            out[int(row[0])] = item
+        return out
+
+    def key_of(self, item_id: str) -> int | None:
+        with self._lock:
+            row = self._conn.execute("SELECT key FROM items WHERE id = ?", (item_id,)).fetchone()
+        return int(row[0]) if row else None
+
+    def keys_of(self, ids: Sequence[str]) -> dict[str, int]:
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        with self._lock:
+            return {r[1]: int(r[0]) for r in self._conn.execute(
+                f"SELECT key, id FROM items WHERE id IN ({marks})", list(ids)).fetchall()}
+
+    def between(self, start: str | None, end: str | None) -> list[dict[str, Any]]:
+        """Items dated in ``[start, end]`` (ISO dates; either open), without their texts' vectors."""
+        query, args = "SELECT " + ", ".join(FIELDS) + " FROM items WHERE 1=1", list[str]()
+        if start:
+            query, args = query + " AND date >= ?", [*args, start]
+        if end:
+            query, args = query + " AND date <= ?", [*args, end + "\uffff"]
+        with self._lock:
+            return [dict(zip(FIELDS, r, strict=True)) for r in self._conn.execute(query, args).fetchall()]
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._conn.execute("SELECT COUNT(*) FROM items").fetchone()[0])
+
+    def max_key(self) -> int:
+        with self._lock:
+            return int(self._conn.execute("SELECT COALESCE(MAX(key), 0) FROM items").fetchone()[0])
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()

@@ -1,0 +1,119 @@
+"""The similarity index on a real SQLite file: duplicates, same matter, places, persistence, two processes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sqmy.app.similar.cluster import Item, cluster
+from sqmy.app.similar.index import SimilarIndex, Thresholds
+from sqmy.app.similar.places import places_of
+from sqmy.app.similar.store import Entry
+from sqmy.app.similar.vectors import Projection
+from tests.utils.similar import REPO, reports, with_projection
+
+
+@pytest.fixture
+def index_dir(tmp_path: Path) -> Path:
+    return with_projection(tmp_path) / "similar"
+
+
+def open_index(directory: Path) -> SimilarIndex:
+    projection = Projection.load(directory / "projection")
+    assert projection is not None
+    return SimilarIndex(directory, projection, Thresholds())
+
+
+def entries(matter: str) -> list[Entry]:
+    return [Entry(id=f"{matter}-{n}", text=r["text"], title=r["title"], topic="城乡建设", date="2026-05-0" + str(n + 1))
+            for n, r in enumerate(reports(matter))]
+
+
+def test_places_are_recognised_by_suffix():
+    assert places_of("城东街道锦江花园小区物业") == {"城东|town", "锦江|estate"}
+    assert {"白沙|town", "下洋|village"} <= places_of("白沙镇下洋村的养猪场把粪水排进小河")
+
+
+def test_a_resubmitted_text_is_a_duplicate_and_another_matter_at_the_same_estate_is_not(index_dir):
+    index = open_index(index_dir)
+    index.add(entries("m001") + entries("m002") + entries("m007"))
+    original = reports("m001")[0]
+    found = index.similar("再次反映：" + original["text"] + "至今没有解决。", original["title"])
+    assert found[0]["id"] == "m001-0" and found[0]["kind"] == "duplicate"
+    duplicates = {f["id"] for f in found if f["kind"] == "duplicate"}
+    assert not any(i.startswith("m002") for i in duplicates)  # 锦江花园 parking fees: same estate, other matter
+    index.close()
+
+
+def test_a_re_report_in_other_words_is_found_as_the_same_matter(index_dir):
+    index = open_index(index_dir)
+    index.add(entries("m001") + entries("m007") + entries("m013") + entries("m029"))
+    report = reports("m007")[1]  # the 12345 order of the unpaid wages at the 白沙镇 site
+    found = index.similar(report["text"], report["title"], exclude="m007-1")
+    assert found and found[0]["id"].startswith("m007-")
+    assert {f["kind"] for f in found} <= {"duplicate", "same_matter"}
+    index.close()
+
+
+def test_the_index_survives_a_restart_and_catches_up_with_items_added_meanwhile(index_dir):
+    index = open_index(index_dir)
+    index.add(entries("m001"))
+    index.close()  # writes the snapshot
+    assert list(index_dir.glob("ann-*.usearch"))
+    other = open_index(index_dir)  # another process adds while the first is down
+    other.add(entries("m004"))
+    other.store.close()  # leaves without a snapshot: the next start must catch up from the store
+    again = open_index(index_dir)
+    assert len(again) == len(reports("m001")) + len(reports("m004"))
+    lamp = reports("m004")[0]
+    assert again.similar(lamp["text"], lamp["title"])[0]["id"] == "m004-0"
+    again.close()
+
+
+ADD = """
+import sys
+from pathlib import Path
+from sqmy.app.similar.index import SimilarIndex, Thresholds
+from sqmy.app.similar.store import Entry
+from sqmy.app.similar.vectors import Projection
+directory, tag = Path(sys.argv[1]), sys.argv[2]
+index = SimilarIndex(directory, Projection.load(directory / "projection"), Thresholds())
+for n in range(0, 200, 20):
+    index.add([Entry(id=f"{tag}-{i}", text=f"第{i}号{tag}路段的路灯不亮了，请维修" * 2) for i in range(n, n + 20)])
+index.close()
+"""
+
+
+def test_two_processes_adding_at_once_lose_nothing(index_dir):
+    procs = [subprocess.Popen([sys.executable, "-c", ADD, str(index_dir), tag], cwd=REPO) for tag in ("甲", "乙")]
+    assert [p.wait(timeout=300) for p in procs] == [0, 0]
+    index = open_index(index_dir)
+    assert index.store.count() == 400 and len(index) == 400
+    found = index.similar("第17号乙路段的路灯不亮了，请维修" * 2)
+    assert found[0]["id"] == "乙-17" and found[0]["kind"] == "duplicate"
+    index.close()
+
+
+def test_labels_of_an_item_follow_a_verdict(index_dir):
+    index = open_index(index_dir)
+    index.add(entries("m001"))
+    assert index.set_labels("m001-0", topic="城乡建设/住房保障与房地产", lead="市住房和城乡建设局", verdict="correct")
+    report = reports("m001")[0]
+    found = index.similar(report["text"], report["title"])[0]
+    assert (found["lead"], found["verdict"]) == ("市住房和城乡建设局", "correct")
+    assert not index.set_labels("no-such-item", topic=None, lead=None, verdict="accept")
+    index.close()
+
+
+def test_cluster_groups_reports_of_one_matter_with_a_representative(index_dir):
+    projection = Projection.load(index_dir / "projection")
+    assert projection is not None
+    items = [Item(e.id, e.text, e.title, e.topic, None, e.date) for m in ("m001", "m007", "m029") for e in entries(m)]
+    groups = cluster(items, projection, Thresholds(same_matter=0.5))
+    assert groups, "the reports of one matter should be grouped"
+    for group in groups:
+        assert len({m.split("-")[0] for m in group["members"]}) == 1  # never two matters in one group
+        assert group["representative"]["id"] in group["members"] and group["reason"]
