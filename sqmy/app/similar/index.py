@@ -97,7 +97,7 @@ class SimilarIndex:
                     self._lsh = pickle.load(handle)  # our own file under SQMY_HOME
             except Exception:  # a damaged snapshot: rebuild from the store
                 log.exception("similarity snapshot %d unreadable; rebuilding from the store", key)
-                self._ann.reset()
+                self._ann.reset()  # type: ignore[no-untyped-call]  # usearch has no annotation here
                 self._lsh = MinHashLSH(threshold=self.thresholds.duplicate, num_perm=NUM_PERM)
                 return
             self.watermark = self._saved = key
