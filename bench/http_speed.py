@@ -6,7 +6,8 @@
   connections;
 - ``sqmy batch --engine auto`` items/s on ``--batch-items`` generated items (a separate process, after the server
   stopped);
-- the server's peak RSS over the whole run.
+- the server's peak RSS over the whole run;
+- what a maximal batch body (256 × 20,000 characters) costs before any model runs: JSON parsing and validation.
 
     .venv/bin/python bench/http_speed.py --home H [--seconds 15]
 
@@ -105,6 +106,25 @@ def batch_auto(home: Path, n: int) -> dict[str, object]:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def maximal_body_cost() -> dict[str, float]:
+    """What a maximal ``/v1/classify/batch`` body (256 × 20,000 characters) costs the event loop before any model
+    runs: JSON parsing and request validation (best of 3, ms)."""
+    from sqmy.service.schemas import BatchClassifyRequest
+
+    items = [{"title": f"标题{i}", "text": row["text"]} for i, row in enumerate(generated_items(256, chars=20_000))]
+    raw = json.dumps({"items": items}, ensure_ascii=False).encode()
+    parse, validate = [], []
+    for _ in range(3):
+        started = time.perf_counter()
+        data = json.loads(raw)
+        parse.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        BatchClassifyRequest.model_validate(data)
+        validate.append(time.perf_counter() - started)
+    return {"body_mb": round(len(raw) / 2**20, 1), "json_parse_ms": round(min(parse) * 1000, 1),
+            "validation_ms": round(min(validate) * 1000, 1)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--home", type=Path, required=True)
@@ -116,6 +136,7 @@ def main() -> None:
     out = {"cpu_count": psutil.cpu_count(), "load_average_before": [round(x, 2) for x in psutil.getloadavg()]}
     out["http"] = http_rows(args.home, args.seconds)
     out["sqmy_batch_auto"] = batch_auto(args.home, args.batch_items)
+    out["maximal_batch_body"] = maximal_body_cost()
     out["load_average_after"] = [round(x, 2) for x in psutil.getloadavg()]
     print(json.dumps(out, ensure_ascii=False, indent=1))
 
