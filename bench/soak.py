@@ -70,10 +70,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--home", type=Path, default=None)
     parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--env", action="append", default=[], metavar="SQMY_X=V",
+                        help="a setting for the server, e.g. SQMY_FACTS=false (repeatable)")
     args = parser.parse_args()
     home = args.home or Path(tempfile.mkdtemp(prefix="sqmy-soak-"))
     ensure_model(home)
-    server = Server(home, SQMY_AUTH="off")
+    server = Server(home, SQMY_AUTH="off", **dict(kv.split("=", 1) for kv in args.env))
     process = psutil.Process(server.process.pid)
     rss: list[float] = []
     try:

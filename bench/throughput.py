@@ -59,7 +59,9 @@ def batch_rate(home: Path, path: Path) -> dict[str, float]:
 def wrk(url: str, body: str, seconds: int, connections: int = 50) -> dict[str, float]:
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False, encoding="utf-8") as script:
         script.write(LUA % body)
-    done = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script.name, url],
+    threads = min(2, connections)  # wrk needs a connection per thread
+    done = subprocess.run(["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script.name,
+                           url],
                           capture_output=True, text=True, check=True)
     text = done.stdout
 

@@ -88,6 +88,23 @@ def web_home(tmp_path_factory, trained_home: Path, tiny_corpus_dir: Path, labels
     return home
 
 
+@pytest.fixture(scope="module")
+def open_server(web_home: Path) -> Iterator[Server]:
+    """A real server on the web home, auth off (loopback): no login needed."""
+    srv = Server(web_home, SQMY_AUTH="off")
+    yield srv
+    srv.stop()
+
+
+def classify_on_page(page, title: str, text: str) -> None:
+    """Type an item into the classify view and classify it with Ctrl+Enter; returns once the result shows."""
+    page.fill("#item-title", title)
+    page.fill("#item-text", text)
+    page.focus("#item-text")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_selector("#topic-path")
+
+
 def has_endpoint(server: Server, method: str, path: str) -> bool:
     """Whether the server's OpenAPI lists ``method path`` (path parameters match whatever their names)."""
     spec = httpx.get(f"{server.url}/openapi.json", timeout=10).json()

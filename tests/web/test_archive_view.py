@@ -10,17 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Server
 from tests.web.conftest import axe_violations, shot
 
 FINISHED = "#h-job [data-status=succeeded], #h-job [data-status=failed], #h-job [data-status=cancelled]"
 
-
-@pytest.fixture(scope="module")
-def open_server(web_home: Path):
-    srv = Server(web_home, SQMY_AUTH="off")
-    yield srv
-    srv.stop()
 
 
 def upload(page, server, path: Path) -> str:

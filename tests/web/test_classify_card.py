@@ -5,23 +5,20 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.conftest import Server
-from tests.web.conftest import axe_violations, shot
+from tests.web.conftest import axe_violations, classify_on_page, shot
 
 ITEM_A = {"title": "路灯坏了", "text": "青石镇新民路路灯坏了半个月，晚上一片漆黑，老人出门摔倒了，请尽快维修路灯。"}
 ITEM_B = {"title": "拖欠工资", "text": "某建筑工地老板拖欠我们农民工三个月工资，多次讨要无果，请劳动部门帮忙追讨。"}
 
 
 @pytest.fixture(scope="module")
-def srv(web_home: Path):
-    server = Server(web_home, SQMY_AUTH="off")
-    yield server
-    server.stop()
+def srv(open_server: Server) -> Server:
+    return open_server
 
 
 def feedback_rows(server: Server) -> list[dict]:
@@ -31,11 +28,8 @@ def feedback_rows(server: Server) -> list[dict]:
 
 
 def classify(page, title: str, text: str) -> None:
-    page.fill("#item-title", title)
-    page.fill("#item-text", text)
-    page.focus("#item-text")
-    page.keyboard.press("Control+Enter")
-    page.wait_for_selector("#topic-path")
+    """Classify on the page and wait until the new result is the active one."""
+    classify_on_page(page, title, text)
     page.wait_for_function("!document.querySelector('#result').classList.contains('is-stale')")
 
 

@@ -10,25 +10,11 @@ import httpx
 import pytest
 
 from tests.conftest import Server
-from tests.web.conftest import create_key, require, shot
+from tests.web.conftest import classify_on_page, create_key, require, shot
 
 ITEM = {"title": "路灯坏了", "text": "青石镇新民路路灯坏了半个月，晚上一片漆黑，老人出门摔倒了，请尽快维修路灯。"}
 
 
-@pytest.fixture(scope="module")
-def open_server(web_home: Path):
-    """Auth off (loopback): no login needed."""
-    srv = Server(web_home, SQMY_AUTH="off")
-    yield srv
-    srv.stop()
-
-
-def classify(page, title: str, text: str) -> None:
-    page.fill("#item-title", title)
-    page.fill("#item-text", text)
-    page.focus("#item-text")
-    page.keyboard.press("Control+Enter")
-    page.wait_for_selector("#topic-path")
 
 
 def pick(page, selector: str, query: str) -> None:
@@ -50,7 +36,7 @@ def test_classify_shows_result_evidence_and_shortcuts(open_server, page):
     page.wait_for_selector("#item-text")
     assert page.title().startswith("分类与复核")
     assert "本地用户" in page.inner_text("#user-box")
-    classify(page, **ITEM)
+    classify_on_page(page, **ITEM)
     assert page.inner_text("#topic-path").startswith("城乡建设")
     assert page.inner_text("#result-engine") == "tfidf"
     assert page.inner_text("#result-version").startswith("tfidf-")
@@ -76,7 +62,7 @@ def test_classify_shows_result_evidence_and_shortcuts(open_server, page):
 def test_correct_then_accept_by_keyboard_is_stored(open_server, page):
     require(open_server, "post /v1/feedback", "get /v1/feedback", "get /v1/classifications")
     page.goto(open_server.url)
-    classify(page, **ITEM)
+    classify_on_page(page, **ITEM)
     page.keyboard.press("Alt+c")
     page.wait_for_selector("#fix-topic")
     assert page.evaluate("document.activeElement.id") == "fix-topic"
@@ -191,7 +177,7 @@ def test_login_with_a_key(auth_server, page):
     login(page, auth_server, key)
     assert "张三" in page.inner_text("#who") and "编辑" in page.inner_text("#who")
     assert page.evaluate("sessionStorage.getItem('sqmy.apiKey')") == key
-    classify(page, **ITEM)
+    classify_on_page(page, **ITEM)
     assert page.inner_text("#topic-path").startswith("城乡建设")
 
     # an editor sees the models but not the trainer's buttons

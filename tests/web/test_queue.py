@@ -6,22 +6,14 @@ from __future__ import annotations
 
 import csv
 import sqlite3
-from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import Server
 from tests.web.conftest import axe_violations, shot
 
 LIFT = "小区电梯坏了三个月，物业一直不修，老人上下楼很困难"
 
-
-@pytest.fixture(scope="module")
-def open_server(web_home: Path):
-    srv = Server(web_home, SQMY_AUTH="off")
-    yield srv
-    srv.stop()
 
 
 def classify(server, text, title=""):

@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import Server
 from tests.utils.similar import reports, with_projection
-from tests.web.conftest import axe_violations, shot
+from tests.web.conftest import axe_violations, classify_on_page, shot
 
 
 @pytest.fixture(scope="module")
@@ -34,19 +34,12 @@ def violations_here(page) -> list[dict]:
     return [v for v in axe_violations(page) if any(m in str(t) for t in v["targets"] for m in MINE)]
 
 
-def classify(page, title: str, text: str) -> None:
-    page.fill("#item-title", title)
-    page.fill("#item-text", text)
-    page.focus("#item-text")
-    page.keyboard.press("Control+Enter")
-    page.wait_for_selector("#topic-path")
-
 
 def test_similar_panel_compares_side_by_side_and_merges(similar_server, page):
     page.goto(similar_server.url)
     page.wait_for_selector("#item-text")
     first = reports("m001")[0]
-    classify(page, first["title"], first["text"])
+    classify_on_page(page, first["title"], first["text"])
     page.wait_for_selector("#similar-list .similar-item")
     items = page.locator("#similar-list .similar-item")
     assert items.count() >= 1
