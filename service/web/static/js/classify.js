@@ -9,7 +9,6 @@ import { loadRecent } from './recent.js';
 import { announce, errorText, fill, h, pct } from './util.js';
 import { similarPanel } from './similar.js';
 
-export { loadLabels } from './correction.js'; // queue.js and triage.js import it from here (main lost the export)
 
 export const TITLE = '分类与复核';
 

@@ -1,7 +1,7 @@
 // 待办: the work queue — filter by status, topic, unit, editor, date; search the history; page; export; triage
 // with the keyboard (j/k, a, c; / to search; n/p next/previous page).
 import { api, download } from './api.js';
-import { loadLabels } from './classify.js';
+import { loadLabels } from './correction.js';
 import { STATUS_NAMES, triageList, unitNames } from './triage.js';
 import { announce, errorText, fill, h } from './util.js';
 

@@ -1,7 +1,7 @@
 // A keyboard-first list of items to decide (the work queue and batch paste share it):
 // j/k or ↓/↑ move, a or Enter accepts, c corrects (or revises a verdict), Esc closes the correction form.
 import { api } from './api.js';
-import { loadLabels } from './classify.js';
+import { loadLabels } from './correction.js';
 import { combobox } from './picker.js';
 import { announce, errorText, fill, fmtTime, h, pct } from './util.js';
 
