@@ -117,14 +117,21 @@ def test_alt_a_in_an_edited_correction_asks_and_keeps_the_correction(srv, page):
     assert rows[0]["action"] == "correct" and rows[0]["topic_path"] == ["教育文体", "教育收费"]
 
 
-def test_ctrl_enter_in_the_text_asks_before_dropping_an_edited_correction(srv, page):
+def correcting_to_education_fees(page, srv: Server) -> list[str]:
+    """Classify item A, open the correction form and pick 教育文体 / 教育收费; the list collects every later
+    /v1/classify request."""
     open_page(page, srv)
     classify(page, **ITEM_A)
-    classified = []
+    classified: list[str] = []
     page.on("request", lambda r: classified.append(r.url) if r.url.endswith("/v1/classify") else None)
     page.keyboard.press("Alt+c")
     page.wait_for_selector("#fix-topic")
     pick(page, "#fix-topic", "教育文体 教育收费")
+    return classified
+
+
+def test_ctrl_enter_in_the_text_asks_before_dropping_an_edited_correction(srv, page):
+    classified = correcting_to_education_fees(page, srv)
     page.focus("#item-text")
     page.keyboard.press("Control+Enter")
     page.wait_for_selector("#correction-ask [role=alertdialog]")
@@ -151,13 +158,7 @@ def test_a_failed_verdict_is_retried_under_the_same_idempotency_key(srv, page):
 
 
 def test_ctrl_enter_in_the_note_submits_the_correction_not_a_new_classification(srv, page):
-    open_page(page, srv)
-    classify(page, **ITEM_A)
-    classified = []
-    page.on("request", lambda r: classified.append(r.url) if r.url.endswith("/v1/classify") else None)
-    page.keyboard.press("Alt+c")
-    page.wait_for_selector("#fix-topic")
-    pick(page, "#fix-topic", "教育文体 教育收费")
+    classified = correcting_to_education_fees(page, srv)
     page.fill("#fix-note", "应由教育局处理")
     page.focus("#fix-note")
     page.keyboard.press("Control+Enter")

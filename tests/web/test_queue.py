@@ -33,6 +33,14 @@ def open_queue(page, server):
     page.wait_for_selector("#queue-summary:has-text('共')")
 
 
+def fix_to_transport(page) -> None:
+    """In the open correction form: topic 交通运输 / 客货运输, lead 市交通运输局 (typed, then chosen)."""
+    for selector, typed in (("#queue-fix-topic", "交通运输 / 客货运输"), ("#queue-fix-lead", "交通局")):
+        page.fill(selector, typed)
+        page.keyboard.press("ArrowDown")
+        page.keyboard.press("Enter")
+
+
 def test_queue_triage_by_keyboard_search_paging_and_export(open_server, page, tmp_path):
     for n in range(23):
         classify(open_server, f"队列测试{n:02d}号：{LIFT}")
@@ -61,12 +69,7 @@ def test_queue_triage_by_keyboard_search_paging_and_export(open_server, page, tm
     assert page.evaluate("document.activeElement.dataset.id") == second
     page.keyboard.press("c")
     page.wait_for_selector("#queue-fix-topic")
-    page.fill("#queue-fix-topic", "交通运输 / 客货运输")
-    page.keyboard.press("ArrowDown")
-    page.keyboard.press("Enter")
-    page.fill("#queue-fix-lead", "交通局")
-    page.keyboard.press("ArrowDown")
-    page.keyboard.press("Enter")
+    fix_to_transport(page)
     page.click("#queue-fix-form button[type=submit]")
     page.wait_for_selector(f"#queue-list [data-id='{second}'][data-status='corrected']")
     row = page.inner_text(f"#queue-list [data-id='{second}']")
@@ -100,12 +103,7 @@ def test_revising_a_verdict_supersedes_it(open_server, page):
     page.wait_for_selector("#queue-list [data-status='accepted']")
     assert "已采纳：王编辑" in page.inner_text("#queue-list .triage-item")
     page.click("#queue-list [data-act='correct']")
-    page.fill("#queue-fix-topic", "交通运输 / 客货运输")
-    page.keyboard.press("ArrowDown")
-    page.keyboard.press("Enter")
-    page.fill("#queue-fix-lead", "交通局")
-    page.keyboard.press("ArrowDown")
-    page.keyboard.press("Enter")
+    fix_to_transport(page)
     page.keyboard.press("Enter")  # submits the form
     page.wait_for_selector("#queue-list [data-status='corrected']")
     stored = verdicts(open_server, "修改结论测试")

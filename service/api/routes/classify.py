@@ -55,10 +55,11 @@ async def _classify(items: list[ClassifyItem], engine: str | None, top_k: int | 
     out = [{"id": item.id, "classification_id": new_classification_id(), **suggestion.to_dict()}
            for item, suggestion in zip(items, suggestions, strict=True)]
     raw = state.settings.STORE_RAW_TEXT or not state.settings.MASK_PII
-    written = state.classification_log.add([partial(classification_row, item.model_dump(), result, "api", raw=raw)
-                                            for item, result in zip(items, out, strict=True)])
+    dumped = [item.model_dump() for item in items]
+    written = state.classification_log.add([partial(classification_row, item, result, "api", raw=raw)
+                                            for item, result in zip(dumped, out, strict=True)])
     if state.similar is not None:  # indexed in the background, after any similar items were looked up
-        state.similar.add(classification_entries([i.model_dump() for i in items], out))
+        state.similar.add(classification_entries(dumped, out))
     if written is not None:  # the log was idle: store the classification before acknowledging it (~1 ms)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(written)), 5.0)

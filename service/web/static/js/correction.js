@@ -16,7 +16,9 @@ export function loadLabels() {
   return labelsPromise;
 }
 
-function topicOptions(tree) {
+/** Combobox options for a topic path: every level 1 and level 2 (the latter listing its level-3 names), and with
+ * `leaves` every level 3 as well (the triage list corrects down to level 3). */
+export function topicOptions(tree, { leaves = false } = {}) {
   const out = [];
   for (const l1 of tree) {
     out.push({ value: JSON.stringify([l1.name]), label: l1.name, hint: '一级分类' });
@@ -24,12 +26,18 @@ function topicOptions(tree) {
       const l3 = (l2.children || []).map((c) => (typeof c === 'string' ? c : c.name));
       out.push({ value: JSON.stringify([l1.name, l2.name]), label: `${l1.name} / ${l2.name}`,
         hint: l3.length ? `含：${l3.slice(0, 8).join('、')}${l3.length > 8 ? '…' : ''}` : '', search: l3.join(' ') });
+      if (leaves) {
+        for (const name of l3) {
+          out.push({ value: JSON.stringify([l1.name, l2.name, name]), label: `${l1.name} / ${l2.name} / ${name}` });
+        }
+      }
     }
   }
   return out;
 }
 
-function departmentOptions(directory) {
+/** Combobox options for a receiving unit: its full name, with short names, aliases and id searchable. */
+export function departmentOptions(directory) {
   const units = [...(directory.units || []), ...(directory.localities || [])];
   return units.map((u) => {
     const aliases = [u.short_name, ...(u.aliases || [])].filter((a) => a && a !== u.name);

@@ -1,7 +1,7 @@
 // A keyboard-first list of items to decide (the work queue and batch paste share it):
 // j/k or ↓/↑ move, a or Enter accepts, c corrects (or revises a verdict), Esc closes the correction form.
 import { api } from './api.js';
-import { loadLabels } from './correction.js';
+import { departmentOptions, loadLabels, topicOptions } from './correction.js';
 import { combobox } from './picker.js';
 import { announce, errorText, fill, fmtTime, h, pct } from './util.js';
 
@@ -10,31 +10,8 @@ const STATUS_CLASS = { pending: '', needs_review: 'warn', accepted: 'ok', correc
 
 export const pathText = (path) => (path && path.length ? path.join(' › ') : '—');
 
-function topicOptions(tree) {
-  const out = [];
-  for (const l1 of tree) {
-    out.push({ value: JSON.stringify([l1.name]), label: l1.name, hint: '一级分类' });
-    for (const l2 of l1.children || []) {
-      const l3 = (l2.children || []).map((c) => (typeof c === 'string' ? c : c.name));
-      out.push({ value: JSON.stringify([l1.name, l2.name]), label: `${l1.name} / ${l2.name}`, search: l3.join(' ') });
-      for (const name of l3) {
-        out.push({ value: JSON.stringify([l1.name, l2.name, name]), label: `${l1.name} / ${l2.name} / ${name}` });
-      }
-    }
-  }
-  return out;
-}
-
 export function unitNames(directory) {
   return [...(directory.units || []), ...(directory.localities || [])].map((u) => u.name);
-}
-
-function unitOptions(directory) {
-  return [...(directory.units || []), ...(directory.localities || [])].map((u) => {
-    const aliases = [u.short_name, ...(u.aliases || [])].filter((a) => a && a !== u.name);
-    return { value: u.name, label: u.name, hint: aliases.length ? `又称：${[...new Set(aliases)].join('、')}` : '',
-      search: aliases.join(' ') };
-  });
 }
 
 /** A prediction (POST /v1/classify) as a triage item. */
@@ -164,9 +141,9 @@ export function triageList(root, { prefix, emptyText, onChanged = () => {} }) {
     closeCorrection();
     formFor = item.classification_id;
     const topic = combobox({ id: `${prefix}-fix-topic`, label: '分类', hint: '可输入一级、二级或三级分类名称搜索',
-      options: topicOptions(labels.taxonomy), value: JSON.stringify(item.final.topic_path) });
+      options: topicOptions(labels.taxonomy, { leaves: true }), value: JSON.stringify(item.final.topic_path) });
     const lead = combobox({ id: `${prefix}-fix-lead`, label: '主办单位', hint: '可输入全称、简称或别名',
-      options: unitOptions(labels.directory), value: item.final.lead });
+      options: departmentOptions(labels.directory), value: item.final.lead });
     const note = h('input', { id: `${prefix}-fix-note`, type: 'text', autocomplete: 'off' });
     const formMsg = h('p', { role: 'alert', id: `${prefix}-fix-message` });
     const form = h('form', { class: 'triage-form', id: `${prefix}-fix-form`, novalidate: true, 'aria-label': '纠正结论' },
