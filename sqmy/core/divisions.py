@@ -41,3 +41,28 @@ def divisions() -> tuple[tuple[str, tuple[str, ...]], ...]:
 @lru_cache(maxsize=1)
 def division_codes() -> frozenset[str]:
     return frozenset(code for code, _ in divisions())
+
+
+_TOWN = re.compile("^\t\t\t([^\t\r\n]{2,36}?(?:镇|乡|街道|苏木))\r?$".encode(), re.MULTILINE)
+
+
+@lru_cache(maxsize=1)
+def towns() -> frozenset[str]:
+    """China's towns, townships and subdistricts (镇/乡/街道/苏木, about 31,000 names) from ``jionlp``'s location
+    table (``jionlp/dictionary/china_location.zip``, read without importing jionlp: its import takes a second and
+    loads a word segmenter). Empty when jionlp is not installed: places below county level then come from the
+    suffix recogniser alone."""
+    import importlib.util
+    import zipfile
+
+    spec = importlib.util.find_spec("jionlp")
+    if spec is None or not spec.submodule_search_locations:
+        return frozenset()
+    path = os.path.join(next(iter(spec.submodule_search_locations)), "dictionary", "china_location.zip")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            table = archive.read("china_location.txt")
+    except (OSError, KeyError, zipfile.BadZipFile):
+        return frozenset()
+    names = (raw.decode("utf-8", "replace") for raw in _TOWN.findall(table))  # a bytes pass: twice as fast
+    return frozenset(name for name in names if len(name) >= 3)

@@ -28,12 +28,13 @@ Span = tuple[str, int, int]  # (kind, start, end): kind is "phone" or "id_number
 _HALF = {c: c - 0xFEE0 for c in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
 _DIGIT = re.compile(r"\d")
 _ID = re.compile(r"(?<![0-9A-Za-z])(\d{17}[\dXx]|\d{15})(?![0-9A-Za-z])")
-_SEP = r"[ \-]?"
+_SEP = "[ \\-\u2013\u2014]?"  # one space, hyphen, en or em dash between digit groups (full-width ones made ASCII)
 _PHONE = re.compile(
-    r"(?<![\dA-Za-z+])(?:(?:\+|00)?86[ \-]?)?"
-    r"(?:1[3-9]\d" + _SEP + r"\d{4}" + _SEP + r"\d{4}"
-    r"|(?:\(0\d{2,3}\)|0\d{2,3})" + _SEP + r"[2-9]\d{2,3}" + _SEP + r"\d{4})"
-    r"(?!\d)")
+    r"(?<![\dA-Za-z+])(?<!\d[ \-])(?P<main>(?:(?:\+|00)?86[ \-]?)?"  # not inside a grouped card number
+    r"(?:1[3-9]\d(?:" + _SEP + r"\d){8}"  # mobile: 11 digits grouped any way (138 1234 5678, 1595 9212 438)
+    r"|(?:\(0\d{2,3}\)|0\d{2,3})" + _SEP + r"[2-9](?:" + _SEP + r"\d){6,7}"  # area code + 7-8 digit local
+    r"|[48]00(?:" + _SEP + r"\d){7})"  # 400/800 service numbers (10 digits)
+    r"(?!\d))(?:(?:转|分机|ext\.?|-)\d{1,5}(?![\d.]))?")  # an extension: 转2206, 分机2031, -6012
 _LOCAL = re.compile(r"(?:电话|手机|座机|联系方式|热线|tel|Tel|TEL)[:： ]{0,2}(?:是|为)?[:： ]{0,2}"
                     r"([2-9]\d{6,7})(?!\d)")
 
@@ -97,7 +98,7 @@ def find_contacts(text: str) -> list[Span]:
         return all(end <= s or start >= e for s, e in taken)
 
     for m in _PHONE.finditer(plain):
-        if free(m.start(), m.end()) and _valid_phone(m.group()):
+        if free(m.start(), m.end()) and _valid_phone(m.group("main")):
             found.append(("phone", m.start(), m.end()))
             taken.append((m.start(), m.end()))
     for m in _LOCAL.finditer(plain):
@@ -106,8 +107,15 @@ def find_contacts(text: str) -> list[Span]:
     return sorted(found, key=lambda f: f[1])
 
 
+_EXTENSION = re.compile(r"(?:转|分机|ext\.?|-)\d{1,5}$")
+
+
 def mask_value(kind: str, value: str) -> str:
-    """One phone or ID number with its middle digits as ``*`` (same length; separators kept)."""
+    """One phone or ID number with its middle digits as ``*`` (same length; separators kept; a phone's extension,
+    ``转2206``, is kept as it is and the number before it masked)."""
+    extension = _EXTENSION.search(value) if kind == "phone" else None
+    if extension and sum(c.isdigit() for c in halfwidth(value[:extension.start()])) >= 10:
+        return mask_value(kind, value[:extension.start()]) + extension.group()
     digits = [i for i, c in enumerate(value) if c.isdigit() or c in "Xx"]
     head = 3  # mobile and ID numbers: the first 3; landlines: the area code; local numbers: nothing
     if kind == "phone":  # the country code is no part of the number
