@@ -3,24 +3,34 @@
 ``extract_facts(text)`` → ``list[Fact]`` sorted by position, never overlapping; ``start``/``end`` are ``[start,
 end)`` character offsets into ``text`` as given (no normalisation shifts them). Each kind:
 
-- **place** (``level`` province | city | county | town | street | village | estate | road): provinces, prefecture
-  cities and counties from the national division codes that ``python-stdnum`` ships (``cn/loc.dat``, current and
-  former names; provinces and prefecture cities also by their short names, 浙江, 杭州), the site's own towns and
-  streets (``localities``, from the directory) and, below county level where no gazetteer reaches, a recogniser
-  on rjieba's words: a proper name of at least two characters before a suffix (镇/乡 → town, 街道 → street,
-  村/社区 → village, 小区/花园/苑/家园/公寓/新村/山庄/大厦/华庭/名邸/华府/公馆/嘉园 → estate,
-  路/街/大道/大街/巷/弄/胡同 → road), so that
-  幸福村, 阳光花园小区, 建设东路 are places and 农村, 我们小区, 马路 are not.
+- **place** (``level`` province | city | county | town | street | village | estate | road | other): provinces,
+  prefecture cities and counties from the national division codes that ``python-stdnum`` ships (``cn/loc.dat``,
+  current and former names; provinces and prefecture cities also by their short names, 浙江, 杭州, autonomous
+  prefectures as 黔东南州; two-character counties such as 滑县 where the segmenter reads them as a place); China's
+  31,000 towns, townships and subdistricts from ``jionlp``'s location table (where a word starts: 部分乡镇 holds
+  no 分乡镇); the site's own towns and streets (``localities``, from the directory) and, below county level where
+  no gazetteer reaches, a recogniser on rjieba's words: a proper name of at least two characters before a suffix
+  (镇/乡 → town, 街道 → street, 村/社区 → village, 小区/花园/苑/家园/公寓/新村/山庄/大厦/华庭/名邸/华府/公馆/嘉园 →
+  estate, 路/街/大道/大街/巷/弄/胡同 → road), so that 幸福村, 阳光花园小区, 建设东路 are places and 农村, 我们
+  小区, 马路, 行政村 are not; such a place right after a full administrative name starts after it (天河区|冼村).
+  Also a village whose name the segmenter splits (展/留村), a road before 路口 (体育路口), an estate known by the
+  building after it (翠湖天地3栋 → 翠湖天地), and level ``other`` for named places that are no administrative
+  unit: development zones and industrial parks, plazas, markets, stations, parks, scenic areas, rivers and
+  mountains (昆山开发区, 来福士广场, 龙华站, 沱江). Building, unit and group numbers are not part of the span
+  (阳光花园小区 in 阳光花园小区5幢, 幸福村 in 幸福村3组), so one estate or village reads the same in every item.
 - **phone** and **id_number**: see ``sqmy.core.pii`` (validated with ``phonenumbers`` and ``python-stdnum``).
-- **plate**: mainland licence plates, including the 6-character new-energy ones (浙A·D12345, 粤B12345F).
-- **person**: words rjieba tags as person names (``nr``) that start with a common surname, and surname + 先生/女士/
-  师傅/阿姨… or 某/某某 (张先生, 李某某). The weakest kind: names without a surname from the list are missed.
+- **plate**: mainland licence plates as written, including new-energy ones (浙A·D12345, 粤B12345F) and trailer,
+  coach and police plates (鲁B1234挂).
+- **person**: words rjieba tags as person names (``nr``) that start with a common surname and are no common word
+  (黄牛, 卫星, 李家); surname + 先生/女士/师傅/阿姨/医生/同学/局长… or 某/某某 (张先生, 李某某; the surname nearest
+  the title: 游客黄女士 → 黄女士); 老张/小王; a name after 来电人/联系人/提案人/村民… (also names without a Han
+  surname: 提案人：泽仁拉姆). The weakest kind: names in a bare list without a surname from the list are missed.
 
 ``Fact.masked()`` hides the middle digits of a phone or ID number (``sqmy.core.pii.mask_value``).
 
-Only the standard library is imported with this module; the gazetteer, rjieba, phonenumbers and pyahocorasick load
-on the first extraction (0.1–0.4 s once per process, see docs/BENCHMARKS.md), so a command that extracts nothing
-pays nothing.
+Only the standard library is imported with this module; the gazetteers, rjieba, phonenumbers and pyahocorasick
+load on the first extraction (about 0.3–0.6 s once per process, see docs/BENCHMARKS.md), so a command that
+extracts nothing pays nothing.
 """
 
 from __future__ import annotations
@@ -142,22 +152,40 @@ def _locality_level(name: str) -> str:
 def _automaton(localities: tuple[str, ...]) -> Any:
     import ahocorasick  # pyahocorasick: every gazetteer name in one pass over the text
 
-    from sqmy.core.divisions import towns
-
     automaton = ahocorasick.Automaton()
-    names = {n: ("street" if n.endswith("街道") else "town") for n in towns() - _COMMON_TOWNS}
-    for name, level in (names | _gazetteer() | {n: _locality_level(n) for n in localities}).items():
+    for name, level in (_gazetteer() | {n: _locality_level(n) for n in localities}).items():
         automaton.add_word(name, (len(name), level))
     automaton.make_automaton()
     return automaton
 
 
-def _gazetteer_places(text: str, localities: tuple[str, ...], tokens: Sequence[Token]) -> list[Fact]:
-    """Every gazetteer name in ``text``; a town or street only where a word starts (部分乡镇 holds no 分乡镇)."""
-    starts = {t[2] for t in tokens}
+def _gazetteer_places(text: str, localities: tuple[str, ...]) -> list[Fact]:
     return [Fact("place", text[end + 1 - size:end + 1], end + 1 - size, end + 1, level)
-            for end, (size, level) in _automaton(localities).iter(text)
-            if level not in ("town", "street") or end + 1 - size in starts or not starts]
+            for end, (size, level) in _automaton(localities).iter(text)]
+
+
+@lru_cache(maxsize=1)
+def _town_names() -> frozenset[str]:
+    from sqmy.core.divisions import towns
+
+    return towns() - _COMMON_TOWNS
+
+
+_TOWN_TAIL = re.compile("镇|乡|街道|苏木")
+
+
+def _town_places(text: str, tokens: Sequence[Token]) -> list[Fact]:
+    """Towns, townships and subdistricts of the national table (the longest name that ends at 镇/乡/街道/苏木),
+    only where a word starts: 部分乡镇 holds no 分乡镇."""
+    starts = {t[2] for t in tokens}
+    names, out = _town_names(), []
+    for m in _TOWN_TAIL.finditer(text):
+        begin = next((b for b in range(max(0, m.end() - 12), m.end() - 2)
+                      if b in starts and text[b:m.end()] in names), None)
+        if begin is not None:
+            level = "street" if m.group() == "街道" else "town"
+            out.append(Fact("place", text[begin:m.end()], begin, m.end(), level))
+    return out
 
 
 Token = tuple[str, str, int, int]  # word, part-of-speech tag, start, end
@@ -269,15 +297,15 @@ _ADMIN_FULL = ("省", "市", "区", "县", "州", "盟", "旗", "镇", "乡", "�
 
 def _short_counties(tokens: Sequence[Token]) -> list[Fact]:
     """Two-character counties (茂县, 滑县) where the segmenter reads the word as a place name (形成县域 is no 成县)."""
-    from sqmy.core.divisions import divisions
-
-    names = _two_char_counties(divisions())
+    names = _two_char_counties()
     return [Fact("place", w, a, b, "county") for w, tag, a, b in tokens if tag == "ns" and w in names]
 
 
 @lru_cache(maxsize=1)
-def _two_char_counties(table: tuple[tuple[str, tuple[str, ...]], ...]) -> frozenset[str]:
-    return frozenset(n for code, names in table if not code.endswith("00") for n in names
+def _two_char_counties() -> frozenset[str]:
+    from sqmy.core.divisions import divisions
+
+    return frozenset(n for code, names in divisions() if not code.endswith("00") for n in names
                      if len(n) == 2 and n.endswith("县"))
 
 
@@ -287,6 +315,7 @@ _OTHER_SUFFIXES = ("经济技术开发区", "高新技术产业开发区", "工�
                    "物流园", "经济区", "保税区", "商圈", "广场", "市场", "机场", "服务区", "景区", "古城", "古镇",
                    "公园",
                    "火车站", "汽车站", "高铁站", "北站", "南站", "东站", "西站", "高速")
+_OTHER_LAST = frozenset(t[-1] for t in _OTHER_SUFFIXES)
 _NOT_NATURE = _words("滨江 沿江 沿海 沿河 江山 下山 上山 深山 大山 火山 靠山 江湖 内海 近海")
 _NATURE_TAILS = ("江", "河", "湖", "海", "山", "沟", "岛")
 _NOT_OTHER_NAMES = _words("农贸 菜 集贸 批发 超 人才 劳务 房地产 二手 资本 金融 消费 国内 国际 海外 农村 城市 停车 "
@@ -307,7 +336,7 @@ def _other_places(text: str, tokens: Sequence[Token]) -> list[Fact]:
                 _suffix(tokens[i - 1][0]) is None):  # 龙华站, but 文化路站 is a bus stop on a road
             out.append(Fact("place", text[tokens[i - 1][2]:end], tokens[i - 1][2], end, "other"))  # 龙华站
             continue
-        suffix = next((t for t in _OTHER_SUFFIXES if word.endswith(t)), None)
+        suffix = next((t for t in _OTHER_SUFFIXES if word.endswith(t)), None) if word[-1] in _OTHER_LAST else None
         if suffix is None:
             continue
         j = i
@@ -500,7 +529,8 @@ def extract_facts(text: str, *, localities: Iterable[str] = (), mask: bool = Fal
         found += _plates(plain, text)
     tokens = _tokens(text) if {"place", "person"} & wanted else []
     if "place" in wanted:
-        gazetteer = _gazetteer_places(text, tuple(sorted(set(localities))), tokens) + _short_counties(tokens)
+        gazetteer = _gazetteer_places(text, tuple(sorted(set(localities))))
+        gazetteer += _town_places(text, tokens) + _short_counties(tokens)
         suffixed = _suffix_places(text, tokens) + _village_fallback(text, tokens) + _road_heads(text, tokens)
         found += gazetteer + _estate_names(text, tokens)
         found += [f for f in _after_admin(suffixed + _other_places(text, tokens), gazetteer) if _real_village(f)]

@@ -6,10 +6,13 @@ Mobile phones keep their first 3 and last 4 digits (``138****5678``), landlines 
 (``0571-****6655``), ID numbers their first 3 and last 4 characters (``330***********123X``): enough for an
 editor to tell two apart, not enough to call or identify.
 
-Phone candidates come from a pattern (mobile numbers, landlines with area code, ``+86``/``86``/``0086``, spaces or
-hyphens between the groups, ``(0571)``) and are kept only when ``phonenumbers`` (Google's libphonenumber) says the
-number is valid in China (a landline: possible, i.e. of the right length for its area code); a 7–8 digit local
-number counts only right after a word such as 电话/手机/座机.
+Phone candidates come from a pattern (mobile numbers, landlines with area code, 400/800 service numbers,
+``+86``/``86``/``0086``, the digits grouped any way by spaces, hyphens or dashes, ``(0571)``, full-width digits, an
+extension such as ``转2206``/``分机2031``/``-6012`` as part of the number) and are kept only when ``phonenumbers``
+(Google's libphonenumber) says the number without its extension is valid in China (a landline: possible, i.e. of
+the right length for its area code); a 7–8 digit local number counts only right after a word such as
+电话/手机/座机. Short service numbers (12345, 95598), already masked numbers (138****5678) and digits inside a
+grouped card number are no phone numbers. A masked extension stays readable: ``029-****1943转2206``.
 18-digit ID numbers must have the right check character (GB 11643), a birth date that exists and a county code of
 the national tables (``python-stdnum``'s ``cn/loc.dat``, see ``sqmy.core.divisions``); old 15-digit ones the
 date and the county: so order, bank and express numbers of those lengths are not taken for ID numbers.
