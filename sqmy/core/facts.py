@@ -93,7 +93,7 @@ _NOT_NAMES = _words(
     "很多 许多 部分 一些 其他 其它 所有 有的 没有 一个 一条 一座 全市 全县 全镇 全村 我市 我县 我镇 我村 "
     "乡镇 村镇 城镇 集镇 市区 县城 居民 业主 村民 群众 市民 周围 路口 路段 路面 道路 马路 公路 街道 社区 小区 "
     "广大 各个 每个 当地 本地 外地 附近的 开发商 物业 老家 家乡 沿线 街头 怎么 这么 那么 要 线路 电路 思路 出路 "
-    "套路 门路 销路 网路 退路 水路 铁路 弯路 一路 半路 十字 公交线路")
+    "套路 门路 销路 网路 退路 水路 铁路 弯路 一路 半路 十字 公交线路 满大街")
 _PROPER = frozenset({"ns", "nr", "nz", "nt", "nrt", "nrfg"})
 _GENERIC_PREFIX = re.compile(r"^(?:[的了在是这那该本每某]|我们|你们|他们)")
 _FUNCTION_TAGS = frozenset({"p", "c", "u", "uj", "ul", "uz", "ud", "ug", "uv", "r", "d", "m", "q", "x", "y", "e", "o",
@@ -108,7 +108,8 @@ _SHORT_NAME_STOP = _words("东方 长治 来宾 白银 普洱 哈密 中卫 安�
                              "中山 新乡 东营 龙岩 白山 本溪 通化 朝阳 阳泉")
 _GENERIC_COUNTIES = _words("城区 郊区 矿区 新区 市辖区 县 省直辖县级行政区划 自治区直辖县级行政区划 市区")
 # Town names of the national table that are also common words (新型城镇化, 重点中心镇).
-_COMMON_TOWNS = _words("小城镇 大城镇 新城镇 古城镇 老城镇 新乡镇 中心镇 新城乡")
+_COMMON_TOWNS = _words("小城镇 大城镇 新城镇 古城镇 老城镇 新乡镇 中心镇 新城乡 分乡镇 向城镇")
+_AFTER_TOWN_WORD = frozenset("村镇下亲土愁音里情间化")  # 建设乡村, 部分乡镇, 城镇化: the tail starts another word
 _AUTONOMOUS = re.compile(r"^(.{2,4}?)(?:(?:苗|侗|布依|土家|藏|彝|羌|傣|景颇|白|哈尼|壮|回|蒙古|哈萨克|"
                          r"柯尔克孜|朝鲜|傈僳)族)+自治州$")
 _PROVINCE_TAIL = re.compile(r"(?:省|市|壮族自治区|回族自治区|维吾尔自治区|自治区|特别行政区|特別行政區)$")
@@ -182,7 +183,7 @@ def _town_places(text: str, tokens: Sequence[Token]) -> list[Fact]:
     for m in _TOWN_TAIL.finditer(text):
         begin = next((b for b in range(max(0, m.end() - 12), m.end() - 2)
                       if b in starts and text[b:m.end()] in names), None)
-        if begin is not None:
+        if begin is not None and text[m.end():m.end() + 1] not in _AFTER_TOWN_WORD:
             level = "street" if m.group() == "街道" else "town"
             out.append(Fact("place", text[begin:m.end()], begin, m.end(), level))
     return out
@@ -264,7 +265,8 @@ def _suffix_places(text: str, tokens: Sequence[Token]) -> list[Fact]:
     return out
 
 
-_ROAD_HEADS = _words("路口 路段 路边 路旁 路上 路面 街口 路东 路西 路南 路北")
+_ROAD_HEADS = _words("路口 街口")
+_NOT_ROAD_NAMES = _words("重点 城区 市区 主要 各个 专用道 十字 交通 主干 三岔 丁字 这个 那个 每个")
 
 
 def _road_heads(text: str, tokens: Sequence[Token]) -> list[Fact]:
@@ -275,7 +277,7 @@ def _road_heads(text: str, tokens: Sequence[Token]) -> list[Fact]:
             continue
         name, tag, begin, _ = tokens[i - 1]
         nounish = tag in ("n", "vn", "nr", "ns", "nz") and _name_like(tokens[i - 1])
-        if len(name) >= 2 and _suffix(name) is None and nounish:
+        if len(name) >= 2 and _suffix(name) is None and nounish and name not in _NOT_ROAD_NAMES:
             out.append(Fact("place", text[begin:start + 1], begin, start + 1, "road"))
     return out
 
@@ -312,14 +314,19 @@ def _two_char_counties() -> frozenset[str]:
 # Named places that are no administrative unit (level "other"): a name of two characters or more before one of
 # these, or a place name the segmenter tags ``ns`` that ends like a river, lake or mountain.
 _OTHER_SUFFIXES = ("经济技术开发区", "高新技术产业开发区", "工业园区", "开发区", "高新区", "工业园", "产业园", "科技园",
-                   "物流园", "经济区", "保税区", "商圈", "广场", "市场", "机场", "服务区", "景区", "古城", "古镇",
-                   "公园",
-                   "火车站", "汽车站", "高铁站", "北站", "南站", "东站", "西站", "高速")
+                   "物流园", "经济区", "保税区", "商圈", "广场", "农贸市场", "批发市场", "二手车市场", "机场",
+                   "服务区", "景区", "古城", "古镇", "公园", "火车站", "汽车站", "高铁站", "北站", "南站", "东站",
+                   "西站")
 _OTHER_LAST = frozenset(t[-1] for t in _OTHER_SUFFIXES)
-_NOT_NATURE = _words("滨江 沿江 沿海 沿河 江山 下山 上山 深山 大山 火山 靠山 江湖 内海 近海")
+_NOT_NATURE = _words("一江 滨江 沿江 沿海 沿河 江山 下山 上山 深山 大山 火山 靠山 江湖 内海 近海")
+_NATURE_CONTEXT = _words("沿岸 流域 边 畔 风光带 两岸 沿线 河畔 湖畔 江畔 水域 岸边 景区 上游 下游 水质 治理 保护 "
+                         "沿岸夜间 生态 湿地 大桥 水面")
 _NATURE_TAILS = ("江", "河", "湖", "海", "山", "沟", "岛")
 _NOT_OTHER_NAMES = _words("农贸 菜 集贸 批发 超 人才 劳务 房地产 二手 资本 金融 消费 国内 国际 海外 农村 城市 停车 "
-                          "文化 休闲 主题 城市 中心 社区 街心 口袋 新兴 黄金周 国庆黄金周")
+                          "文化 休闲 主题 城市 中心 社区 街心 口袋 新兴 黄金周 国庆黄金周 城区 市区 人均 期间 人称 "
+                          "今年 主要 "
+                          "途经 新建 现有 所有 各类 重点 导游 邻市 公园 正对着 无线耳机")
+_NOUNISH = frozenset({"n", "nr", "ns", "nz", "nt", "ng", "nrt", "nrfg", "j", "l", "eng"})
 
 
 def _other_places(text: str, tokens: Sequence[Token]) -> list[Fact]:
@@ -327,20 +334,22 @@ def _other_places(text: str, tokens: Sequence[Token]) -> list[Fact]:
     out = []
     for i, (word, tag, start, end) in enumerate(tokens):
         glued = i + 1 < len(tokens) and len(tokens[i + 1][0]) == 1 and tokens[i + 1][1] not in _NO_NAME_TAGS
-        if tag == "ns" and len(word) >= 2 and word.endswith(_NATURE_TAILS) and word not in _NOT_NATURE and not glued:
+        context = len(word) >= 3 or (i + 1 < len(tokens) and tokens[i + 1][0] in _NATURE_CONTEXT)  # 沱江/沿岸
+        if tag == "ns" and word.endswith(_NATURE_TAILS) and word not in _NOT_NATURE and not glued and context:
             lone = i > 0 and len(tokens[i - 1][0]) == 1 and tokens[i - 1][1] in ("n", "nr", "ns", "nz")  # 虎/渡河
             begin = tokens[i - 1][2] if lone and _name_like(tokens[i - 1], short=True) else start
             out.append(Fact("place", text[begin:end], begin, end, "other"))
             continue
         if word == "站" and i > 0 and tokens[i - 1][1] in ("ns", "nz", "nr") and len(tokens[i - 1][0]) >= 2 and (
-                _suffix(tokens[i - 1][0]) is None):  # 龙华站, but 文化路站 is a bus stop on a road
+                _suffix(tokens[i - 1][0]) is None and "某" not in tokens[i - 1][0]):  # 龙华站 (文化路站: a bus stop)
             out.append(Fact("place", text[tokens[i - 1][2]:end], tokens[i - 1][2], end, "other"))  # 龙华站
             continue
         suffix = next((t for t in _OTHER_SUFFIXES if word.endswith(t)), None) if word[-1] in _OTHER_LAST else None
         if suffix is None:
             continue
         j = i
-        while j > 0 and i - j < 3 and _name_like(tokens[j - 1]) and tokens[j - 1][1] not in _VERBISH:
+        while j > 0 and i - j < 3 and _name_like(tokens[j - 1]) and tokens[j - 1][1] in _NOUNISH and (
+                tokens[j - 1][0] not in _NOT_OTHER_NAMES):
             j -= 1
         begin = tokens[j][2]
         name = text[begin:end - len(suffix)]
@@ -351,6 +360,8 @@ def _other_places(text: str, tokens: Sequence[Token]) -> list[Fact]:
 
 _VILLAGE_STOP = _words("部分 个别 行政 自然 多数 少数 一些 有的 重点 试点 示范 贫困 偏远 边远 山区 高山 沿海 周边 附近 "
                        "全 各 该 本 邻 外 每 整 农 乡 城中 城郊 空心 美丽 文明 和美 宜居 新农")
+_NOT_GLUED = frozenset("进入到回下出驻在各全每该本两三四五六七八九十几是古乡农由外时扫邻原其此另"
+                       "我你他她这那哪某向住单往至从")
 _VILLAGE_WORDS = frozenset("民委干里集卫医广支会主务级规貌容情")  # 村民, 村委, 村干部…: 村 starts a word
 _NO_NAME_TAGS = frozenset({"p", "c", "u", "uj", "ul", "uz", "ud", "ug", "uv", "r", "d", "m", "q", "x", "y", "e", "o",
                            "f"})
@@ -370,9 +381,10 @@ def _village_fallback(text: str, tokens: Sequence[Token]) -> list[Fact]:
         if pos < 2 or not hanzi or text[pos - 1] == "村" or text[pos + 1:pos + 2] in _VILLAGE_WORDS:
             continue
         before, first = tokens[at[pos - 1]], tokens[at[pos - 2]]
-        if before[3] == pos and (before[1] in _NO_NAME_TAGS or before[0] in _VILLAGE_STOP
-                                 or before[0] in _NOT_NAMES):
-            continue  # 支持/村, 等/村, 部分/村: the word before 村 is no name
+        if before[3] == pos and before[1] not in ("nr", "ns", "nz"):
+            continue  # 支持/村, 传统/村, 部分/村: only a proper name right before a lone 村 (红光/村村)
+        if before[3] > pos and text[pos - 1] in _NOT_GLUED:
+            continue  # 进村, 两村, 古村: the character the segmenter joined to 村 is no name
         if ((first[1] in _NO_NAME_TAGS and not (first[1] == "f" and len(first[0]) == 1))  # 后/沟村
                 or first[0] in _VILLAGE_STOP or first[0] in _NOT_NAMES):
             continue
@@ -383,7 +395,7 @@ def _village_fallback(text: str, tokens: Sequence[Token]) -> list[Fact]:
 
 
 _UNIT = "(?:[A-Za-z]?\\d+|[一二三四五六七八九十]+)"
-_BUILDING = re.compile(f"{_UNIT}(?:号楼|栋|幢|座)")
+_BUILDING = re.compile(f"{_UNIT}(?:号楼|栋|幢)")
 
 
 def _estate_names(text: str, tokens: Sequence[Token]) -> list[Fact]:
@@ -401,7 +413,9 @@ def _estate_names(text: str, tokens: Sequence[Token]) -> list[Fact]:
             j -= 1
             size += len(tokens[j][0])
         begin = tokens[j][2] if j <= i else m.start()
-        if begin < m.start() and m.start() - begin >= 2:
+        proper = any(tokens[k][1] in _PROPER for k in range(j, i + 1))
+        suffixed = _suffix(text[begin:m.start()])
+        if m.start() - begin >= 2 and proper and (suffixed is None or suffixed[1] == "estate"):
             out.append(Fact("place", text[begin:m.start()], begin, m.start(), "estate"))
     return out
 
@@ -409,7 +423,7 @@ def _estate_names(text: str, tokens: Sequence[Token]) -> list[Fact]:
 def _after_admin(candidates: Iterable[Fact], gazetteer: Sequence[Fact]) -> list[Fact]:
     """Suffix places that start inside a full administrative name (天河区|冼村, 同乐苗族乡|高岜村, 西湖区|翠苑街道)
     begin after it."""
-    full = [g for g in gazetteer if g.text.endswith(_ADMIN_FULL)]
+    full = [g for g in gazetteer if g.text.endswith(_ADMIN_FULL) and len(g.text) >= 3]  # 广州|机场 stays whole
     out = []
     for fact in candidates:
         for g in full:
@@ -437,9 +451,14 @@ _SURNAMES = frozenset(
     "路游辛靳管柴蒙鲍华喻祁蒲房滕屈饶解牟艾尤阳时穆农司卓古吉缪简车项连芦麦褚娄窦戚岑景党宫费卜冷晏席卫米柏宗瞿桂"
     "全佟应臧闵苟邬边卞姬师和仇栾隋商刁沙荣巫寇桑郎甄丛仲虞敖巩明佘池查麻苑迟邝阎海洪郁蔺钮谈乌禹尉匡冼")
 _HONORIFIC = re.compile(rf"[{''.join(sorted(_SURNAMES))}](?:某某|某|[\u4e00-\u9fff]{{0,2}}?)"
-                        r"(?:先生|女士|小姐|师傅|阿姨|大爷|大妈|大姐|大哥|老师|同志|书记|主任|村长|经理|老板|医生|同学|"
-                        r"局长|校长|院长|科长|所长|站长|队长|警官|律师|会计|支书|部长|阿婆|老伯|奶奶|爷爷|叔叔|大叔)|"
+                        r"(?:先生|女士|小姐|师傅|阿姨|大爷|大妈|大姐|大哥|老师|同志|书记|主任|村长|老板)|"
                         rf"[{''.join(sorted(_SURNAMES))}]某某?")
+# Surname right before a profession or kinship word (何医生, 方律师); not a surname that is mostly a function word
+# (和医生, 时校长, 全科医生) nor 何 in 任何/如何.
+_FUNCTION_SURNAMES = frozenset("和时万全查商钱段项尤于同车方常成关连应单江解高任")
+_PROFESSION = re.compile(
+    rf"(?<![任如为几若奈])[{''.join(sorted(_SURNAMES - _FUNCTION_SURNAMES))}]"
+    r"(?:医生|同学|局长|校长|院长|科长|所长|站长|队长|警官|律师|会计|支书|部长|经理|阿婆|老伯|奶奶|爷爷|叔叔|大叔)")
 
 
 def _plates(plain: str, text: str) -> list[Fact]:
@@ -453,19 +472,23 @@ _UPPER = {c: c - 32 for c in range(ord("a"), ord("z") + 1)}
 _SURNAME_CLASS = "[" + "".join(sorted(_SURNAMES)) + "]"
 _NAME_END = r"(?=[，,。；;、（( ]|$|反映|来电|表示|介绍|称|说|代表|实名|第)"
 _ROLE = re.compile(  # 联系人：王伟，… / 群众张建国反映… / 提案人：泽仁拉姆。
-    r"(?:来电人|联系人|提案人|反映人|投诉人|举报人|当事人|申请人|姓名|户主|牧民|游客|乘客|家长|读者|村民|市民|"
-    r"居民|业主)[:： ]?"
+    r"(?:来电人|联系人|提案人|反映人|投诉人|举报人|当事人|申请人|姓名|户主)[:： ]?"
     rf"({_SURNAME_CLASS}[\u4e00-\u9fff]{{1,2}}?|[阿巴次泽古热买艾吐努帕卓格扎达乌斯索旦][\u4e00-\u9fff]{{2,5}}?)"
     rf"{_NAME_END}|"
-    rf"(?:群众|市民|村民|居民|业主|职工|负责人)({_SURNAME_CLASS}[\u4e00-\u9fff]{{1,2}}?)(?=反映|来电|来信|称|说|表示)")
+    r"(?:群众|市民|村民|居民|业主|职工|负责人|牧民|游客|乘客|家长|读者)"  # weaker: a verb or a bracket must follow
+    rf"({_SURNAME_CLASS}[\u4e00-\u9fff]{{1,2}}?|[阿巴次泽古热买艾吐努帕卓格扎达乌斯索旦][\u4e00-\u9fff]{{2,5}}?)"
+    r"(?=反映|来电|来信|称|说|表示|[（(])")
 
 
 _NICKNAME = re.compile(rf"[老小]({_SURNAME_CLASS})(?![\u4e00-\u9fff]?(?:某|先生|女士))")
 # 小时, 小车, 小商品, 老党员, 老师傅…: 老/小 and a surname character that make a common word
-_NOT_NICKNAMES = _words("小时 小于 小车 小康 小商 小路 小程 小金 小包 小项 小米 小毛 小麦 小方 小单 小区 小吉 小宁 "
+_NOT_NICKNAMES = _words("老金 小农 老农 小房 老项 老卫 小石 老全 老商 小田 老高 "
+                        "小时 小于 小车 小康 小商 小路 小程 小金 小包 小项 小米 小毛 小麦 小方 小单 小区 小吉 小宁 "
                         "小全 小和 小成 小关 小应 小连 小江 小池 小沙 小冷 小席 小景 老党 老师 老成 老房 老毛 老关 "
                         "老连 老路 老常 老方 老干 老安 老乡 老宁 老车 老于 老城 老江 老和 老区")
-_NOT_PERSON_WORDS = _words("高峰 黄牛 黄金 黄金周 卫星 关了门 单元楼 林权证 金山 岳麓山 王家庄 常委 文明 明白")
+_NOT_PERSON_WORDS = _words("高峰 黄牛 黄金 黄金周 卫星 关了门 单元楼 林权证 金山 岳麓山 王家庄 常委 文明 明白 洪水 "
+                           "房屋 "
+                           "梅林 安平 许可证 金茂 金桥 古渡")
 
 
 def _titled(text: str) -> list[Fact]:
@@ -477,7 +500,7 @@ def _titled(text: str) -> list[Fact]:
             if text[k] in _SURNAMES and k - m.start() <= 2:
                 start = k
         out.append(Fact("person", text[start:m.end()], start, m.end()))
-    return out
+    return out + [Fact("person", m.group(), m.start(), m.end()) for m in _PROFESSION.finditer(text)]
 
 
 def _persons(text: str, tokens: Sequence[Token]) -> list[Fact]:

@@ -111,3 +111,15 @@ def test_persons_by_nickname_title_and_role(text, expected):
 ])
 def test_common_words_are_no_persons(text):
     assert found(text, "person") == []
+
+
+@pytest.mark.parametrize("text", [
+    "推进城乡建设乡村振兴，发展乡村旅游", "走向城镇化道路", "及时回应居民关切。", "确保乘客安全。", "养老金按时发放",
+    "任何医生都不能拒诊", "打造一江两岸景观", "在重点路口设置抓拍", "推动快递进村，完善村级服务站",
+])
+def test_common_phrases_from_policy_texts_are_no_facts(text):
+    assert [(f.kind, f.text) for f in extract_facts(text) if f.kind in ("place", "person")] == []
+
+
+def test_a_city_name_inside_a_named_place_stays_with_it():
+    assert found("猫咪在广州机场被要求补办", "place") == [("广州机场", "other")]
