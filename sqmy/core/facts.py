@@ -29,8 +29,8 @@ end)`` character offsets into ``text`` as given (no normalisation shifts them). 
 ``Fact.masked()`` hides the middle digits of a phone or ID number (``sqmy.core.pii.mask_value``).
 
 Only the standard library is imported with this module; the gazetteers, rjieba, phonenumbers and pyahocorasick
-load on the first extraction (about 0.3–0.6 s once per process, see docs/BENCHMARKS.md), so a command that
-extracts nothing pays nothing.
+load on the first extraction (0.3–0.8 s once per process on a loaded 2-core machine, see docs/BENCHMARKS.md), so
+a command that extracts nothing pays nothing.
 """
 
 from __future__ import annotations
