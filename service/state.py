@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine as DbEngine
 from sqmy.app.auth import auth_enabled
 from sqmy.app.bootstrap import BertBuilder
 from sqmy.app.bulk import BulkLane
+from sqmy.app.indexing import BatchedSimilarService
 from sqmy.app.jobs import JobManager, subprocess_env
 from sqmy.app.knowledge import DirectoryKnowledge
 from sqmy.app.metrics import Metrics
@@ -71,7 +72,7 @@ class AppState:
         return cls(settings, labels, registry, router, db, ClassificationLog(db), serving, metrics, watcher, jobs,
                    BertBuilder(settings, registry, jobs), auth_enabled(settings.AUTH, settings.HOST),
                    DailyPrune(db, settings.jobs_dir, Retention.from_settings(settings)),
-                   SimilarService(settings) if settings.SIMILAR == "on" else None)
+                   BatchedSimilarService(settings) if settings.SIMILAR == "on" else None)
 
     def start(self) -> None:
         if self.settings.FACTS:  # the gazetteer and the number libraries load now, not on the first request
