@@ -1,5 +1,6 @@
 """The bulk lane: big requests scored in a separate worker process, so that a maximal batch does not take the
-serving process's GIL (jieba, numpy and fact extraction hold it) from the single items beside it.
+serving process's GIL (jieba, numpy and fact extraction hold it) from the single items beside it. The service
+sends TF-IDF work here (``ServingRouter``); the worker can load any engine a spec names.
 
 The worker loads the same model versions from the registry (named per request, so a promotion reaches it with
 the next bulk request, or at once through ``preload``), routes with the same policy and directory knowledge, and

@@ -39,7 +39,7 @@ class ServingRouter:
     """``await classify(docs, engine=..., top_k=...)``: what ``Router.classify`` answers, batched across requests.
 
     ``on_fallback(reason)`` is called when ``auto`` answers with the fallback ("timeout" or "error"). With a
-    ``bulk`` lane, a request of more than ``bulk_chars`` characters is routed in its worker process instead."""
+    ``bulk`` lane, a TF-IDF request of more than ``bulk_chars`` characters is routed in its worker process."""
 
     def __init__(self, router: Router, *, max_batch: int, wait_seconds: float,
                  on_fallback: Callable[[str], None] = lambda _reason: None, chunk_chars: int = CHUNK_CHARS,
@@ -100,9 +100,11 @@ class ServingRouter:
 
     async def _submit(self, engine: Engine, docs: Sequence[Doc], top_k: int | None,
                       facts: bool | None = None) -> list[Suggestion | Exception]:
-        """A request of more than ``bulk_chars`` characters through the bulk lane (in chunks of
+        """A TF-IDF request of more than ``bulk_chars`` characters through the bulk lane (in chunks of
         ``BULK_CHUNK_CHARS``, spread over its workers), any other in process."""
-        bulk = self.lane_for(docs)
+        # TF-IDF only: BERT's encoder runs outside the GIL already, and a BERT chunk running in the worker would
+        # hold up `auto`'s TF-IDF fallback behind it
+        bulk = self.lane_for(docs) if engine.name == "tfidf" else None
         if bulk is None:
             return await self._in_process(engine, docs, top_k, facts)
         parts = await asyncio.gather(*(

@@ -147,3 +147,35 @@ def test_a_worker_that_dies_loses_no_request(trained_home: Path, labels: LabelSp
     expected = router.run(tfidf_engine, batch)
     assert during == expected and after == expected
     assert len(fallbacks) == 1
+
+
+class AsBert:
+    """The TF-IDF engine under BERT's name (a BERT stand-in that needs no encoder)."""
+
+    name, version = "bert", "bert-standin"
+
+    def __init__(self, tfidf: TfidfEngine) -> None:
+        self.tfidf = tfidf
+
+    def __getattr__(self, attr: str) -> object:
+        return getattr(self.tfidf, attr)
+
+
+def test_bert_work_stays_in_the_serving_process(trained_home: Path, labels: LabelSpace,
+                                                tfidf_engine: TfidfEngine) -> None:
+    settings = Settings(HOME=trained_home)
+    router = router_for(settings, labels, tfidf_engine)
+    router.swap("bert", AsBert(tfidf_engine))  # type: ignore[arg-type]
+    lane = BulkLane(settings, 1)
+
+    async def scenario() -> list[object]:
+        serving = ServingRouter(router, max_batch=64, wait_seconds=0.0, bulk=lane, bulk_chars=0)
+        serving.start()
+        try:
+            return await serving.classify(docs(10), engine="bert")
+        finally:
+            await serving.stop()
+
+    answers = asyncio.run(scenario())
+    assert [a.engine for a in answers] == ["bert"] * 10  # type: ignore[attr-defined]
+    assert lane._pool is None  # the worker was never started for it
