@@ -8,7 +8,9 @@ H is a SQMY_HOME with the default TF-IDF model (trained from corpora/ when missi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 import tempfile
 import threading
@@ -46,8 +48,36 @@ def heavy(url: str, stop: threading.Event, done: list[float], failures: list[int
                 failures.append(r.status_code)
 
 
-def phase(url: str, seconds: float, *, with_heavy: bool, rss: list[float], process: psutil.Process) -> dict:
+def tree(process: psutil.Process) -> list[psutil.Process]:
+    """The server and its child processes (the bulk worker)."""
+    try:
+        return [process, *process.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return [process]
+
+
+def cpu_seconds(process: psutil.Process) -> float:
+    """CPU seconds used so far by the server and its children (user + system)."""
+    total = 0.0
+    for p in tree(process):
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def sample_rss(process: psutil.Process, rss: dict[int, list[float]]) -> None:
+    for p in tree(process):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            rss.setdefault(p.pid, []).append(p.memory_info().rss / 2**20)
+
+
+def phase(url: str, seconds: float, *, with_heavy: bool, rss: dict[int, list[float]],
+          process: psutil.Process) -> dict:
     stop, latencies, failures, batches = threading.Event(), [], [], []
+    cpu0, load0 = cpu_seconds(process), os.getloadavg()[0]
     threads = [threading.Thread(target=singles, args=(url, stop, latencies, failures)) for _ in range(4)]
     if with_heavy:
         threads.append(threading.Thread(target=heavy, args=(url, stop, batches, failures)))
@@ -55,7 +85,7 @@ def phase(url: str, seconds: float, *, with_heavy: bool, rss: list[float], proce
         t.start()
     end = time.monotonic() + seconds
     while time.monotonic() < end:
-        rss.append(process.memory_info().rss / 2**20)
+        sample_rss(process, rss)
         time.sleep(1)
     stop.set()
     for t in threads:
@@ -63,7 +93,10 @@ def phase(url: str, seconds: float, *, with_heavy: bool, rss: list[float], proce
     ms = np.array(latencies) * 1000
     return {"single_requests": len(ms), "p50_ms": round(float(np.percentile(ms, 50)), 1),
             "p99_ms": round(float(np.percentile(ms, 99)), 1), "max_batches": len(batches),
-            "max_batch_s": round(float(np.mean(batches)), 2) if batches else None, "failures": len(failures)}
+            "max_batch_s": round(float(np.mean(batches)), 2) if batches else None, "failures": len(failures),
+            "server_cpu_s": round(cpu_seconds(process) - cpu0, 1),  # server and bulk worker together
+            "server_cpu_ms_per_single": round((cpu_seconds(process) - cpu0) * 1000 / max(len(ms), 1), 2),
+            "load_avg_1min": [round(load0, 2), round(os.getloadavg()[0], 2)]}
 
 
 def main() -> None:
@@ -77,17 +110,22 @@ def main() -> None:
     ensure_model(home)
     server = Server(home, SQMY_AUTH="off", **dict(kv.split("=", 1) for kv in args.env))
     process = psutil.Process(server.process.pid)
-    rss: list[float] = []
+    rss: dict[int, list[float]] = {}
     try:
         alone = phase(server.url, 20, with_heavy=False, rss=rss, process=process)
         beside = phase(server.url, 20, with_heavy=True, rss=rss, process=process)
         soak = phase(server.url, args.seconds, with_heavy=True, rss=rss, process=process)
     finally:
-        server.stop()
+        started = time.monotonic()
+        server.process.terminate()
+        stopped = server.process.wait(timeout=300)
+        stop_s = round(time.monotonic() - started, 1)
     print(json.dumps({"singles_alone": alone, "singles_beside_max_batches": beside, "soak": soak,
                       "p99_added_ms": round(beside["p99_ms"] - alone["p99_ms"], 1),
-                      "rss_mb": {"first": round(rss[0]), "max": round(max(rss)), "last": round(rss[-1])}}, indent=1))
-
+                      "rss_mb": {("server" if pid == process.pid else f"child {pid}"):
+                                 {"first": round(v[0]), "max": round(max(v)), "last": round(v[-1])}
+                                 for pid, v in rss.items()},
+                      "stop_s": stop_s, "exit_code": stopped, "cpus": os.cpu_count()}, indent=1))
 
 if __name__ == "__main__":
     main()

@@ -9,6 +9,8 @@ from sqlalchemy.engine import Engine as DbEngine
 
 from sqmy.app.auth import auth_enabled
 from sqmy.app.bootstrap import BertBuilder
+from sqmy.app.bulk import BulkLane
+from sqmy.app.indexing import BatchedSimilarService
 from sqmy.app.jobs import JobManager, subprocess_env
 from sqmy.app.knowledge import DirectoryKnowledge
 from sqmy.app.metrics import Metrics
@@ -22,6 +24,13 @@ from sqmy.app.storage import ClassificationLog, make_engine
 from sqmy.core.config import Settings
 from sqmy.core.labels import LabelSpace, load_label_space
 from sqmy.models import ModelRegistry
+
+
+def bulk_lane(settings: Settings, metrics: Metrics) -> BulkLane | None:
+    """The worker processes for big requests (SQMY_BULK_WORKERS; none when 0)."""
+    if not settings.BULK_WORKERS:
+        return None
+    return BulkLane(settings, settings.BULK_WORKERS, on_fallback=lambda: metrics.errors.labels("bulk_fallback").inc())
 
 
 @dataclass
@@ -49,18 +58,21 @@ class AppState:
         # `auto` answers with TF-IDF), so the service starts in seconds whatever is promoted.
         router = Router({}, RoutingPolicy.from_settings(settings),
                         DirectoryKnowledge.from_directory(labels.directory, settings.DUTY_PRIOR_WEIGHT))
+        bulk = bulk_lane(settings, metrics)
         watcher = ModelWatcher(router, registry, metrics, ensemble=settings.ENSEMBLE,
-                               interval=settings.RELOAD_SECONDS)
+                               interval=settings.RELOAD_SECONDS,
+                               on_change=lambda engines: bulk.preload(list(engines.values())) if bulk else None)
         watcher.sync(("tfidf",))
         db = make_engine(settings.database_url)
         serving = ServingRouter(router, max_batch=settings.MAX_BATCH_SIZE, wait_seconds=settings.BATCH_WAIT_MS / 1000,
-                                on_fallback=lambda reason: metrics.errors.labels(f"auto_fallback_{reason}").inc())
+                                on_fallback=lambda reason: metrics.errors.labels(f"auto_fallback_{reason}").inc(),
+                                bulk=bulk, bulk_chars=settings.BULK_CHARS)
         jobs = JobManager(db, settings.jobs_dir, subprocess_env(settings.HOME, settings.database_url),
                           on_finished=watcher.on_job_finished, batch_parallel=settings.BATCH_JOBS_PARALLEL)
         return cls(settings, labels, registry, router, db, ClassificationLog(db), serving, metrics, watcher, jobs,
                    BertBuilder(settings, registry, jobs), auth_enabled(settings.AUTH, settings.HOST),
                    DailyPrune(db, settings.jobs_dir, Retention.from_settings(settings)),
-                   SimilarService(settings) if settings.SIMILAR == "on" else None)
+                   BatchedSimilarService(settings) if settings.SIMILAR == "on" else None)
 
     def start(self) -> None:
         if self.settings.FACTS:  # the gazetteer and the number libraries load now, not on the first request

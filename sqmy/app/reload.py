@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from sqmy.app.metrics import Metrics
@@ -57,9 +58,10 @@ def load_current_engines(registry: ModelRegistry, *, ensemble: bool = False,
 
 class ModelWatcher:
     def __init__(self, router: Router, registry: ModelRegistry, metrics: Metrics, *, ensemble: bool,
-                 interval: float) -> None:
+                 interval: float, on_change: Callable[[dict[str, Engine]], None] = lambda _engines: None) -> None:
+        """``on_change(engines)`` is called with the router's engines after each swap (the bulk lane loads them)."""
         self.router, self.registry, self.metrics = router, registry, metrics
-        self.ensemble, self.interval = ensemble, interval
+        self.ensemble, self.interval, self.on_change = ensemble, interval, on_change
         self._failed: dict[str, str] = {}  # engine → version that failed to load (not retried until it changes)
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -112,4 +114,6 @@ class ModelWatcher:
             if changed and self.ensemble:
                 for name, engine in ensemble_of(self.router.engines).items():
                     self.router.swap(name, engine)
+        if changed:
+            self.on_change(self.router.engines)
         return changed

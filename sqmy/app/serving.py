@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Sequence
+from functools import partial
 
 from sqmy.app.batcher import MicroBatcher
+from sqmy.app.bulk import BulkLane
 from sqmy.app.results import Suggestion
 from sqmy.app.routing import Router
 from sqmy.models.base import Doc, Engine
@@ -15,6 +17,7 @@ from sqmy.models.base import Doc, Engine
 Job = tuple[Doc, int | None, bool | None]  # (document, top_k, facts)
 log = logging.getLogger(__name__)
 CHUNK_CHARS = 20_000  # work per batch: a few tens of ms of TF-IDF with facts on 2 cores (docs/BENCHMARKS.md)
+BULK_CHUNK_CHARS = 100_000  # work per call into the bulk worker (nothing waits behind it there)
 
 
 def chunks(docs: Sequence[Doc], max_chars: int) -> list[Sequence[Doc]]:
@@ -35,12 +38,15 @@ def chunks(docs: Sequence[Doc], max_chars: int) -> list[Sequence[Doc]]:
 class ServingRouter:
     """``await classify(docs, engine=..., top_k=...)``: what ``Router.classify`` answers, batched across requests.
 
-    ``on_fallback(reason)`` is called when ``auto`` answers with the fallback ("timeout" or "error")."""
+    ``on_fallback(reason)`` is called when ``auto`` answers with the fallback ("timeout" or "error"). With a
+    ``bulk`` lane, a TF-IDF request of more than ``bulk_chars`` characters is routed in its worker process."""
 
     def __init__(self, router: Router, *, max_batch: int, wait_seconds: float,
-                 on_fallback: Callable[[str], None] = lambda _reason: None, chunk_chars: int = CHUNK_CHARS) -> None:
+                 on_fallback: Callable[[str], None] = lambda _reason: None, chunk_chars: int = CHUNK_CHARS,
+                 bulk: BulkLane | None = None, bulk_chars: int = CHUNK_CHARS) -> None:
         self.router, self.max_batch, self.wait_seconds = router, max_batch, wait_seconds
         self.chunk_chars = chunk_chars
+        self.bulk, self.bulk_chars = bulk, bulk_chars
         self.on_fallback = on_fallback
         self._batchers: dict[str, MicroBatcher[Job]] = {}
         self._started = False
@@ -53,6 +59,8 @@ class ServingRouter:
     async def stop(self) -> None:
         for batcher in self._batchers.values():
             await batcher.stop()
+        if self.bulk is not None:
+            await asyncio.to_thread(self.bulk.close)
 
     def _batcher(self, name: str) -> MicroBatcher[Job]:
         """The batcher of engine ``name``; each batch runs on whatever engine of that name is loaded then."""
@@ -84,8 +92,28 @@ class ServingRouter:
                 results[i] = result
         return results
 
+    def lane_for(self, docs: Sequence[Doc]) -> BulkLane | None:
+        """The bulk lane when ``docs`` are big enough to go there (``bulk_chars``), else ``None``."""
+        if self.bulk is None or sum(len(d.title) + len(d.text) for d in docs) <= self.bulk_chars:
+            return None
+        return self.bulk
+
     async def _submit(self, engine: Engine, docs: Sequence[Doc], top_k: int | None,
                       facts: bool | None = None) -> list[Suggestion | Exception]:
+        """A TF-IDF request of more than ``bulk_chars`` characters through the bulk lane (in chunks of
+        ``BULK_CHUNK_CHARS``, spread over its workers), any other in process."""
+        # TF-IDF only: BERT's encoder runs outside the GIL already, and a BERT chunk running in the worker would
+        # hold up `auto`'s TF-IDF fallback behind it
+        bulk = self.lane_for(docs) if engine.name == "tfidf" else None
+        if bulk is None:
+            return await self._in_process(engine, docs, top_k, facts)
+        parts = await asyncio.gather(*(
+            bulk.run(engine, chunk, top_k, facts, partial(self._in_process, engine, chunk, top_k, facts))
+            for chunk in chunks(docs, BULK_CHUNK_CHARS)))
+        return [result for part in parts for result in part]
+
+    async def _in_process(self, engine: Engine, docs: Sequence[Doc], top_k: int | None,
+                          facts: bool | None = None) -> list[Suggestion | Exception]:
         """Through the engine's batcher, a big request as chunks of ``CHUNK_CHARS`` one after the other: requests
         that arrive meanwhile join the next batch, so they wait for one chunk, not for the whole request."""
         batcher = self._batcher(engine.name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import queue
@@ -347,21 +348,53 @@ def new_classification_id() -> str:
     return f"c-{secrets.token_hex(8)}"
 
 
-def classification_row(item: dict[str, Any], result: dict[str, Any], source: str, *,
-                       raw: bool = False) -> dict[str, Any]:
-    """The stored row of one classification; title and text with phone and ID numbers masked unless ``raw``
-    (SQMY_STORE_RAW_TEXT, or SQMY_MASK_PII off)."""
-    lead = next((d["name"] for d in result.get("departments", []) if d["role"] == "lead"), None)
+StoredFields = tuple[str, str, str]  # item key, title and text as stored (masked unless raw)
+
+
+def stored_fields(item_id: str | None, title: str, text: str, *, raw: bool = False) -> StoredFields:
+    """What a classification row stores of its item: the item key, title and text (phone and ID numbers masked
+    unless ``raw``). Over long texts the costly part of a row (the bulk lane computes it in its worker)."""
     keep = (lambda s: s) if raw else mask_pii
+    return item_key(item_id, title, text), keep(title), keep(text)
+
+
+def classification_row(item: dict[str, Any], result: dict[str, Any], source: str, *,
+                       raw: bool = False, stored: StoredFields | None = None) -> dict[str, Any]:
+    """The stored row of one classification; title and text with phone and ID numbers masked unless ``raw``
+    (SQMY_STORE_RAW_TEXT, or SQMY_MASK_PII off). ``stored``: those fields already computed (``stored_fields``)."""
+    lead = next((d["name"] for d in result.get("departments", []) if d["role"] == "lead"), None)
+    key, title, text = stored or stored_fields(item.get("id"), item.get("title") or "", item["text"], raw=raw)
     return {
-        "uid": result.get("classification_id"), "item_id": item.get("id"),
-        "item_key": item_key(item.get("id"), item.get("title") or "", item["text"]),
-        "title": keep(item.get("title") or ""), "text": keep(item["text"]),
+        "uid": result.get("classification_id"), "item_id": item.get("id"), "item_key": key,
+        "title": title, "text": text,
         "topic": result["topic"], "topic_path": result["topic_path"],
         "topic_confidence": result["topic_confidence"], "lead_department": lead, "result": result,
         "engine": result["engine"], "model_version": result["model_version"],
         "needs_review": result["needs_review"], "source": source, "created_at": datetime.now(UTC),
     }
+
+
+def row_builders(items: Sequence[dict[str, Any]], results: Sequence[dict[str, Any]], source: str, *, raw: bool,
+                 stored: Future[list[StoredFields]] | None = None) -> list[Callable[[], dict[str, Any]]]:
+    """What ``ClassificationLog.add`` takes: per item a function that builds its row in the writer thread, from
+    ``stored`` (computed elsewhere, e.g. in the bulk worker) when it gives them, else computing them there."""
+    memo: list[list[StoredFields] | None] = []
+
+    def fields() -> list[StoredFields] | None:
+        if not memo:
+            try:
+                memo.append(stored.result(timeout=300) if stored is not None else None)
+            except Exception as exc:  # computed here instead
+                log.warning("stored fields not computed by the bulk lane (%s); computing them here",
+                            type(exc).__name__)
+                memo.append(None)
+        return memo[0]
+
+    def build(i: int) -> dict[str, Any]:
+        given = fields()
+        return classification_row(items[i], results[i], source, raw=raw, stored=given[i] if given else None)
+
+    return [functools.partial(build, i) for i in range(len(items))]
 
 
 PendingRow = dict[str, Any] | Callable[[], dict[str, Any]]  # a row, or what builds it in the writer thread

@@ -67,6 +67,13 @@ class Settings(BaseSettings):
         default=0.5, ge=0.0, le=1.0,
         description="Weight of the directory's duty table (leads per topic) mixed into the learned lead head.")
     BATCH_WAIT_MS: float = Field(default=2.0, ge=0.0, description="Micro-batching window of the HTTP service.")
+    BULK_WORKERS: int = Field(
+        default=1, ge=0, description="Worker processes of the HTTP service's bulk lane: a TF-IDF /v1/classify "
+        "request of more than BULK_CHARS characters is routed (and its log rows masked) there, so it does not slow "
+        "the single items beside it; 0 = in the serving process.")
+    BULK_CHARS: int = Field(
+        default=20_000, ge=0, description="Characters (titles and texts) above which a request goes to the bulk "
+        "lane (SQMY_BULK_WORKERS).")
     LOG_LEVEL: str = "info"
     WORKERS: int = Field(default=1, ge=1, description="uvicorn worker processes of `sqmy serve`.")
     AUTH: Literal["auto", "on", "off"] = Field(

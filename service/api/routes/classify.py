@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -13,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from sqmy.app.results import Suggestion
 from sqmy.app.routing import EngineUnavailableError
 from sqmy.app.similar.service import classification_entries
-from sqmy.app.storage import classification_row, new_classification_id
+from sqmy.app.storage import new_classification_id, row_builders
 from sqmy.models.base import Doc
 from sqmy.service.api.deps import StateDep, require
 from sqmy.service.api.routes.similar import merge_hint, similar_for
@@ -56,8 +55,9 @@ async def _classify(items: list[ClassifyItem], engine: str | None, top_k: int | 
            for item, suggestion in zip(items, suggestions, strict=True)]
     raw = state.settings.STORE_RAW_TEXT or not state.settings.MASK_PII
     dumped = [item.model_dump() for item in items]
-    written = state.classification_log.add([partial(classification_row, item, result, "api", raw=raw)
-                                            for item, result in zip(dumped, out, strict=True)])
+    lane = state.serving.lane_for(docs)  # a big request: its rows' masking and hashing in the bulk worker too
+    stored = lane.stored([(i.id, i.title or "", i.text) for i in items], raw) if lane is not None else None
+    written = state.classification_log.add(row_builders(dumped, out, "api", raw=raw, stored=stored))
     if state.similar is not None:  # indexed in the background, after any similar items were looked up
         state.similar.add(classification_entries(dumped, out))
     if written is not None:  # the log was idle: store the classification before acknowledging it (~1 ms)

@@ -1,0 +1,64 @@
+"""A big /v1/classify/batch through the bulk lane (SQMY_BULK_WORKERS) against real servers: the same answers and
+the same stored rows as in the serving process, and the worker gone when the service stops."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+
+from tests.conftest import Server
+
+PHONE = "13812345678"
+ITEMS = [{**({"id": f"b{n}"} if n % 3 else {}), "title": "小区问题" if n % 2 else "",
+          "text": f"青溪市白沙镇幸福村第{n}组的路灯坏了一个多月，晚上出门很不安全，请尽快维修，联系电话{PHONE}。" * 4}
+         for n in range(12)]
+
+
+def stored(home: Path) -> list[tuple[str, str, str, str]]:
+    """The stored rows of ITEMS (item id, item key, title, text), once the log writer has written them all."""
+    rows: list[tuple[str, str, str, str]] = []
+    for _ in range(200):
+        with sqlite3.connect(home / "sqmy.db") as conn:
+            rows = conn.execute("select item_id, item_key, title, text from classifications order by rowid").fetchall()
+        if len(rows) == len(ITEMS):
+            break
+        time.sleep(0.05)
+    return rows
+
+
+def classify_on(home: Path, workers: str) -> tuple[list[dict[str, object]], list[tuple[str, str, str, str]], bool]:
+    """The answers and stored rows of ITEMS from a server with ``workers`` bulk workers, and whether its bulk
+    workers were gone once it stopped."""
+    server = Server(home, SQMY_BULK_WORKERS=workers, SQMY_BULK_CHARS="500")
+    children: list[psutil.Process] = []
+    try:
+        r = httpx.post(f"{server.url}/v1/classify/batch", json={"items": ITEMS}, timeout=120)
+        assert r.status_code == 200
+        children = psutil.Process(server.process.pid).children(recursive=True)
+        answers = [{k: v for k, v in row.items() if k != "classification_id"} for row in r.json()["data"]]
+        rows = stored(home)
+    finally:
+        server.stop()
+    gone = not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    assert bool(children) == (workers != "0")
+    return answers, rows, gone
+
+
+def test_a_big_batch_answers_and_stores_the_same_through_the_bulk_worker(tmp_path: Path, trained_home: Path) -> None:
+    homes = [tmp_path / "lane", tmp_path / "in-process"]
+    for home in homes:
+        shutil.copytree(trained_home, home)
+    in_worker, rows_worker, gone = classify_on(homes[0], "1")
+    in_process, rows_process, _ = classify_on(homes[1], "0")
+    assert in_worker == in_process
+    assert [row["id"] for row in in_worker] == [item.get("id") for item in ITEMS]
+    assert rows_worker[0][1].startswith("t-")  # no id: the item key is the digest of its text
+    assert any(f["kind"] == "phone" for f in in_worker[0]["facts"])  # type: ignore[union-attr]
+    assert rows_worker == rows_process and len(rows_worker) == len(ITEMS)
+    assert all(PHONE not in text and "138****5678" in text for *_, text in rows_worker)  # masked in the worker
+    assert gone
