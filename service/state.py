@@ -50,7 +50,7 @@ class AppState:
         router = Router({}, RoutingPolicy.from_settings(settings),
                         DirectoryKnowledge.from_directory(labels.directory, settings.DUTY_PRIOR_WEIGHT))
         watcher = ModelWatcher(router, registry, metrics, ensemble=settings.ENSEMBLE,
-                               interval=settings.RELOAD_SECONDS)
+                               interval=settings.RELOAD_SECONDS, cascade=settings.CASCADE_THRESHOLD)
         watcher.sync(("tfidf",))
         db = make_engine(settings.database_url)
         serving = ServingRouter(router, max_batch=settings.MAX_BATCH_SIZE, wait_seconds=settings.BATCH_WAIT_MS / 1000,
