@@ -42,6 +42,7 @@ ITEM = {"title": "小区路灯坏了",
         "text": "我们小区3栋门口的路灯坏了一个多月，晚上出门很不安全，老人孩子经常摔倒，请有关部门尽快维修。"}
 
 
+EXTRA: dict[str, str] = {}  # --env settings for the server and `sqmy batch` (e.g. SQMY_CASCADE_THRESHOLD=1)
 PROBE = REPO / "bench" / "probe" / "taxonomy-probe.jsonl"
 
 
@@ -64,7 +65,8 @@ def served_by(base: str, items: list[dict[str, str]]) -> dict[str, object]:
 
 def start_server(home: Path, port: int) -> subprocess.Popen[bytes]:
     server = subprocess.Popen([SQMY, "serve", "--port", str(port)],
-                              env=bench_env(home, SQMY_ENABLE_NOOP="1", SQMY_DATABASE_URL=f"sqlite:///{home}/speed.db"))
+                              env=bench_env(home, SQMY_ENABLE_NOOP="1", SQMY_DATABASE_URL=f"sqlite:///{home}/speed.db",
+                                            **EXTRA))
     for _ in range(600):
         try:
             if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
@@ -121,7 +123,7 @@ def batch_auto(home: Path, n: int, items: list[dict[str, str]] | None = None) ->
         src = write_jsonl(work / "in.jsonl", items if items is not None else generated_items(n, chars=300, seed=3))
         started = time.perf_counter()
         done = subprocess.run([SQMY, "batch", str(src), str(work / "out.jsonl"), "--engine", "auto", "--quiet"],
-                              env=bench_env(home), capture_output=True, text=True, check=True)
+                              env=bench_env(home, **EXTRA), capture_output=True, text=True, check=True)
         wall = time.perf_counter() - started
         summary = json.loads(done.stdout)
         rows = [json.loads(line) for line in (work / "out.jsonl").open(encoding="utf-8") if line.strip()]
@@ -158,10 +160,13 @@ def main() -> None:
     parser.add_argument("--home", type=Path, required=True)
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--batch-items", type=int, default=1000)
+    parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the server and sqmy batch")
     args = parser.parse_args()
+    EXTRA.update(item.split("=", 1) for item in args.env)
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed (apt-get install wrk)")
-    out = {"cpu_count": psutil.cpu_count(), "load_average_before": [round(x, 2) for x in psutil.getloadavg()]}
+    out = {"env": EXTRA, "cpu_count": psutil.cpu_count(),
+           "load_average_before": [round(x, 2) for x in psutil.getloadavg()]}
     out["http"] = http_rows(args.home, args.seconds)
     out["sqmy_batch_auto"] = batch_auto(args.home, args.batch_items)
     out["sqmy_batch_auto_probe_items"] = batch_auto(args.home, 0, probe_items())

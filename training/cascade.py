@@ -55,7 +55,7 @@ def choose_threshold(bert: Engine, tfidf: Engine, items: Sequence[LabeledItem],
                            np.where(skip, best_alone[1], best_full[1]))
         if cascaded[0] < reference[0] - tolerance or cascaded[1] < reference[1] - tolerance:
             break
-        chosen = {"threshold": float(threshold), "skipped_share": round(float(skip.mean()), 4),
+        chosen = {"threshold": round(float(threshold), 4), "skipped_share": round(float(skip.mean()), 4),
                   "macro_f1": round(cascaded[0], 4), "lead_accuracy": round(cascaded[1], 4)}
     return {**chosen, "n_items": len(items), "tolerance": tolerance, "tfidf": tfidf.version,
             "full_macro_f1": round(reference[0], 4), "full_lead_accuracy": round(reference[1], 4)}
