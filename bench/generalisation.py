@@ -66,6 +66,8 @@ def score(router: Router, engine: str, rows: list[dict[str, Any]]) -> dict[str, 
         "confident_wrong_0.9": int(((conf >= 0.9) & ~right).sum()),
         "per_class_f1": {k: round(float(v), 3) for k, v in zip(labels, f1_score(
             truth, pred, labels=labels, average=None, zero_division=0), strict=True)},
+        "skipped_bert_share": round(float(np.mean(["+" not in s.model_version for s in results])), 4)
+        if any(s.engine == "ensemble" for s in results) else None,
         "largest_confusions": [f"{t} → {p}: {n}" for (t, p), n in Counter(
             (t, p) for t, p in zip(truth, pred, strict=True) if t != p).most_common(8)],
     }
@@ -103,7 +105,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
     settings = get_settings()
-    engines = load_current_engines(ModelRegistry(settings.models_dir), ensemble=settings.ENSEMBLE)
+    engines = load_current_engines(ModelRegistry(settings.models_dir), ensemble=settings.ENSEMBLE,
+                                   cascade=settings.CASCADE_THRESHOLD)
     router = Router(engines, RoutingPolicy.from_settings(settings), DirectoryKnowledge.from_settings(settings))
     report: dict[str, Any] = {"models": {n: e.version for n, e in engines.items()}}
     for name in args.sets:
@@ -120,7 +123,8 @@ def main() -> None:
                   f"macroF1={result['macro_f1']:.3f} ECE={result['ece']:.3f} flagged={result['flagged_share']:.2f} "
                   f"unflagged_acc={result['unflagged_accuracy']} l2F1={result.get('l2_macro_f1')} "
                   f"l3acc={result.get('l3_accuracy')} lead@1={result.get('lead_top1')} "
-                  f"lead@3={result.get('lead_top3')}", file=sys.stderr)
+                  f"lead@3={result.get('lead_top3')} skipped_bert={result.get('skipped_bert_share')}",
+                  file=sys.stderr)
     text = json.dumps(report, ensure_ascii=False, indent=1)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -4,8 +4,10 @@
   ``engine: tfidf``, wrk at 50 connections: req/s, p50, p99, and the ratios classify/noop;
 - ``POST /v1/classify`` with ``engine: auto`` (the ensemble when the home has a BERT model) at 1 and at 50
   connections;
+- the same ``auto`` rows with each request a different item of the taxonomy probe (``bench/probe``, 633 items in
+  turn): with the cascade, what share of items skips BERT depends on the item, so one fixed item says little;
 - ``sqmy batch --engine auto`` items/s on ``--batch-items`` generated items (a separate process, after the server
-  stopped);
+  stopped), and on the probe's items;
 - the server's peak RSS over the whole run;
 - what a maximal batch body (256 × 20,000 characters) costs before any model runs: JSON parsing and validation.
 
@@ -33,15 +35,32 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import SQMY, bench_env, generated_items, write_jsonl
+from bench.common import REPO, SQMY, bench_env, generated_items, write_jsonl
 from bench.throughput import wrk
 
 ITEM = {"title": "小区路灯坏了",
         "text": "我们小区3栋门口的路灯坏了一个多月，晚上出门很不安全，老人孩子经常摔倒，请有关部门尽快维修。"}
 
 
-def body(engine: str) -> str:
-    return json.dumps(ITEM | {"engine": engine}, ensure_ascii=False).replace("]]", "] ]")
+EXTRA: dict[str, str] = {}  # --env settings for the server and `sqmy batch` (e.g. SQMY_CASCADE_THRESHOLD=1)
+PROBE = REPO / "bench" / "probe" / "taxonomy-probe.jsonl"
+
+
+def body(engine: str, item: dict[str, str] = ITEM) -> str:
+    return json.dumps(item | {"engine": engine}, ensure_ascii=False).replace("]]", "] ]")
+
+
+def probe_items() -> list[dict[str, str]]:
+    rows = [json.loads(line) for line in PROBE.open(encoding="utf-8") if line.strip()]
+    return [{"id": r["id"], "title": r.get("title") or "", "text": r["text"]} for r in rows]
+
+
+def served_by(base: str, items: list[dict[str, str]]) -> dict[str, object]:
+    """How ``auto`` answered ``items``: the share answered by TF-IDF alone (a model version without "+")."""
+    answers = [httpx.post(f"{base}/v1/classify", json={"title": i["title"], "text": i["text"]}, timeout=60).json()
+               for i in items]
+    return {"engine": sorted({a["engine"] for a in answers}),
+            "skipped_bert_share": round(sum("+" not in a["model_version"] for a in answers) / len(answers), 4)}
 
 
 def start_server(home: Path, port: int, **env: str) -> subprocess.Popen[bytes]:
@@ -100,8 +119,16 @@ def http_rows(home: Path, seconds: int, env: dict[str, str], tfidf_only: bool) -
         noop = measured(server.pid, f"{base}/v1/noop", "{}", seconds)
         tfidf = measured(server.pid, f"{base}/v1/classify", body("tfidf"), seconds)
         noop_again = measured(server.pid, f"{base}/v1/noop", "{}", seconds)  # the machine may have changed
-        auto_1 = None if tfidf_only else measured(server.pid, f"{base}/v1/classify", body("auto"), seconds, 1)
-        auto_50 = None if tfidf_only else measured(server.pid, f"{base}/v1/classify", body("auto"), seconds)
+        auto_rows: dict[str, object] = {}
+        if not tfidf_only:
+            probe = [body("auto", {"title": i["title"], "text": i["text"]}) for i in probe_items()]
+            auto_rows = {
+                "auto_1": measured(server.pid, f"{base}/v1/classify", body("auto"), seconds, 1),
+                "auto_50": measured(server.pid, f"{base}/v1/classify", body("auto"), seconds),
+                "auto_probe_items_1": measured(server.pid, f"{base}/v1/classify", probe, seconds, 1),
+                "auto_probe_items_50": measured(server.pid, f"{base}/v1/classify", probe, seconds),
+                "auto_fixed_item": served_by(base, [ITEM]),
+                "auto_probe_items": served_by(base, probe_items()[:200])}
     finally:
         stop.set()
         server.terminate()
@@ -110,19 +137,22 @@ def http_rows(home: Path, seconds: int, env: dict[str, str], tfidf_only: bool) -
     return {"auto_answers_with": answering, "noop_50": noop, "tfidf_50": tfidf, "noop_50_again": noop_again,
             "tfidf_vs_noop": {"req_per_s": round(tfidf["req_per_s"] / noop_rate, 3),
                               "p99": round(tfidf["p99_ms"] / noop["p99_ms"], 2)},
-            "auto_1": auto_1, "auto_50": auto_50, "server_peak_rss_mb": round(peak[0])}
+            **auto_rows, "server_peak_rss_mb": round(peak[0])}
 
 
-def batch_auto(home: Path, n: int) -> dict[str, object]:
+def batch_auto(home: Path, n: int, items: list[dict[str, str]] | None = None) -> dict[str, object]:
     work = Path(tempfile.mkdtemp(prefix="sqmy-speed-"))
     try:
-        src = write_jsonl(work / "in.jsonl", generated_items(n, chars=300, seed=3))
+        src = write_jsonl(work / "in.jsonl", items if items is not None else generated_items(n, chars=300, seed=3))
         started = time.perf_counter()
         done = subprocess.run([SQMY, "batch", str(src), str(work / "out.jsonl"), "--engine", "auto", "--quiet"],
-                              env=bench_env(home), capture_output=True, text=True, check=True)
+                              env=bench_env(home, **EXTRA), capture_output=True, text=True, check=True)
         wall = time.perf_counter() - started
         summary = json.loads(done.stdout)
-        return {"items": summary["classified"], "wall_s": round(wall, 1),
+        rows = [json.loads(line) for line in (work / "out.jsonl").open(encoding="utf-8") if line.strip()]
+        versions = [r.get("model_version", "") for r in rows if r.get("model_version")]
+        return {"skipped_bert_share": round(sum("+" not in v for v in versions) / max(len(versions), 1), 4),
+                "items": summary["classified"], "wall_s": round(wall, 1),
                 "items_per_s_whole_command": round(summary["classified"] / wall, 1),
                 "engine": summary.get("engine"), "summary_items_per_s": summary.get("items_per_second")}
     finally:
@@ -154,16 +184,19 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--batch-items", type=int, default=1000)
     parser.add_argument("--env", action="append", default=[], metavar="SQMY_X=V",
-                        help="a setting for the server, e.g. SQMY_FACTS=false (repeatable)")
+                        help="a setting for the server and sqmy batch, e.g. SQMY_FACTS=false (repeatable)")
     parser.add_argument("--tfidf-only", action="store_true",
                         help="only the no-op and TF-IDF rows (no auto rows, no sqmy batch, no body cost)")
     args = parser.parse_args()
+    EXTRA.update(item.split("=", 1) for item in args.env)
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed (apt-get install wrk)")
-    out = {"cpu_count": psutil.cpu_count(), "load_average_before": [round(x, 2) for x in psutil.getloadavg()]}
-    out["http"] = http_rows(args.home, args.seconds, dict(kv.split("=", 1) for kv in args.env), args.tfidf_only)
+    out = {"env": EXTRA, "cpu_count": psutil.cpu_count(),
+           "load_average_before": [round(x, 2) for x in psutil.getloadavg()]}
+    out["http"] = http_rows(args.home, args.seconds, EXTRA, args.tfidf_only)
     if not args.tfidf_only:
         out["sqmy_batch_auto"] = batch_auto(args.home, args.batch_items)
+        out["sqmy_batch_auto_probe_items"] = batch_auto(args.home, 0, probe_items())
         out["maximal_batch_body"] = maximal_body_cost()
     out["load_average_after"] = [round(x, 2) for x in psutil.getloadavg()]
     print(json.dumps(out, ensure_ascii=False, indent=1))

@@ -50,6 +50,7 @@ class HeadProbabilities:
     lead: np.ndarray  # (n, n_units), rows sum to 1
     involved: np.ndarray  # (n, n_involved), independent probabilities
     topic_l3: np.ndarray | None = None  # (n, n_l3): P(level 3 | its level 2), for engines with a level-3 head
+    versions: list[str] | None = None  # per row, the model version(s) that answered, where rows differ (a cascade)
 
 
 class Params:

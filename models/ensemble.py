@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -17,15 +17,27 @@ from sqmy.models.base import Doc, Engine, HeadProbabilities, Targets, conditiona
 
 HEADS = ("topic_l1", "topic_l2", "lead", "involved", "topic_l3")
 EPS = 1e-6  # probabilities are clipped to [EPS, 1 - EPS] before taking logs
+CHEAP = "tfidf"  # the member the cascade asks first
+
+
+def rows_of(probs: HeadProbabilities, rows: np.ndarray) -> HeadProbabilities:
+    """The given rows of every head."""
+    return HeadProbabilities(probs.topic_l1[rows], probs.topic_l2[rows], probs.lead[rows], probs.involved[rows],
+                             None if probs.topic_l3 is None else probs.topic_l3[rows])
 
 
 class EnsembleEngine(Engine):
-    """Serves the pooled probabilities of its members; it is assembled from loaded engines, never trained."""
+    """Serves the pooled probabilities of its members; it is assembled from loaded engines, never trained.
+
+    ``cascade``: the TF-IDF confidence (calibrated level-1 probability) from which an item skips the other member
+    and gets TF-IDF's answer alone; ``None`` takes the threshold stored with the BERT model, 1 or more turns the
+    cascade off (every item reads every member, as before the cascade existed)."""
 
     name = "ensemble"
 
-    def __init__(self, *, members: Sequence[Engine] = ()) -> None:
+    def __init__(self, *, members: Sequence[Engine] = (), cascade: float | None = None) -> None:
         self.members = members
+        self.cascade = cascade
 
     def __sklearn_is_fitted__(self) -> bool:
         return bool(self.members)
@@ -63,24 +75,70 @@ class EnsembleEngine(Engine):
     def involved_classes_(self) -> list[str]:  # type: ignore[override]
         return self._classes("involved")
 
+    @property
+    def cascade_threshold_(self) -> float | None:
+        """The TF-IDF confidence from which BERT is skipped: ``cascade`` when given, else the threshold stored with
+        the BERT member (chosen on the corpus's evaluation split); ``None`` (or ≥ 1) when every item reads both."""
+        threshold = self.cascade
+        if threshold is None:
+            stored = [m.metadata_.get("cascade", {}).get("threshold") for m in self.members
+                      if m.name != CHEAP and isinstance(getattr(m, "metadata_", None), dict)]
+            threshold = next((t for t in stored if t is not None), None)
+        if threshold is None or threshold >= 1 or self._cheap() is None or len(self.members) != 2:
+            return None
+        return float(threshold)
+
+    def _cheap(self) -> int | None:
+        return next((i for i, m in enumerate(self.members) if m.name == CHEAP), None)
+
     def predict_proba(self, docs: Sequence[Doc]) -> HeadProbabilities:
-        outputs = [m.predict_proba(docs) for m in self.members]
+        """Pooled probabilities; with a cascade threshold, items on which TF-IDF is at least that confident (its
+        calibrated level-1 probability) get TF-IDF's answer alone and never reach the other member. ``versions``
+        then records, per item, the member versions that answered."""
+        threshold = self.cascade_threshold_
+        if threshold is None:
+            return self.pool([m.predict_proba(docs) for m in self.members], len(docs))
+        cheap = cast(int, self._cheap())
+        first = self.members[cheap].predict_proba(docs)
+        alone = [first if i == cheap else None for i in range(len(self.members))]
+        out = self.pool(alone, len(docs))
+        rest = np.flatnonzero(first.topic_l1.max(axis=1) < threshold) if len(docs) else np.zeros(0, dtype=int)
+        versions = [self.members[cheap].version] * len(docs)
+        if len(rest):
+            subset = [rows_of(first, rest) if i == cheap else m.predict_proba([docs[int(j)] for j in rest])
+                      for i, m in enumerate(self.members)]
+            both = self.pool(subset, len(rest))
+            for name in ("topic_l1", "topic_l2", "lead", "involved", "topic_l3"):
+                if getattr(out, name) is not None:
+                    getattr(out, name)[rest] = getattr(both, name)
+            for j in rest:
+                versions[j] = self.version
+        out.versions = versions
+        return out
+
+    def pool(self, outputs: Sequence[HeadProbabilities | None], n: int) -> HeadProbabilities:
+        """Log-linear pool of the members' outputs (aligned with ``members``; ``None``: that member did not run,
+        and a class only it knows gets probability 0)."""
         pooled = {}
         for head in HEADS:
             classes = self._classes(head)
-            total = np.zeros((len(docs), len(classes)))
+            total = np.zeros((n, len(classes)))
             votes = np.zeros(len(classes))
             for member, probs in zip(self.members, outputs, strict=True):
-                if getattr(probs, head) is None:  # a member without this head abstains
+                if probs is None or getattr(probs, head) is None:  # a member without this head abstains
                     continue
                 index = [classes.index(c) for c in getattr(member, f"{head}_classes_", [])]
                 p = np.clip(getattr(probs, head), EPS, 1 - EPS)
                 total[:, index] += np.log(p) - (np.log1p(-p) if head == "involved" else 0)
                 votes[index] += 1
             mean = total / np.maximum(votes, 1)
+            unknown = votes == 0
             if head == "involved":
                 pooled[head] = 1 / (1 + np.exp(-mean))
+                pooled[head][:, unknown] = 0.0
             elif len(classes):
+                if unknown.any() and not unknown.all():
+                    mean[:, unknown] = -np.inf
                 weights = np.exp(mean - mean.max(axis=1, keepdims=True))
                 pooled[head] = weights / weights.sum(axis=1, keepdims=True)
             else:

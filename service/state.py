@@ -60,7 +60,7 @@ class AppState:
                         DirectoryKnowledge.from_directory(labels.directory, settings.DUTY_PRIOR_WEIGHT))
         bulk = bulk_lane(settings, metrics)
         watcher = ModelWatcher(router, registry, metrics, ensemble=settings.ENSEMBLE,
-                               interval=settings.RELOAD_SECONDS,
+                               interval=settings.RELOAD_SECONDS, cascade=settings.CASCADE_THRESHOLD,
                                on_change=lambda engines: bulk.preload(list(engines.values())) if bulk else None)
         watcher.sync(("tfidf",))
         db = make_engine(settings.database_url)

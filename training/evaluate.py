@@ -53,11 +53,14 @@ def _argmax(probs: np.ndarray, classes: list[str], rows: np.ndarray) -> tuple[li
     return [classes[i] for i in best], probs[rows, best]
 
 
-def evaluate(engine: Engine, items: Sequence[LabeledItem], batch_size: int = 512) -> dict[str, Any]:
-    """Score ``engine`` on every label the items carry: level-1 topic, level-2 topic and lead unit."""
-    parts = [engine.predict_proba([i.doc for i in items[s:s + batch_size]]) for s in range(0, len(items), batch_size)]
-    probs = HeadProbabilities(*(np.vstack([getattr(p, f) for p in parts]) for f in
-                                ("topic_l1", "topic_l2", "lead", "involved")))
+def evaluate(engine: Engine, items: Sequence[LabeledItem], batch_size: int = 512,
+             probs: HeadProbabilities | None = None) -> dict[str, Any]:
+    """Score ``engine`` on every label the items carry: level-1 topic, level-2 topic and lead unit (``probs``: the
+    engine's output on ``items`` when already computed)."""
+    parts = [probs] if probs is not None else [
+        engine.predict_proba([i.doc for i in items[s:s + batch_size]]) for s in range(0, len(items), batch_size)]
+    stacked = {f: np.vstack([getattr(p, f) for p in parts]) for f in ("topic_l1", "topic_l2", "lead", "involved")}
+    probs = HeadProbabilities(stacked["topic_l1"], stacked["topic_l2"], stacked["lead"], stacked["involved"])
     l3 = [p.topic_l3 for p in parts if p.topic_l3 is not None]
     if l3 and len(l3) == len(parts):
         # level 3 scored as a whole path: P(l3 | l2) · P(l2), argmax over every leaf

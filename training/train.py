@@ -14,7 +14,7 @@ import orjson
 
 import sqmy
 from sqmy.core.progress import Progress, StepProgress
-from sqmy.models.base import Engine
+from sqmy.models.base import Engine, HeadProbabilities
 from sqmy.models.metadata import write_metadata
 from sqmy.models.registry import ModelRegistry
 from sqmy.training.data import TAXONOMY_ID_PREFIX, LabeledItem, data_hash, is_eval_item, to_training
@@ -151,12 +151,32 @@ def _save_version(engine: Engine, registry: ModelRegistry, version: str, held_ou
         if engine._device().type == "cpu":
             engine.onnx_ = OnnxRunner(staging / INT8_NAME)
     steps.step(EVALUATE_STAGE)
-    engine.metadata_["metrics"] = _summary(evaluate(engine, held_out)) if held_out else {}
+    probs = engine.predict_proba([i.doc for i in held_out]) if held_out and engine.name == "bert" else None
+    engine.metadata_["metrics"] = _summary(evaluate(engine, held_out, probs=probs)) if held_out else {}
+    if engine.name == "bert":
+        engine.metadata_["cascade"] = cascade_for(engine, registry, held_out, probs)
     write_eval_items(staging / EVAL_ITEMS_NAME, held_out)
     write_metadata(staging, engine.metadata_)
     path: Path = registry.root / version
     staging.rename(path)
     return path
+
+
+def cascade_for(bert: Engine, registry: ModelRegistry, held_out: Sequence[LabeledItem],
+                probs: HeadProbabilities | None) -> dict[str, Any]:
+    """The cascade threshold of ``auto`` for this BERT pooled with the current TF-IDF, chosen on the evaluation
+    split (``sqmy.training.cascade``); none without a TF-IDF model or when it cannot be loaded."""
+    version = registry.current("tfidf")
+    if version is None:
+        return {"threshold": None, "reason": "no TF-IDF model"}
+    from sqmy.models import load_engine
+    from sqmy.training.cascade import choose_threshold
+
+    try:
+        tfidf = load_engine(registry.path(version))
+    except Exception as exc:  # a broken TF-IDF artifact must not lose a finished BERT training
+        return {"threshold": None, "reason": f"TF-IDF {version} could not be loaded: {exc}"}
+    return choose_threshold(bert, tfidf, held_out, probs)
 
 
 def write_eval_items(path: Path, items: Sequence[LabeledItem]) -> None:

@@ -127,7 +127,8 @@ def build_result(engine: Engine, probs: HeadProbabilities, row: int, policy: Rou
     if lead is not None and lead.confidence < policy.dept_review_threshold:
         reasons.append(f"主办单位“{lead.name}”的主办可能性 {_below(lead.confidence, policy.dept_review_threshold)}")
     return Suggestion(topic, path, round(topic_conf, 4), round(path_conf, 4), topic_candidates, departments,
-                      dept_candidates, engine.name, engine.version, bool(reasons), tuple(reasons))
+                      dept_candidates, engine.name, engine.version if probs.versions is None else probs.versions[row],
+                      bool(reasons), tuple(reasons))
 
 
 class Router:

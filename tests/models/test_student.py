@@ -1,0 +1,46 @@
+"""The distilled student encoder (``sqmy base-encoder --student``), on a tiny random BERT built on the fly."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from sqmy.models.bert import BertEngine
+from sqmy.models.bert_student import StudentArguments, distil
+from sqmy.training.data import corpus_files, load_items, to_training
+from tests.utils.tiny_bert import write_tiny_bert
+
+
+@pytest.fixture(scope="module")
+def tiny_base(tmp_path_factory):
+    return write_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
+
+
+@pytest.fixture(scope="module")
+def items(tiny_corpus_dir, labels):
+    return load_items(corpus_files(tiny_corpus_dir), labels).items
+
+
+def test_the_student_keeps_fewer_layers_learns_the_teacher_and_resumes(tiny_base, items, tmp_path):
+    texts = [f"{i.title}。{i.text}" for i in items]
+    args = StudentArguments(layers=(1,), max_length=32, teacher_length=64, epochs=6, batch_size=8, lr=3e-3,
+                            checkpoint_every=5)
+    logged: list[str] = []
+    info = distil(tiny_base, texts, tmp_path / "student", args=args, checkpoint_dir=tmp_path / "ck",
+                  log=logged.append)
+    config = json.loads((tmp_path / "student" / "config.json").read_text())
+    assert config["num_hidden_layers"] == 1 and info["steps"] == round(6 * len(texts) / 8)
+    losses = [float(m.split("loss ")[1].split()[0]) for m in logged if m.startswith("student: step")]
+    assert losses[-1] < losses[0]  # it moves towards the teacher's pooled embeddings
+    # a rerun (a killed job started again) finds the finished checkpoint and the teacher's embeddings
+    again: list[str] = []
+    distil(tiny_base, texts, tmp_path / "student2", args=args, checkpoint_dir=tmp_path / "ck", log=again.append)
+    assert any("resuming at step" in m for m in again) and not any(m.startswith("student: step") for m in again)
+    # the student is a base encoder like any other: the probe trains and predicts on top of it
+    engine = BertEngine(base=str(tmp_path / "student"), epochs=0, prefix="", max_length=32,
+                        validation_fraction=0.0).fit(*to_training(items))
+    assert len(engine.encoder_.encoder.layer) == 1
+    probs = engine.predict_proba([i.doc for i in items[:4]])
+    np.testing.assert_allclose(probs.topic_l1.sum(1), 1, atol=1e-5)
