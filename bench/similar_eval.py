@@ -20,6 +20,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -130,7 +131,8 @@ def rescored(answers: dict[str, list[dict]], t: Thresholds) -> dict[str, list[di
 
 def with_parts(index: SimilarIndex, items: list[dict]) -> dict[str, list[dict]]:
     """Scored candidates with their cosine and place overlaps separated (for the threshold grid)."""
-    zero = Thresholds(duplicate=index.thresholds.duplicate, same_matter=-9, place_weight=0, town_weight=0)
+    zero = Thresholds(duplicate=index.thresholds.duplicate, same_matter=-9, place_weight=0, town_weight=0,
+                      background=index.thresholds.background)
     saved, index.thresholds = index.thresholds, zero
     try:
         plain = scored(index, items)
@@ -182,9 +184,9 @@ def quality(dim: int, thresholds: Thresholds) -> dict:
     grid = []
     for pw in (0.0, 0.03, 0.06):
         for tw in (0.0, 0.1, 0.2):
-            answers = rescored(parts, Thresholds(thresholds.duplicate, 0, pw, tw))
-            for thr in np.arange(0.30, 0.60, 0.01):
-                t = Thresholds(thresholds.duplicate, round(float(thr), 3), pw, tw)
+            answers = rescored(parts, Thresholds(thresholds.duplicate, 0, pw, tw, thresholds.background))
+            for thr in np.arange(0.10, 0.50, 0.01):
+                t = Thresholds(thresholds.duplicate, round(float(thr), 3), pw, tw, thresholds.background)
                 grid.append((t, metrics(items, answers, t, dev)))
     ok = [(t, m) for t, m in grid if m["same_matter_precision"] >= 0.80]
     best = max(ok or grid, key=lambda tm: (tm[1]["same_matter_recall_at_5"], tm[1]["same_matter_precision"]))[0]
@@ -195,11 +197,11 @@ def quality(dim: int, thresholds: Thresholds) -> dict:
                         "test_half": metrics(items, answers, thresholds, test),
                         "clusters": {f"link at {c:.2f}": purity(items, proj, Thresholds(
                             thresholds.duplicate, c, thresholds.place_weight, thresholds.town_weight))
-                            for c in (thresholds.same_matter, 0.5, 0.55, 0.6)}},
+                            for c in (0.45, 0.5, 0.55, 0.6)}},
             "best_on_dev": {"thresholds": best.__dict__, "dev_half": metrics(items, chosen, best, dev),
                             "test_half": metrics(items, chosen, best, test)},
-            "no_places": metrics(items, rescored(parts, Thresholds(thresholds.duplicate, thresholds.same_matter,
-                                                                   0, 0)), thresholds, dev | test)}
+            "no_places": metrics(items, rescored(parts, replace(thresholds, place_weight=0, town_weight=0)),
+                                 thresholds, dev | test)}
 
 
 def main() -> None:
@@ -209,9 +211,10 @@ def main() -> None:
     parser.add_argument("--same-matter", type=float, default=Thresholds.same_matter)
     parser.add_argument("--place-weight", type=float, default=Thresholds.place_weight)
     parser.add_argument("--town-weight", type=float, default=Thresholds.town_weight)
+    parser.add_argument("--background", type=float, default=Thresholds.background)
     parser.add_argument("--scale", type=int, default=0, help="index this many filler items and time it")
     args = parser.parse_args()
-    t = Thresholds(args.duplicate, args.same_matter, args.place_weight, args.town_weight)
+    t = Thresholds(args.duplicate, args.same_matter, args.place_weight, args.town_weight, args.background)
     if args.scale:
         from bench.similar_scale import scale
 

@@ -71,7 +71,8 @@ class AppState:
                           on_finished=watcher.on_job_finished, batch_parallel=settings.BATCH_JOBS_PARALLEL)
         return cls(settings, labels, registry, router, db, ClassificationLog(db), serving, metrics, watcher, jobs,
                    BertBuilder(settings, registry, jobs), auth_enabled(settings.AUTH, settings.HOST),
-                   DailyPrune(db, settings.jobs_dir, Retention.from_settings(settings)),
+                   DailyPrune(db, settings.jobs_dir, Retention.from_settings(settings),
+                              similar_dir=settings.similar_dir),
                    BatchedSimilarService(settings) if settings.SIMILAR == "on" else None)
 
     def start(self) -> None:

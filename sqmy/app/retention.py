@@ -1,5 +1,7 @@
 """Retention: remove classifications and finished jobs' files past their age (``sqmy prune``, or daily in the
-service). Feedback is training data and is never removed; the audit trail only when asked for."""
+service). Feedback is training data and is never removed; the audit trail only when asked for. Classifications
+removed here leave the similarity index too (``SQMY_HOME/similar``: its items, and the graph and LSH of every
+process holding them)."""
 
 from __future__ import annotations
 
@@ -42,8 +44,9 @@ class Retention:
 
 
 def prune(db: DbEngine, jobs_dir: Path, retention: Retention, *, dry_run: bool = False, actor: str = "cli",
-          at: datetime | None = None) -> dict[str, Any]:
-    """Remove (or with ``dry_run`` only count) what is older than ``retention`` allows; return what was removed."""
+          at: datetime | None = None, similar_dir: Path | None = None) -> dict[str, Any]:
+    """Remove (or with ``dry_run`` only count) what is older than ``retention`` allows; return what was removed.
+    ``similar_dir``: the similarity index the removed classifications leave (when it exists)."""
     at = at or now()
     report: dict[str, Any] = {"dry_run": dry_run, "at": at.isoformat(timespec="seconds"), "cutoffs": {},
                               "classifications": 0, "idempotency_keys": 0, "audit_events": 0, "jobs": [],
@@ -51,7 +54,10 @@ def prune(db: DbEngine, jobs_dir: Path, retention: Retention, *, dry_run: bool =
     if retention.classification_days is not None:
         cutoff = at - timedelta(days=retention.classification_days)
         report["cutoffs"]["classifications"] = cutoff.isoformat(timespec="seconds")
-        report["classifications"] = _delete_older(db, Classification.id, Classification.created_at < cutoff, dry_run)
+        removed_uids: list[str] = []
+        report["classifications"] = _delete_older(db, Classification.id, Classification.created_at < cutoff, dry_run,
+                                                  collect=(Classification.uid, removed_uids))
+        report["similar_items"] = _unindex(similar_dir, removed_uids)
         report["idempotency_keys"] = _delete_older(db, IdempotencyKey.id, IdempotencyKey.created_at < cutoff,
                                                    dry_run)
     if retention.audit_days is not None:
@@ -68,8 +74,24 @@ def prune(db: DbEngine, jobs_dir: Path, retention: Retention, *, dry_run: bool =
     return report
 
 
-def _delete_older(db: DbEngine, key: Any, older: ColumnElement[bool], dry_run: bool) -> int:
-    """Count, and unless ``dry_run`` delete, the rows matching ``older``, in chunks of ``CHUNK`` by ``key``."""
+def _unindex(similar_dir: Path | None, ids: list[str]) -> int:
+    """Delete these items from the similarity index's store (the processes holding its graph drop them at their
+    next look at the store); how many were indexed."""
+    if similar_dir is None or not ids or not (similar_dir / "items.db").is_file():
+        return 0
+    from sqmy.app.similar.store import ItemStore
+
+    store = ItemStore(similar_dir / "items.db")
+    try:
+        return store.remove(ids)
+    finally:
+        store.close()
+
+
+def _delete_older(db: DbEngine, key: Any, older: ColumnElement[bool], dry_run: bool,
+                  collect: tuple[Any, list[Any]] | None = None) -> int:
+    """Count, and unless ``dry_run`` delete, the rows matching ``older``, in chunks of ``CHUNK`` by ``key``;
+    ``collect``: a column whose values of the deleted rows are appended to the list."""
     table = key.class_
     with db.connect() as conn:
         total = int(conn.execute(select(func.count()).select_from(table).where(older)).scalar() or 0)
@@ -78,7 +100,11 @@ def _delete_older(db: DbEngine, key: Any, older: ColumnElement[bool], dry_run: b
     removed = 0
     while True:
         with transaction(db) as conn:
-            ids = conn.execute(select(key).where(older).order_by(key).limit(CHUNK)).scalars().all()
+            chosen = conn.execute(select(key, *([collect[0]] if collect else [])).where(older).order_by(key)
+                                  .limit(CHUNK)).all()
+            ids = [row[0] for row in chosen]
+            if collect:
+                collect[1].extend(row[1] for row in chosen if row[1] is not None)
             if ids:
                 conn.execute(delete(table).where(key.in_(ids)))
         removed += len(ids)
@@ -121,8 +147,8 @@ class DailyPrune:
     """Runs ``prune`` once a day in a background thread (the service starts it when a retention is set)."""
 
     def __init__(self, db: DbEngine, jobs_dir: Path, retention: Retention, *, first_delay: float = 60,
-                 interval: float = DAY_SECONDS) -> None:
-        self.db, self.jobs_dir, self.retention = db, jobs_dir, retention
+                 interval: float = DAY_SECONDS, similar_dir: Path | None = None) -> None:
+        self.db, self.jobs_dir, self.retention, self.similar_dir = db, jobs_dir, retention, similar_dir
         self.first_delay, self.interval = first_delay, interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="sqmy-prune", daemon=True)
@@ -136,7 +162,8 @@ class DailyPrune:
         while not self._stop.wait(delay):
             delay = self.interval
             try:
-                report = prune(self.db, self.jobs_dir, self.retention, actor="service")
+                report = prune(self.db, self.jobs_dir, self.retention, actor="service",
+                               similar_dir=self.similar_dir)
                 log.info("retention: removed %d classifications, %d job folders", report["classifications"],
                          len(report["jobs"]))
             except Exception:  # a failed prune must not take the service down; it is tried again tomorrow

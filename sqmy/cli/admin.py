@@ -148,7 +148,8 @@ def cmd_prune(args: argparse.Namespace, settings: Settings) -> int:
                           args.audit_days or settings.AUDIT_RETENTION_DAYS)
     if not retention.active:
         return _fail("未设置保留期限：请设置 SQMY_RETENTION_DAYS，或使用 --days / --job-days / --audit-days")
-    report = prune(_db(settings), settings.jobs_dir, retention, dry_run=args.dry_run, actor=args.actor)
+    report = prune(_db(settings), settings.jobs_dir, retention, dry_run=args.dry_run, actor=args.actor,
+                   similar_dir=settings.similar_dir)
     verb = "将删除" if args.dry_run else "已删除"
     sys.stderr.write(f"{verb} {report['classifications']} 条分类记录、{len(report['jobs'])} 个任务目录、"
                      f"{report['audit_events']} 条审计记录；反馈记录始终保留\n")

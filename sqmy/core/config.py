@@ -128,8 +128,8 @@ class Settings(BaseSettings):
         default=0.6, gt=0.0, le=1.0, description="Near-duplicate: estimated Jaccard similarity of character "
         "3-shingles at least this (docs/BENCHMARKS.md, similar items).")
     SIMILAR_THRESHOLD: float = Field(
-        default=0.43, ge=0.0, le=1.0, description="Same matter: score (mean of dense and sparse cosine, place "
-        "terms) at least this.")
+        default=0.31, ge=0.0, le=1.0, description="Same matter: score (mean of dense and sparse cosine, less "
+        "half the query's background similarity, place terms) at least this.")
     SIMILAR_PLACE_WEIGHT: float = Field(
         default=0.0, ge=0.0, le=1.0, description="Added to the score when two items name the same 村/小区/路.")
     SIMILAR_TOWN_WEIGHT: float = Field(

@@ -546,7 +546,7 @@ def extract_facts(text: str, *, localities: Iterable[str] = (), mask: bool = Fal
         return []
     plain = halfwidth(text)
     contacts = [Fact("phone" if k == "phone" else "id_number", text[s:e], s, e) for k, s, e in find_contacts(text)
-                if k in wanted]
+                if k in wanted] if {"phone", "id_number"} & wanted else []
     found: list[Fact] = [f.masked() if mask else f for f in contacts]
     if "plate" in wanted:
         found += _plates(plain, text)

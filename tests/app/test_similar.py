@@ -10,7 +10,7 @@ import pytest
 
 from sqmy.app.similar.cluster import Item, cluster
 from sqmy.app.similar.index import SimilarIndex, Thresholds
-from sqmy.app.similar.places import places_of
+from sqmy.app.similar.places import item_places, places_of
 from sqmy.app.similar.store import Entry
 from sqmy.app.similar.vectors import Projection
 from tests.utils.similar import REPO, reports, with_projection
@@ -32,9 +32,16 @@ def entries(matter: str) -> list[Entry]:
             for n, r in enumerate(reports(matter))]
 
 
-def test_places_are_recognised_by_suffix():
-    assert places_of("城东街道锦江花园小区物业") == {"城东|town", "锦江|estate"}
-    assert {"白沙|town", "下洋|village"} <= places_of("白沙镇下洋村的养猪场把粪水排进小河")
+def test_places_come_from_the_facts_extractor_with_their_level():
+    assert places_of("城东街道锦江花园小区物业") == {"城东街道|town", "锦江花园|estate"}
+    assert {"白沙镇|town", "下洋村|village"} <= places_of("白沙镇下洋村的养猪场把粪水排进小河")
+    assert places_of("浙江省杭州市的马路坏了") == set()  # provinces and cities do not tell matters apart
+
+
+def test_places_already_extracted_by_the_classifier_are_reused():
+    facts = [{"kind": "place", "text": "锦江花园小区", "start": 0, "end": 6, "level": "estate"},
+             {"kind": "phone", "text": "138****5678", "start": 8, "end": 19}]
+    assert item_places("溪口镇路灯", "锦江花园小区……", facts) == {"锦江花园|estate", "溪口镇|town"}
 
 
 def test_a_resubmitted_text_is_a_duplicate_and_another_matter_at_the_same_estate_is_not(index_dir):

@@ -53,9 +53,11 @@ def archive_rows(path: Path, *, sheet: str | None = None) -> Iterator[dict[str, 
         if not text.strip():
             continue
         raw_id = _text(record.get(cols.id)).strip() if cols.id else ""
+        facts = record.get("facts")  # a ``sqmy batch`` output with facts: its places are reused
         yield {"id": raw_id or f"{stem}:{item.row}", "title": _text(record.get(cols.title)) if cols.title else "",
                "text": text, "topic": _topic(record, cols), "lead": _lead(record, cols),
-               "date": _text(record.get(date_col))[:10] or None if date_col else None}
+               "date": _text(record.get(date_col))[:10] or None if date_col else None,
+               "facts": list(facts) if isinstance(facts, list | tuple) else None}
 
 
 def archive_entries(path: Path, *, sheet: str | None = None, prefix: str | None = None) -> Iterator[list[Entry]]:
@@ -65,7 +67,8 @@ def archive_entries(path: Path, *, sheet: str | None = None, prefix: str | None 
     batch: list[Entry] = []
     for row in archive_rows(path, sheet=sheet):
         batch.append(Entry(id=f"{tag}:{row['id']}", text=row["text"], title=row["title"], source=Path(path).name,
-                           topic=row["topic"], lead=row["lead"], date=row["date"]))
+                           topic=row["topic"], lead=row["lead"], date=row["date"],
+                           extra={"facts": row["facts"]} if row["facts"] is not None else {}))
         if len(batch) >= BATCH:
             yield batch
             batch = []

@@ -1,61 +1,60 @@
-"""Place tokens of an item (镇/街道/村/小区/路…), for "same place" in similarity scores.
+"""Place keys of an item (镇/街道/村/社区/小区/路…), for "same place" in similarity scores.
 
-A small suffix-based recogniser behind one seam, ``places_of``: a place is the two characters before a place
-suffix (``锦江花园`` → ``锦江|estate``, ``溪口镇`` → ``溪口|town``). Two reports of one matter name the same estate or
-road in different sentences, so matching keys (not full names) is enough here; the facts extractor of issue #17
-can replace this function without changing its callers."""
+The places are those of the facts extractor (``sqmy.core.facts.extract_facts``: gazetteer and the site's
+localities, and the suffix recogniser on jieba words); a key is the place's name and its level, ``锦江花园|estate``,
+``城东街道|town`` (towns and streets share the level ``town``: the unit that handles an item). Only the places
+that tell matters apart are kept: towns and streets, and below them villages, estates and roads (provinces, cities
+and counties are the same for most items of one site). When an item already carries the facts the classifier
+extracted (``facts`` of a ``/v1/classify`` answer or a ``sqmy batch`` output row), they are reused."""
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from typing import Any
 
-# suffix → level, longest suffixes first so that 街道 wins over 街 and 新村 over 村
-_LEVELS: dict[str, str] = {
-    "街道": "town", "镇": "town", "乡": "town",
-    "社区": "estate", "小区": "estate", "花园": "estate", "新村": "estate", "公寓": "estate", "苑": "estate",
-    "村": "village",
-    "大道": "road", "路": "road", "街": "road", "巷": "road", "弄": "road",
-    "公园": "other", "广场": "other", "市场": "other", "小学": "other", "中学": "other", "幼儿园": "other",
-    "医院": "other", "卫生院": "other", "敬老院": "other", "站": "other", "桥": "other", "溪": "other",
-}
-_SUFFIXES = sorted(_LEVELS, key=len, reverse=True)
-_STOP = set("的了在是我们你他她它这那从到和与及对把被给向往于等个一有没不很都也就还又再才说要请让去来看")
-_PATTERN = re.compile("|".join(map(re.escape, _SUFFIXES)))
-_CJK = re.compile(r"[\u4e00-\u9fff]")
+from sqmy.core.facts import Fact, extract_facts
+
 TOWN_LEVEL = "town"
+_TOWN_LEVELS = frozenset({"town", "street"})
+_FINE_LEVELS = frozenset({"village", "estate", "road"})
+_GENERIC_TAILS = ("小区", "社区")  # 锦江花园小区 is 锦江花园, 城南社区 is 城南
 
 
-@dataclass(frozen=True)
-class Place:
-    """One recognised place: the name key, its level and where the suffix ends in the text."""
+def place_key(name: str, level: str | None) -> str | None:
+    """The key of a place of ``level`` (``None`` for the levels that do not tell matters apart)."""
+    if level in _TOWN_LEVELS:
+        return f"{name}|{TOWN_LEVEL}"
+    if level not in _FINE_LEVELS:
+        return None
+    for tail in _GENERIC_TAILS:
+        if name.endswith(tail) and len(name) - len(tail) >= 2:
+            name = name[:-len(tail)]
+            break
+    return f"{name}|{level}"
 
-    key: str
-    level: str
-    end: int
 
-
-def places_in(text: str) -> list[Place]:
-    """Every place the suffix recogniser finds in ``text``, in text order."""
-    found: list[Place] = []
-    last_end = -1
-    for match in _PATTERN.finditer(text):
-        start = match.start()
-        name = ""
-        i = start - 1
-        while i >= 0 and len(name) < 2 and _CJK.match(text[i]) and text[i] not in _STOP and i >= last_end:
-            name = text[i] + name
-            i -= 1
-        level = _LEVELS[match.group()]
-        if len(name) == 2 or (name and level != "other"):  # a landmark needs a two-character name
-            found.append(Place(f"{name}|{level}", level, match.end()))
-            last_end = match.end()
-    return found
+def places_from_facts(facts: Iterable[Fact | Mapping[str, Any]]) -> set[str]:
+    """The place keys among extracted facts (``Fact`` objects or their dictionaries)."""
+    out = set()
+    for fact in facts:
+        kind, text, level = ((fact.kind, fact.text, fact.level) if isinstance(fact, Fact)
+                             else (fact.get("kind"), fact.get("text"), fact.get("level")))
+        key = place_key(str(text), level) if kind == "place" and text else None
+        if key is not None:
+            out.add(key)
+    return out
 
 
 def places_of(text: str) -> set[str]:
-    """The place keys of ``text`` (``{"锦江|estate", "城东|town"}``)."""
-    return {p.key for p in places_in(text)}
+    """The place keys of ``text`` (``{"锦江花园|estate", "城东街道|town"}``)."""
+    return places_from_facts(extract_facts(text, kinds=("place",)))
+
+
+def item_places(title: str, text: str, facts: Iterable[Mapping[str, Any]] | None = None) -> set[str]:
+    """The place keys of an item; ``facts``: those already extracted from its body (the title is read here)."""
+    if facts is None:
+        return places_of(f"{title} {text}")
+    return places_from_facts(facts) | (places_of(title) if title else set())
 
 
 def place_overlap(a: set[str], b: set[str]) -> tuple[float, float]:

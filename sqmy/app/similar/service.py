@@ -131,8 +131,10 @@ def classification_entries(items: Sequence[dict[str, Any]], results: Sequence[di
     out = []
     for item, result in zip(items, results, strict=True):
         lead = next((d["name"] for d in result.get("departments", []) if d["role"] == "lead"), None)
+        facts = result.get("facts")  # the places the classifier found in the body are not looked for again
         out.append(Entry(id=result["classification_id"], text=item["text"], title=item.get("title") or "",
-                         source="api", topic="/".join(result["topic_path"]), lead=lead, date=today()))
+                         source="api", topic="/".join(result["topic_path"]), lead=lead, date=today(),
+                         extra={"facts": facts} if isinstance(facts, list) else {}))
     return out
 
 

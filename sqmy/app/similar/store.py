@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-SCHEMA = """
+SCHEMA = ("""
 CREATE TABLE IF NOT EXISTS items (
     key INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT NOT NULL UNIQUE,
@@ -32,7 +32,13 @@ CREATE TABLE IF NOT EXISTS items (
     vec BLOB NOT NULL,
     sig BLOB NOT NULL
 );
-"""
+""", """
+CREATE TABLE IF NOT EXISTS removed (  -- keys deleted from items (retention), for the processes holding a graph
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    key INTEGER NOT NULL
+);
+""")
+FORMAT = 2  # what vec/sig/places hold (PRAGMA user_version); 2: multiply-shift MinHash, places of the facts extractor
 FIELDS = ("key", "id", "source", "title", "text", "topic", "lead", "date", "verdict", "places")
 
 
@@ -62,7 +68,56 @@ class ItemStore:
         self._conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._write(lambda c: c.execute(SCHEMA))
+        self._write(lambda c: [c.execute(statement) for statement in SCHEMA])
+        if self.format == 0 and self.count() == 0:
+            self.format = FORMAT
+
+    @property
+    def format(self) -> int:
+        """The format of the derived columns (``FORMAT`` when current; older files are re-derived on open)."""
+        with self._lock:
+            return int(self._conn.execute("PRAGMA user_version").fetchone()[0])
+
+    @format.setter
+    def format(self, value: int) -> None:
+        with self._lock:
+            self._conn.execute(f"PRAGMA user_version = {int(value)}")
+
+    def texts_since(self, key: int, batch: int = 5000) -> Iterator[list[tuple[int, str, str]]]:
+        """``(key, title, text)`` of the items after ``key``, in batches (to re-derive their vectors)."""
+        while True:
+            with self._lock:
+                rows = self._conn.execute("SELECT key, title, text FROM items WHERE key > ? ORDER BY key LIMIT ?",
+                                          (key, batch)).fetchall()
+            if not rows:
+                return
+            yield rows
+            key = int(rows[-1][0])
+
+    def rederive(self, keys: Sequence[int], places: Sequence[str], vectors: np.ndarray,
+                 signatures: np.ndarray) -> None:
+        """Replace the derived columns of these items."""
+        rows = [(p, vectors[i].astype(np.float32).tobytes(), signatures[i].astype(np.uint32).tobytes(), int(k))
+                for i, (k, p) in enumerate(zip(keys, places, strict=True))]
+        self._write(lambda c: c.executemany("UPDATE items SET places = ?, vec = ?, sig = ? WHERE key = ?", rows))
+
+    def remove(self, ids: Sequence[str]) -> int:
+        """Delete the items with these ids (retention) and record their keys in ``removed``; how many."""
+        def work(conn: sqlite3.Connection) -> int:
+            count = 0
+            for start in range(0, len(ids), 500):
+                chunk = list(ids[start:start + 500])
+                marks = ",".join("?" * len(chunk))
+                conn.execute(f"INSERT INTO removed (key) SELECT key FROM items WHERE id IN ({marks})", chunk)
+                count += conn.execute(f"DELETE FROM items WHERE id IN ({marks})", chunk).rowcount
+            return count
+        return int(self._write(work))
+
+    def removed_since(self, seq: int) -> tuple[int, list[int]]:
+        """The keys removed after ``seq`` and the last ``seq`` seen."""
+        with self._lock:
+            rows = self._conn.execute("SELECT seq, key FROM removed WHERE seq > ? ORDER BY seq", (seq,)).fetchall()
+        return (int(rows[-1][0]) if rows else seq), [int(r[1]) for r in rows]
 
     def _write(self, work: Any) -> Any:
         """Run ``work(conn)`` in a ``BEGIN IMMEDIATE`` transaction, retrying while another process holds the lock."""

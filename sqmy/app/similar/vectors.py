@@ -12,11 +12,10 @@ import json
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from datasketch import MinHash
 from scipy import sparse
 from sklearn.decomposition import TruncatedSVD
 
@@ -26,8 +25,6 @@ NUM_PERM = 64  # MinHash permutations: 64 × 4 bytes per item
 SHINGLE = 3  # characters per shingle
 PROJECTION_VERSION = 1
 _NOISE = re.compile(r"[^\w\u4e00-\u9fff]+")
-_MERSENNE = np.uint64((1 << 61) - 1)
-_MAX_HASH = np.uint64((1 << 32) - 1)
 _BITS = 21  # a code point fits in 21 bits
 
 
@@ -52,41 +49,70 @@ def _codes(text: str) -> np.ndarray:
     return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32).astype(np.int64)
 
 
+def _runs(lengths: np.ndarray, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Positions in the concatenated texts where a ``width``-gram starts inside its own text, and how many per
+    text (texts of ``lengths`` characters, one after another)."""
+    counts = np.maximum(lengths - width + 1, 0)
+    starts = np.cumsum(lengths) - lengths
+    offsets = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    return np.repeat(starts, counts) + offsets, counts
+
+
+def _batch_grams(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Character 1- and 2-grams of every text as integers (a 2-gram is ``(first + 1) << 21 | second``, past every
+    1-gram) and the text each belongs to: one pass over the whole batch."""
+    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    codes = _codes("".join(texts))
+    pairs, pair_counts = _runs(lengths, 2)
+    grams = np.concatenate([codes, ((codes[pairs] + 1) << _BITS) | codes[pairs + 1]])
+    rows = np.arange(len(texts))
+    return grams, np.concatenate([np.repeat(rows, lengths), np.repeat(rows, pair_counts)])
+
+
 def _grams(text: str) -> np.ndarray:
-    """Character 1- and 2-grams as integers (a 2-gram is ``first << 21 | second``, offset past every 1-gram)."""
-    codes = _codes(text)
-    return np.concatenate([codes, ((codes[:-1] + 1) << _BITS) | codes[1:]])
+    """Character 1- and 2-grams of one text (``_batch_grams``)."""
+    return _batch_grams([text])[0]
 
 
-def _shingle_values(text: str) -> np.ndarray:
-    """Character ``SHINGLE``-grams as 63-bit integers (the whole text when shorter)."""
-    codes = _codes(text) if text else np.zeros(1, dtype=np.int64)
-    if len(codes) < SHINGLE:
-        codes = np.pad(codes, (0, SHINGLE - len(codes)))
-    value = np.zeros(len(codes) - SHINGLE + 1, dtype=np.int64)
-    for i in range(SHINGLE):
-        value = (value << _BITS) | codes[i:len(codes) - SHINGLE + 1 + i]
-    return np.unique(value)
+# MinHash (format 2): h_p(x) = high 32 bits of (a_p·x + b_p) mod 2^64 (multiply-add-shift, a_p odd) over whole
+# character 3-shingles; the minimum of the 64-bit values is taken first (the shift keeps the order). Half the work of
+# datasketch's (a·x + b) mod (2^61 − 1), and no division; measured against true Jaccard in tests/app.
+_RNG = np.random.RandomState(2)
+_A = _RNG.randint(0, 1 << 62, size=NUM_PERM, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+_B = _RNG.randint(0, 1 << 62, size=NUM_PERM, dtype=np.uint64)
+_CHUNK = 8192  # shingles hashed at once: (8192 × 64) 64-bit values stay in cache
 
 
-_RNG = np.random.RandomState(1)  # datasketch's scheme: h(x) = (a·x + b) mod (2^61 − 1), kept to 32 bits
-_A = _RNG.randint(1, (1 << 61) - 1, size=NUM_PERM, dtype=np.uint64)
-_B = _RNG.randint(0, (1 << 61) - 1, size=NUM_PERM, dtype=np.uint64)
+def _shingles(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Every text's ``SHINGLE``-grams as 63-bit integers, concatenated, and how many per text (a text shorter
+    than a shingle is padded with NULs: one shingle)."""
+    texts = [t if len(t) >= SHINGLE else t.ljust(SHINGLE, "\0") for t in texts]
+    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    codes = _codes("".join(texts)).astype(np.uint64)
+    where, counts = _runs(lengths, SHINGLE)
+    value = codes[where]
+    for i in range(1, SHINGLE):
+        value = (value << np.uint64(_BITS)) | codes[where + i]
+    return value, counts
 
 
 def signatures(texts: Sequence[str]) -> np.ndarray:
-    """MinHash signatures of normalised item texts, one ``uint32`` row of ``NUM_PERM`` per text."""
+    """MinHash signatures of normalised item texts, one ``uint32`` row of ``NUM_PERM`` per text; the batch is
+    hashed in chunks of whole texts."""
     out = np.empty((len(texts), NUM_PERM), dtype=np.uint32)
-    for row, text in enumerate(texts):
-        values = (_shingle_values(text).astype(np.uint64) & _MAX_HASH)[:, None]
-        out[row] = (((values * _A + _B) % _MERSENNE) & _MAX_HASH).min(axis=0)
+    if not texts:
+        return out
+    values, counts = _shingles(texts)
+    ends = np.cumsum(counts)
+    row = 0
+    while row < len(texts):
+        first = int(ends[row] - counts[row])
+        stop = max(int(np.searchsorted(ends, first + _CHUNK, side="right")), row + 1)
+        hashed = values[first:ends[stop - 1], None] * _A
+        hashed += _B
+        out[row:stop] = np.minimum.reduceat(hashed, ends[row:stop] - counts[row:stop] - first, axis=0) >> 32
+        row = stop
     return out
-
-
-def minhash(signature: np.ndarray) -> MinHash:
-    """The datasketch object of a stored signature (what the LSH index takes): the "legacy" scheme, (a·x + b) mod
-    (2^61 − 1), is the one ``signatures`` computes."""
-    return MinHash(num_perm=NUM_PERM, hashvalues=signature.astype(np.uint64), scheme="legacy")
 
 
 def jaccard(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -94,16 +120,53 @@ def jaccard(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.asarray((b == a).mean(axis=-1), dtype=np.float32)
 
 
-def _counts(texts: Sequence[str], vocabulary: np.ndarray) -> sparse.csr_matrix:
-    """Term counts of the texts over ``vocabulary`` (sorted gram integers); unknown grams are dropped."""
-    grams = [_grams(t) for t in texts]
-    rows = np.repeat(np.arange(len(texts)), [len(g) for g in grams])
-    flat = np.concatenate(grams) if grams else np.zeros(0, dtype=np.int64)
-    cols = np.searchsorted(vocabulary, flat)
-    cols = np.minimum(cols, len(vocabulary) - 1)
-    known = vocabulary[cols] == flat
+class _Lookup:
+    """Gram integer → vocabulary column (−1 when absent): an open-addressing table in NumPy, a few vectorised
+    probes per batch instead of a binary search per gram."""
+
+    def __init__(self, vocabulary: np.ndarray) -> None:
+        self.bits = max(4, int(np.ceil(np.log2(max(len(vocabulary), 1) * 3))))
+        self.keys = np.full(1 << self.bits, -1, dtype=np.int64)
+        self.cols = np.full(1 << self.bits, -1, dtype=np.int64)
+        pending, cols = vocabulary.astype(np.int64), np.arange(len(vocabulary))
+        slot = self._slot(pending)
+        while len(pending):
+            self.keys[slot] = pending  # several keys may land on one free slot: one wins, the rest probe on
+            won = self.keys[slot] == pending
+            self.cols[slot[won]] = cols[won]
+            pending, cols, slot = pending[~won], cols[~won], self._next(slot[~won])
+            taken = self.keys[slot] != -1
+            while taken.any():
+                slot[taken] = self._next(slot[taken])
+                taken = self.keys[slot] != -1
+
+    def _slot(self, grams: np.ndarray) -> np.ndarray:
+        mixed = grams.astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+        return (mixed >> np.uint64(64 - self.bits)).astype(np.int64)
+
+    def _next(self, slot: np.ndarray) -> np.ndarray:
+        return (slot + 1) & ((1 << self.bits) - 1)
+
+    def __call__(self, grams: np.ndarray) -> np.ndarray:
+        out = np.full(len(grams), -1, dtype=np.int64)
+        todo = np.arange(len(grams))
+        slot = self._slot(grams)
+        while len(todo):
+            found = self.keys[slot]
+            hit = found == grams[todo]
+            out[todo[hit]] = self.cols[slot[hit]]
+            going = ~hit & (found != -1)
+            todo, slot = todo[going], self._next(slot[going])
+        return out
+
+
+def _counts(texts: Sequence[str], lookup: _Lookup, size: int) -> sparse.csr_matrix:
+    """Term counts of the texts over the vocabulary (``lookup``: gram → column); unknown grams are dropped."""
+    grams, rows = _batch_grams(texts)
+    cols = lookup(grams)
+    known = cols >= 0
     data = np.ones(int(known.sum()), dtype=np.float32)
-    matrix = sparse.csr_matrix((data, (rows[known], cols[known])), shape=(len(texts), len(vocabulary)))
+    matrix = sparse.csr_matrix((data, (rows[known], cols[known])), shape=(len(texts), size))
     matrix.sum_duplicates()
     return matrix
 
@@ -115,6 +178,7 @@ class Projection:
     vocabulary: np.ndarray  # sorted gram integers (int64)
     idf: np.ndarray  # float32, one per vocabulary entry
     components: np.ndarray  # (dim, vocabulary) float32
+    _lookup: _Lookup | None = field(default=None, init=False, repr=False)
 
     @property
     def dim(self) -> int:
@@ -140,11 +204,14 @@ class Projection:
 
     def tfidf(self, texts: Sequence[str]) -> sparse.csr_matrix:
         """The sparse, L2-normalised TF-IDF rows of normalised item texts (boilerplate dropped)."""
-        matrix = _counts([matter_text(t) for t in texts], self.vocabulary)
-        matrix.data = np.log1p(matrix.data)
-        matrix = matrix.multiply(self.idf[None, :]).tocsr()
-        norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
-        return sparse.diags(1 / np.maximum(norms, 1e-9)).dot(matrix).tocsr()
+        if self._lookup is None:
+            self._lookup = _Lookup(self.vocabulary)
+        matrix = _counts([matter_text(t) for t in texts], self._lookup, len(self.vocabulary))
+        matrix.data = np.log1p(matrix.data) * self.idf[matrix.indices]
+        rows = np.repeat(np.arange(len(texts)), np.diff(matrix.indptr))
+        norms = np.sqrt(np.bincount(rows, weights=matrix.data.astype(np.float64) ** 2, minlength=len(texts)))
+        matrix.data /= np.maximum(norms, 1e-9)[rows].astype(np.float32)
+        return matrix
 
     def transform(self, texts: Sequence[str]) -> np.ndarray:
         """Dense, L2-normalised ``float32`` vectors of normalised item texts."""
