@@ -53,6 +53,18 @@ def refusing(tmp_path_factory, trained_home, tiny_corpus_dir):
     srv.stop()
 
 
+@pytest.fixture(scope="module")
+def storing(tmp_path_factory, trained_home):
+    """One server for the verdicts that are checked by their own answer only (they count nothing)."""
+    import shutil
+
+    home = tmp_path_factory.mktemp("storing-home")
+    shutil.copytree(trained_home, home, dirs_exist_ok=True)
+    srv = Server(home)
+    yield srv
+    srv.stop()
+
+
 def test_feedback_is_stored_with_an_audit_trail(live):
     suggestion = call(live, "POST", "/v1/classify", json={"id": "m-1", "text": "小区物业不修电梯，物业费还涨价"}).json()
     r = call(live, "POST", "/v1/feedback", json={
@@ -78,8 +90,8 @@ def test_feedback_is_stored_with_an_audit_trail(live):
     assert ("本地用户", "feedback.correct", "m-1") in events
 
 
-def test_a_town_may_lead_and_a_level3_correction_is_kept(live):
-    r = call(live, "POST", "/v1/feedback", json={
+def test_a_town_may_lead_and_a_level3_correction_is_kept(storing):
+    r = call(storing, "POST", "/v1/feedback", json={
         "text": "青石镇上街村的村道坑坑洼洼", "topic": ["城乡建设", "村镇建设", "新农村建设"],
         "departments": [{"name": "青石镇", "role": "lead"}]})
     assert r.status_code == 201, r.text
@@ -87,9 +99,9 @@ def test_a_town_may_lead_and_a_level3_correction_is_kept(live):
     assert r.json()["departments"] == [{"name": "青石镇", "role": "lead"}]
 
 
-def test_accept_takes_the_suggestion(live):
-    suggestion = call(live, "POST", "/v1/classify", json={"text": "老板拖欠工资三个月"}).json()
-    r = call(live, "POST", "/v1/feedback", json={"classification_id": suggestion["classification_id"],
+def test_accept_takes_the_suggestion(storing):
+    suggestion = call(storing, "POST", "/v1/classify", json={"text": "老板拖欠工资三个月"}).json()
+    r = call(storing, "POST", "/v1/feedback", json={"classification_id": suggestion["classification_id"],
                                                  "action": "accept"})
     assert r.status_code == 201, r.text
     assert r.json()["topic_path"] == suggestion["topic_path"]
