@@ -106,8 +106,10 @@ class Server:
         self.process.wait(timeout=30)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory, trained_home: Path) -> Iterator[Server]:
+    """One plain server (auth off, tiny model) for every test that needs no settings or state of its own: each start
+    costs seconds of CPU (imports, model load). Tests on it find their own rows (by id or text), never count all."""
     home = tmp_path_factory.mktemp("server-home")
     shutil.copytree(trained_home, home, dirs_exist_ok=True)
     srv = Server(home)

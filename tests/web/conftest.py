@@ -77,10 +77,10 @@ def shot(page, name: str) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def web_home(tmp_path_factory, trained_home: Path, tiny_corpus_dir: Path, labels: LabelSpace) -> Path:
-    """The trained home plus a second, not yet promoted TF-IDF version that has evaluation metrics."""
-    home = tmp_path_factory.mktemp("web-home")
+@pytest.fixture(scope="session")
+def web_home_template(tmp_path_factory, trained_home: Path, tiny_corpus_dir: Path, labels: LabelSpace) -> Path:
+    """Built once per session (a copy costs less than a training run); tests use copies of it, never this one."""
+    home = tmp_path_factory.mktemp("web-home-template")
     shutil.copytree(trained_home, home, dirs_exist_ok=True)
     items = load_items(corpus_files(tiny_corpus_dir), labels).items
     train_and_register("tfidf", items, ModelRegistry(home / "models"), eval_fraction=0.3, promote=False,
@@ -89,9 +89,21 @@ def web_home(tmp_path_factory, trained_home: Path, tiny_corpus_dir: Path, labels
 
 
 @pytest.fixture(scope="module")
-def open_server(web_home: Path) -> Iterator[Server]:
-    """A real server on the web home, auth off (loopback): no login needed."""
-    srv = Server(web_home, SQMY_AUTH="off")
+def web_home(tmp_path_factory, web_home_template: Path) -> Path:
+    """The trained home plus a second, not yet promoted TF-IDF version that has evaluation metrics (a fresh copy per
+    module)."""
+    home = tmp_path_factory.mktemp("web-home")
+    shutil.copytree(web_home_template, home, dirs_exist_ok=True)
+    return home
+
+
+@pytest.fixture(scope="session")
+def open_server(tmp_path_factory, web_home_template: Path) -> Iterator[Server]:
+    """A real server on a copy of the web home, auth off (loopback): no login needed. Shared by every browser test
+    that changes no model and no setting (one start instead of one per module): tests find their own items."""
+    home = tmp_path_factory.mktemp("open-home")
+    shutil.copytree(web_home_template, home, dirs_exist_ok=True)
+    srv = Server(home, SQMY_AUTH="off")
     yield srv
     srv.stop()
 

@@ -77,6 +77,7 @@ def test_bert_is_built_in_the_background_resumes_after_a_kill_and_swaps_auto_wit
                     failures.append(r.status_code)
                 else:
                     engines.append(r.json()["engine"])
+                stop.wait(0.05)  # steady traffic (~60 requests/s in all), not a busy loop starving the build of CPU
 
     threads = [threading.Thread(target=traffic) for _ in range(3)]
     try:

@@ -28,7 +28,7 @@ def wait_for_job(server, job_id, key=None, seconds=240):
         job = call(server, "GET", f"/v1/jobs/{job_id}", key).json()
         if job["status"] in ("succeeded", "failed", "cancelled"):
             return job
-        time.sleep(0.3)
+        time.sleep(0.05)
     raise AssertionError(f"job {job_id} did not finish: {job}")
 
 
@@ -36,6 +36,31 @@ def wait_for_job(server, job_id, key=None, seconds=240):
 def live(home, tiny_corpus_dir):
     """A private server whose retraining uses the tiny corpus."""
     srv = Server(home, SQMY_CORPUS_DIR=str(tiny_corpus_dir), SQMY_RELOAD_SECONDS="0.5")
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def refusing(tmp_path_factory, trained_home, tiny_corpus_dir):
+    """One server for the refused verdicts: each case checks that nothing was stored, so they may share it (one start
+    instead of one per case)."""
+    import shutil
+
+    home = tmp_path_factory.mktemp("refusing-home")
+    shutil.copytree(trained_home, home, dirs_exist_ok=True)
+    srv = Server(home, SQMY_CORPUS_DIR=str(tiny_corpus_dir), SQMY_RELOAD_SECONDS="0.5")
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def storing(tmp_path_factory, trained_home):
+    """One server for the verdicts that are checked by their own answer only (they count nothing)."""
+    import shutil
+
+    home = tmp_path_factory.mktemp("storing-home")
+    shutil.copytree(trained_home, home, dirs_exist_ok=True)
+    srv = Server(home)
     yield srv
     srv.stop()
 
@@ -65,8 +90,8 @@ def test_feedback_is_stored_with_an_audit_trail(live):
     assert ("本地用户", "feedback.correct", "m-1") in events
 
 
-def test_a_town_may_lead_and_a_level3_correction_is_kept(live):
-    r = call(live, "POST", "/v1/feedback", json={
+def test_a_town_may_lead_and_a_level3_correction_is_kept(storing):
+    r = call(storing, "POST", "/v1/feedback", json={
         "text": "青石镇上街村的村道坑坑洼洼", "topic": ["城乡建设", "村镇建设", "新农村建设"],
         "departments": [{"name": "青石镇", "role": "lead"}]})
     assert r.status_code == 201, r.text
@@ -74,9 +99,9 @@ def test_a_town_may_lead_and_a_level3_correction_is_kept(live):
     assert r.json()["departments"] == [{"name": "青石镇", "role": "lead"}]
 
 
-def test_accept_takes_the_suggestion(live):
-    suggestion = call(live, "POST", "/v1/classify", json={"text": "老板拖欠工资三个月"}).json()
-    r = call(live, "POST", "/v1/feedback", json={"classification_id": suggestion["classification_id"],
+def test_accept_takes_the_suggestion(storing):
+    suggestion = call(storing, "POST", "/v1/classify", json={"text": "老板拖欠工资三个月"}).json()
+    r = call(storing, "POST", "/v1/feedback", json={"classification_id": suggestion["classification_id"],
                                                  "action": "accept"})
     assert r.status_code == 201, r.text
     assert r.json()["topic_path"] == suggestion["topic_path"]
@@ -115,11 +140,11 @@ def test_a_retried_verdict_with_its_idempotency_key_is_stored_once(live):
     ({"text": "路灯坏了"}, "topic", "validation"),
     ({"classification_id": "c-0000", "action": "accept"}, "classification_id", "validation"),
 ])
-def test_bad_feedback_is_rejected_naming_the_field(live, payload, field, error_type):
-    r = call(live, "POST", "/v1/feedback", json=payload)
+def test_bad_feedback_is_rejected_naming_the_field(refusing, payload, field, error_type):
+    r = call(refusing, "POST", "/v1/feedback", json=payload)
     assert r.status_code == 422, r.text
     assert r.json()["field"] == field and r.json()["error_type"] == error_type
-    assert call(live, "GET", "/v1/feedback").json()["count"] == 0  # nothing half-stored
+    assert call(refusing, "GET", "/v1/feedback").json()["count"] == 0  # nothing half-stored
 
 
 def test_retrain_job_learns_a_new_label_and_the_service_picks_it_up(live, labels):
