@@ -44,7 +44,8 @@ def classify_on(home: Path, workers: str) -> tuple[list[dict[str, object]], list
         rows = stored(home)
     finally:
         server.stop()
-    gone = not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    _, alive = psutil.wait_procs(children, timeout=20)  # the worker exits after its last chunk, not at once
+    gone = not [c for c in alive if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
     assert bool(children) == (workers != "0")
     return answers, rows, gone
 
