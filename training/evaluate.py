@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
 
 from sqmy.models.base import Engine, HeadProbabilities
 from sqmy.training.data import LabeledItem
@@ -27,6 +26,8 @@ def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, n_bi
 
 def classification_report(y_true: Sequence[str], y_pred: Sequence[str], confidence: np.ndarray) -> dict[str, Any]:
     """Accuracy, macro-F1 over the labels present in ``y_true``, per-class scores, confusion matrix, ECE."""
+    from sklearn.metrics import accuracy_score, confusion_matrix, f1_score, precision_recall_fscore_support
+
     labels = sorted(set(y_true))
     predicted_only = sorted(set(y_pred) - set(labels))
     precision, recall, f1, support = precision_recall_fscore_support(

@@ -17,11 +17,13 @@ from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from datasketch import LeanMinHash, MinHashLSH
-from usearch.index import Index
+
+if TYPE_CHECKING:
+    from datasketch import LeanMinHash, MinHashLSH
+    from usearch.index import Index
 
 from sqmy.app.similar.places import item_places, place_overlap, places_of
 from sqmy.app.similar.store import FORMAT, Entry, ItemStore
@@ -45,6 +47,8 @@ class Thresholds:
 
 
 def lean(signature: np.ndarray) -> LeanMinHash:
+    from datasketch import LeanMinHash
+
     return LeanMinHash(seed=1, hashvalues=signature.astype(np.uint64), scheme="legacy")
 
 
@@ -77,7 +81,7 @@ class SimilarIndex:
         self.store = ItemStore(directory / "items.db")
         self._lock = threading.RLock()
         self._ann = new_graph(projection.dim)
-        self._lsh = MinHashLSH(threshold=thresholds.duplicate, num_perm=NUM_PERM)
+        self._lsh = new_lsh(thresholds.duplicate)
         self.watermark = 0
         self._removed_seq = 0  # the last row of the store's ``removed`` table applied to the graph and the LSH
         self._saved = 0
@@ -132,7 +136,7 @@ class SimilarIndex:
             except Exception:  # a damaged snapshot: rebuild from the store
                 log.exception("similarity snapshot %d unreadable; rebuilding from the store", key)
                 self._ann.reset()  # type: ignore[no-untyped-call]  # usearch has no annotation here
-                self._lsh = MinHashLSH(threshold=self.thresholds.duplicate, num_perm=NUM_PERM)
+                self._lsh = new_lsh(self.thresholds.duplicate)
                 return
             self.watermark = self._saved = key
 
@@ -272,7 +276,16 @@ class SimilarIndex:
         return out if everything else out[:k]
 
 
+def new_lsh(threshold: float) -> MinHashLSH:
+    """An empty MinHash LSH (datasketch imported here: a server with SQMY_SIMILAR=off never pays for it)."""
+    from datasketch import MinHashLSH
+
+    return MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
+
+
 def new_graph(dim: int) -> Index:
+    from usearch.index import Index
+
     """The HNSW graph: cosine over int8-quantised vectors, 16 links per node; built with a candidate list of 32
     and searched with 128 (docs/BENCHMARKS.md: a third of the f16/64 insert cost; 99.2 % of the exact top 10
     among the 50 found, against 99.8 %)."""

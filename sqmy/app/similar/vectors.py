@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 from scipy import sparse
-from sklearn.decomposition import TruncatedSVD
 
 from sqmy.core.text import join_title
 
@@ -198,6 +197,8 @@ class Projection:
         projection = cls(vocabulary, idf, np.zeros((0, len(vocabulary)), dtype=np.float32))
         matrix = projection.tfidf(texts)
         dim = max(1, min(dim, matrix.shape[1] - 1, matrix.shape[0] - 1))
+        from sklearn.decomposition import TruncatedSVD  # lazy: 2 s of imports a server with SQMY_SIMILAR=off skips
+
         svd = TruncatedSVD(n_components=dim, algorithm="randomized", n_iter=3, random_state=0).fit(matrix)
         projection.components = svd.components_.astype(np.float32)
         return projection
