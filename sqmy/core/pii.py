@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from datetime import date
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 Span = tuple[str, int, int]  # (kind, start, end): kind is "phone" or "id_number"
 
@@ -169,6 +169,13 @@ def contains_pii(text: str) -> bool:
 _installed = False
 
 
+def _plain_arguments(args: object) -> bool:
+    """Whether a log record's arguments are a tuple of strings and numbers that can be masked in place (an integer
+    that looks like a phone or ID number cannot: the record is then formatted and masked whole)."""
+    return isinstance(args, tuple) and all(
+        isinstance(a, str | float | None) or (isinstance(a, int) and mask_pii(str(a)) == str(a)) for a in args)
+
+
 def install_log_masking() -> None:
     """Mask phone and ID numbers in every log record this process makes from now on (message, arguments and a
     formatted exception), whichever logger or handler it goes to. Idempotent."""
@@ -181,11 +188,15 @@ def install_log_masking() -> None:
 
     def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = make(*args, **kwargs)
-        try:
-            message = record.getMessage()
-        except Exception:  # a record whose arguments do not fit its format: leave it to logging's own report
-            return record
-        record.msg, record.args = mask_pii(message), None
+        if _plain_arguments(record.args):  # masked one by one: formatters that unpack them (uvicorn's access
+            record.msg = mask_pii(record.msg) if isinstance(record.msg, str) else record.msg  # log) still can
+            record.args = tuple(mask_pii(a) if isinstance(a, str) else a for a in cast(tuple[Any, ...], record.args))
+        else:
+            try:
+                message = record.getMessage()
+            except Exception:  # a record whose arguments do not fit its format: leave it to logging's own report
+                return record
+            record.msg, record.args = mask_pii(message), None
         if record.exc_info and record.exc_info[0] is not None:
             record.exc_text = mask_pii(logging.Formatter().formatException(record.exc_info))
         return record

@@ -50,3 +50,20 @@ def test_an_index_file_of_the_previous_format_is_re_derived_when_opened(tmp_path
     assert found[0]["id"] == "m001-0" and found[0]["kind"] == "duplicate"  # the signatures are whole again
     assert "锦江花园" in found[0]["places"]
     reopened.close()
+
+
+def test_the_bert_runtime_loads_after_the_similarity_graph_in_one_process() -> None:
+    """A server with its similarity index open loads BERT later: onnxruntime imported after usearch crashed the
+    process (a segfault, no Python error), so usearch is only reached through ``usearch_index``."""
+    import subprocess
+    import sys
+
+    code = ("import numpy as np\n"
+            "from sqmy.app.similar.index import new_graph\n"
+            "graph = new_graph(8)\n"
+            "graph.add(np.arange(4), np.eye(4, 8, dtype=np.float32))\n"
+            "import onnxruntime\n"
+            "print(len(graph), onnxruntime.get_device())\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[0] == "4"

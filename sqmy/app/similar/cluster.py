@@ -14,9 +14,8 @@ from typing import Any
 
 import numpy as np
 from scipy import sparse
-from usearch.index import Index
 
-from sqmy.app.similar.index import Thresholds, score
+from sqmy.app.similar.index import Thresholds, score, usearch_index
 from sqmy.app.similar.places import place_overlap, places_of
 from sqmy.app.similar.vectors import Projection, item_text, jaccard, signatures
 
@@ -55,7 +54,7 @@ def _links(vectors: np.ndarray, tfidf: sparse.csr_matrix, sigs: np.ndarray, plac
     n = len(vectors)
     if n < 2:
         return []
-    index = Index(ndim=vectors.shape[1], metric="cos", dtype="f32")
+    index = usearch_index()(ndim=vectors.shape[1], metric="cos", dtype="f32")
     index.add(np.arange(n, dtype=np.uint64), vectors)
     found = index.search(vectors, min(NEIGHBOURS + 1, n))
     keys = np.asarray(found.keys).reshape(n, -1)

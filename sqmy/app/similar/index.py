@@ -7,6 +7,7 @@ saved now and then and on close, so a restart loads them and adds only what came
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -283,13 +284,22 @@ def new_lsh(threshold: float) -> MinHashLSH:
     return MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
 
 
-def new_graph(dim: int) -> Index:
+def usearch_index() -> type[Index]:
+    """usearch's ``Index`` class, with onnxruntime (when installed) imported first: imported after usearch (whose
+    numkong kernels bring their own libgomp), onnxruntime 1.32's extension crashes the process on import — a server
+    whose similarity index was open died when its BERT engine loaded. Every usearch import goes through here."""
+    with contextlib.suppress(ImportError):
+        import onnxruntime  # noqa: F401
     from usearch.index import Index
 
+    return Index
+
+
+def new_graph(dim: int) -> Index:
     """The HNSW graph: cosine over int8-quantised vectors, 16 links per node; built with a candidate list of 32
     and searched with 128 (docs/BENCHMARKS.md: a third of the f16/64 insert cost; 99.2 % of the exact top 10
     among the 50 found, against 99.8 %)."""
-    return Index(ndim=dim, metric="cos", dtype="i8", connectivity=16, expansion_add=32, expansion_search=128)
+    return usearch_index()(ndim=dim, metric="cos", dtype="i8", connectivity=16, expansion_add=32, expansion_search=128)
 
 
 def result_view(row: dict[str, Any], kind: str | None, value: float, dup: float) -> dict[str, Any]:

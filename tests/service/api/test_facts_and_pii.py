@@ -116,3 +116,17 @@ def test_log_records_are_masked(caplog):
             logging.getLogger("sqmy.test").exception("stored %s", PHONE)
     assert_clean(caplog.text, "the log")
     assert "139****5678" in caplog.text
+
+
+def test_access_log_lines_are_masked_and_still_formatted():
+    """uvicorn's access log unpacks its record's arguments (client, method, path, version, status): masking must
+    leave them a tuple, or every access line becomes a 'Logging error' traceback on stderr."""
+    from uvicorn.logging import AccessFormatter
+
+    install_log_masking()
+    record = logging.getLogger("uvicorn.access").makeRecord(
+        "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "GET", f"/v1/items?q={PHONE}", "1.1", 200), None)
+    line = AccessFormatter('%(client_addr)s - "%(request_line)s" %(status_code)s', use_colors=False).format(record)
+    assert_clean(line, "the access log")
+    assert line.startswith('127.0.0.1:5000 - "GET /v1/items?q=139****5678 HTTP/1.1" 200')
