@@ -67,9 +67,13 @@ def start_server(home: Path, port: int, **env: str) -> subprocess.Popen[bytes]:
     server = subprocess.Popen([SQMY, "serve", "--port", str(port)],
                               env=bench_env(home, SQMY_ENABLE_NOOP="1", SQMY_DATABASE_URL=f"sqlite:///{home}/speed.db",
                                             **env))
-    for _ in range(600):
+    promoted = set(json.loads((home / "models" / "current.json").read_text()))
+    wanted = {"tfidf", "ensemble"} if "bert" in promoted else {"tfidf"}
+    for _ in range(1500):  # ready, and every promoted model loaded: a BERT load in the background would be measured
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+            ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2)
+            if ready.status_code == 200 and wanted <= set(ready.json().get("engines", {})):
+                time.sleep(2)  # the similarity index finishes opening
                 return server
         except httpx.TransportError:
             pass
