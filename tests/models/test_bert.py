@@ -14,20 +14,9 @@ from sqmy.app.routing import Router
 from sqmy.models import ModelRegistry, load_engine
 from sqmy.models.base import Doc
 from sqmy.models.bert import BertEngine
-from sqmy.training.data import corpus_files, load_items, to_training
+from sqmy.training.data import to_training
 from sqmy.training.train import train_and_register
 from tests.conftest import SQMY, sqmy_env
-from tests.utils.tiny_bert import write_tiny_bert
-
-
-@pytest.fixture(scope="module")
-def tiny_base(tmp_path_factory):
-    return write_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
-
-
-@pytest.fixture(scope="module")
-def items(tiny_corpus_dir, labels):
-    return load_items(corpus_files(tiny_corpus_dir), labels).items
 
 
 @pytest.fixture(scope="module")

@@ -5,22 +5,10 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pytest
 
 from sqmy.models.bert import BertEngine
 from sqmy.models.bert_student import StudentArguments, distil
-from sqmy.training.data import corpus_files, load_items, to_training
-from tests.utils.tiny_bert import write_tiny_bert
-
-
-@pytest.fixture(scope="module")
-def tiny_base(tmp_path_factory):
-    return write_tiny_bert(tmp_path_factory.mktemp("tiny-bert"))
-
-
-@pytest.fixture(scope="module")
-def items(tiny_corpus_dir, labels):
-    return load_items(corpus_files(tiny_corpus_dir), labels).items
+from sqmy.training.data import to_training
 
 
 def test_the_student_keeps_fewer_layers_learns_the_teacher_and_resumes(tiny_base, items, tmp_path):
