@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 from sklearn.metrics import f1_score
 
+from bench.common import print_report
 from bench.generalisation import SETS, _path, _rows
 from sqmy.core.config import get_settings
 from sqmy.models import ModelRegistry, load_engine
@@ -85,11 +86,7 @@ def main() -> None:
         if SETS[name].is_file():
             report[name] = curve(ensemble, bert, tfidf, _rows(SETS[name]), thresholds)
             print(name, json.dumps(report[name], ensure_ascii=False), file=sys.stderr)
-    text = json.dumps(report, ensure_ascii=False, indent=1)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text, encoding="utf-8")
-    print(text)
+    print_report(report, args.out)
 
 
 if __name__ == "__main__":

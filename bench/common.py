@@ -55,3 +55,12 @@ def write_jsonl(path: Path, rows: list[dict[str, str]]) -> Path:
         for row in rows:
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
     return path
+
+
+def print_report(report: dict, out: Path | None = None) -> None:
+    """Print ``report`` as indented JSON, and write the same text to ``out`` when given."""
+    text = json.dumps(report, ensure_ascii=False, indent=1)
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+    print(text)

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 from sklearn.metrics import f1_score
 
-from bench.common import REPO, SHARED_DATA
+from bench.common import REPO, SHARED_DATA, print_report
 from sqmy.app.knowledge import DirectoryKnowledge
 from sqmy.app.policy import RoutingPolicy
 from sqmy.app.reload import load_current_engines
@@ -125,11 +125,7 @@ def main() -> None:
                   f"l3acc={result.get('l3_accuracy')} lead@1={result.get('lead_top1')} "
                   f"lead@3={result.get('lead_top3')} skipped_bert={result.get('skipped_bert_share')}",
                   file=sys.stderr)
-    text = json.dumps(report, ensure_ascii=False, indent=1)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text, encoding="utf-8")
-    print(text)
+    print_report(report, args.out)
 
 
 if __name__ == "__main__":
