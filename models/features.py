@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 import orjson
-import scipy.sparse as sp
 
 from sqmy.core.text import chars, words
+from sqmy.models.sparse_rows import SparseRows
 from sqmy.models.term_index import CharGramIndex, WordGramIndex
 
 BLOCKS: dict[str, Callable[[str], list[str]]] = {"words": words, "chars": chars}  # in column order
@@ -40,7 +40,9 @@ class TextFeatures:
         self.min_df = min_df
         self.max_features = max_features
 
-    def fit_transform(self, texts: Sequence[str]) -> sp.csr_matrix:
+    def fit_transform(self, texts: Sequence[str]) -> Any:
+        """Fit the vocabularies and idf weights; the training matrix as a ``scipy.sparse.csr_matrix``."""
+        import scipy.sparse as sp
         from sklearn.feature_extraction.text import TfidfVectorizer
 
         self.vocabularies_: list[dict[str, int]] = []
@@ -74,13 +76,14 @@ class TextFeatures:
     def n_features(self) -> int:
         return sum(len(v) for v in self.vocabularies_)
 
-    def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
+    def transform(self, texts: Sequence[str]) -> SparseRows:
+        """The TF-IDF rows of ``texts`` (``TfidfVectorizer.transform`` of each block, side by side)."""
         blocks = []
         for k, (name, vocabulary, idf) in enumerate(zip(BLOCKS, self.vocabularies_, self.idfs_, strict=True)):
             index = self._index(k) if len(texts) >= BULK else None
             indices, indptr = index.lookup(texts) if index is not None else _lookup(BLOCKS[name], vocabulary, texts)
             blocks.append(_tfidf(indices, indptr, len(vocabulary), idf))
-        return sp.hstack(blocks, format="csr", dtype=np.float32)
+        return SparseRows.hstack(blocks)
 
     def _index(self, block: int) -> CharGramIndex | WordGramIndex | None:
         """The block's vocabulary as a numpy lookup (``sqmy.models.term_index``), built on first use and not saved;
@@ -138,11 +141,10 @@ def _lookup(analyzer: Callable[[str], list[str]], vocabulary: dict[str, int],
     return np.asarray(indices, dtype=np.int32), np.asarray(indptr, dtype=np.int64)
 
 
-def _tfidf(indices: np.ndarray, indptr: np.ndarray, n_columns: int, idf: np.ndarray) -> sp.csr_matrix:
+def _tfidf(indices: np.ndarray, indptr: np.ndarray, n_columns: int, idf: np.ndarray) -> SparseRows:
     """Sublinear tf × idf, L2-normalised rows, from term occurrences: ``TfidfVectorizer(sublinear_tf=True)``'s
     transform."""
-    x = sp.csr_matrix((np.ones(len(indices), dtype=np.float32), indices, indptr), shape=(len(indptr) - 1, n_columns))
-    x.sum_duplicates()
+    x = SparseRows.from_occurrences(indices, indptr, n_columns)
     np.log(x.data, out=x.data)
     x.data += 1
     x.data *= idf[x.indices]
@@ -150,7 +152,7 @@ def _tfidf(indices: np.ndarray, indptr: np.ndarray, n_columns: int, idf: np.ndar
     return x
 
 
-def _normalize_rows(x: sp.csr_matrix) -> None:
+def _normalize_rows(x: SparseRows) -> None:
     """Scale each row to unit L2 norm in place, with the arithmetic of ``sklearn.preprocessing.normalize``
     (float32 squares summed in float64, row by row; the division in float64): the same matrix, bit for bit."""
     if not x.nnz:

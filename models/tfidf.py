@@ -1,7 +1,8 @@
 """TF-IDF engine: jieba word n-grams + character n-grams, linear SVMs, calibrated probabilities.
 
-Serving needs numpy, scipy.sparse and rjieba only: scikit-learn is imported to fit, and to read a model saved
-in the earlier pickled format (``sqmy.models.tfidf_artifact`` reads and writes the artifact)."""
+Serving needs numpy and rjieba only (scipy.sparse for batches of 16 or more): scikit-learn is imported to fit,
+and to read a model saved in the earlier pickled format
+(``sqmy.models.tfidf_artifact`` reads and writes the artifact)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from sqmy.core.text import join_title
 from sqmy.models import tfidf_artifact
 from sqmy.models.base import Doc, Engine, HeadProbabilities, Targets, check_docs, hierarchical_l2
 from sqmy.models.features import TextFeatures
 from sqmy.models.metadata import read_metadata, write_metadata
+from sqmy.models.sparse_rows import SparseRows
 from sqmy.models.tfidf_artifact import Artifact
 from sqmy.models.tfidf_heads import Level3Head, MulticlassHead, MultilabelHead  # old pickles find them here
 
@@ -51,7 +52,7 @@ class TfidfEngine(Engine):
         self.min_df = min_df
         self.cv = cv
 
-    def _transform(self, docs: Sequence[Doc]) -> sp.csr_matrix:
+    def _transform(self, docs: Sequence[Doc]) -> SparseRows:
         return self.features_.transform([join_title(d.title, d.text) for d in check_docs(docs)])
 
     def fit(self, docs: Sequence[Doc], targets: Targets, log: Callable[[str], None] | None = None,
@@ -107,11 +108,11 @@ class TfidfEngine(Engine):
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "topic_l1_")
 
-    def scores(self, x: sp.csr_matrix) -> np.ndarray:
-        """Every head's linear scores ``x @ W + b``, columns as ``slices_``. Column by column (CSC), each row of
-        ``W`` is read once per batch instead of once per item that has the feature: 2x faster on a batch of 256,
-        and the same sums in the same order."""
-        out: np.ndarray = np.asarray(x.tocsc() @ self.weights_) + self.bias_
+    def scores(self, x: SparseRows) -> np.ndarray:
+        """Every head's linear scores ``x @ W + b``, columns as ``slices_`` (a batch column by column through
+        scipy's CSC kernel, where each row of ``W`` is read once per batch: 2x faster on 256 items; a few items
+        in numpy, without importing scipy; the same sums in the same order either way)."""
+        out: np.ndarray = (x @ self.weights_) + self.bias_
         return out
 
     def predict_proba(self, docs: Sequence[Doc]) -> HeadProbabilities:

@@ -11,11 +11,11 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from sqmy.models.calibration import PlattScaler, fit_temperature, grouped_softmax, out_of_fold_scores, softmax_t
 
 if TYPE_CHECKING:
+    import scipy.sparse as sp
     from sklearn.svm import LinearSVC
 
 

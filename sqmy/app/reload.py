@@ -10,13 +10,15 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqmy.app.metrics import Metrics
 from sqmy.app.routing import Router
 from sqmy.core.config import TRAINABLE_ENGINES
 from sqmy.models import ModelRegistry, load_engine
 from sqmy.models.base import Doc, Engine
+
+if TYPE_CHECKING:
+    from sqmy.app.metrics import Metrics  # prometheus_client: not imported by the CLI
 
 log = logging.getLogger(__name__)
 

@@ -1,14 +1,21 @@
-"""All configuration in one place: environment variables prefixed ``SQMY_`` with defaults."""
+"""All configuration in one place: environment variables prefixed ``SQMY_`` with defaults.
+
+The fields are read from the environment by ``Settings.__init__`` (names case-insensitive, empty values ignored,
+unknown ``SQMY_*`` variables ignored: what ``pydantic-settings`` did for these scalar fields) and validated by
+pydantic; ``pydantic-settings`` itself is not used because its import (asyncio, importlib.metadata, its cloud
+sources) was a tenth of a second of every command's start-up."""
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+ENV_PREFIX = "SQMY_"
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 PACKAGE_DATA = Path(__file__).resolve().parents[1] / "data"
@@ -26,10 +33,19 @@ TRAINABLE_ENGINES: tuple[str, ...] = (EngineName.TFIDF.value, EngineName.BERT.va
 ENGINE_CHOICES: tuple[str, ...] = tuple(e.value for e in EngineName)
 
 
-class Settings(BaseSettings):
-    """Runtime settings; every field can be set as ``SQMY_<NAME>``."""
+def environment(fields: Any, prefix: str = ENV_PREFIX) -> dict[str, str]:
+    """``{field: value}`` of the non-empty ``<prefix><FIELD>`` environment variables (any letter case)."""
+    wanted = {f"{prefix}{name}".upper(): name for name in fields}
+    return {wanted[key.upper()]: value for key, value in os.environ.items() if key.upper() in wanted and value}
 
-    model_config = SettingsConfigDict(env_prefix="SQMY_", env_ignore_empty=True, extra="ignore")
+
+class Settings(BaseModel):
+    """Runtime settings; every field can be set as ``SQMY_<NAME>`` (keyword arguments win over the environment)."""
+
+    model_config = ConfigDict(extra="ignore", validate_default=True)
+
+    def __init__(self, **values: Any) -> None:
+        super().__init__(**{**environment(type(self).model_fields), **values})
 
     HOME: Path = Field(default=Path("var"), description="Everything a site accumulates: database, models, jobs.")
     HOST: str = "127.0.0.1"

@@ -179,8 +179,9 @@ def _town_places(text: str, tokens: Sequence[Token]) -> list[Fact]:
     """Towns, townships and subdistricts of the national table (the longest name that ends at 镇/乡/街道/苏木),
     only where a word starts: 部分乡镇 holds no 分乡镇."""
     starts = {t[2] for t in tokens}
-    names, out = _town_names(), []
+    out: list[Fact] = []
     for m in _TOWN_TAIL.finditer(text):
+        names = _town_names()  # the national table is read when a text first has a 镇/乡/街道/苏木
         begin = next((b for b in range(max(0, m.end() - 12), m.end() - 2)
                       if b in starts and text[b:m.end()] in names), None)
         if begin is not None and text[m.end():m.end() + 1] not in _AFTER_TOWN_WORD:

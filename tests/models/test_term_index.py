@@ -5,6 +5,7 @@ import pytest
 
 from sqmy.core.text import chars, join_title, words
 from sqmy.models.features import BULK, TextFeatures, _lookup
+from sqmy.models.sparse_rows import SCIPY_FROM_ROWS
 from sqmy.models.term_index import CharGramIndex, WordGramIndex
 from tests.utils.tiny_corpus import ITEMS
 
@@ -51,3 +52,41 @@ def test_bulk_and_one_by_one_transforms_are_the_same_matrix(features):
 def test_a_word_vocabulary_it_cannot_represent_is_refused():
     with pytest.raises(ValueError, match="two tokens"):
         WordGramIndex({"a b c": 0})
+
+
+def test_scores_of_one_item_are_the_scores_it_gets_in_a_batch(features):
+    """One item is scored in numpy, a batch through scipy's CSC kernel: the same sums, bit for bit, so an item's
+    confidence does not depend on how it was sent."""
+    fitted, texts = features
+    weights = np.random.default_rng(0).standard_normal((fitted.n_features, 7)).astype(np.float32)
+    batch = fitted.transform(texts)
+    assert batch.shape[0] >= SCIPY_FROM_ROWS
+    in_batch = batch @ weights
+    alone = np.vstack([fitted.transform([t]) @ weights for t in texts])
+    np.testing.assert_array_equal(alone, in_batch)
+    np.testing.assert_array_equal(in_batch, np.asarray(batch.tocsc() @ weights))
+
+
+def test_the_rows_are_scipy_s_matrix(features):
+    fitted, texts = features
+    x = fitted.transform(texts)
+    reference = x.tocsr().copy()
+    reference.sort_indices()
+    assert reference.has_canonical_format
+    np.testing.assert_array_equal(x.indices, reference.indices)
+    np.testing.assert_array_equal(x.indptr, reference.indptr)
+    np.testing.assert_array_equal(x.data, reference.data)
+
+
+def test_the_tfidf_path_imports_no_scipy_for_one_item():
+    """`sqmy classify` should not pay for scipy's import (a quarter of a second of CPU)."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom sqmy.models.features import TextFeatures\nf = TextFeatures(min_df=1)\n"
+            "f.vocabularies_ = [{'路灯': 0}, {'路': 0, '灯': 1}]\nimport numpy as np\n"
+            "f.idfs_ = [np.ones(1, np.float32), np.ones(2, np.float32)]\n"
+            "x = f.transform(['路灯坏了'])\nprint((x @ np.ones((3, 2), np.float32)).tolist(), "
+            "'scipy' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().endswith("False"), out
