@@ -89,11 +89,12 @@ def sample_rss(pid: int, stop: threading.Event, peak: list[float]) -> None:
         time.sleep(0.2)
 
 
-def cpu_seconds(pid: int) -> float:
-    """CPU seconds (user + system) of the server and its children so far."""
+def cpu_seconds(pid: int, *, children: bool = True) -> float:
+    """CPU seconds (user + system) of the server and (unless ``children`` is false) its children so far: the
+    bulk worker, the similarity indexer."""
     process = psutil.Process(pid)
     total = 0.0
-    for p in [process, *process.children(recursive=True)]:
+    for p in [process, *(process.children(recursive=True) if children else [])]:
         times = p.cpu_times()
         total += times.user + times.system
     return total
@@ -102,10 +103,12 @@ def cpu_seconds(pid: int) -> float:
 def measured(pid: int, url: str, payload: str, seconds: int, connections: int = 50) -> dict[str, float]:
     """wrk's figures plus the server's CPU milliseconds per request (the machine is shared: this is what a
     request costs whatever else runs) and the 1-minute load average at the end."""
-    before = cpu_seconds(pid)
+    before, before_alone = cpu_seconds(pid), cpu_seconds(pid, children=False)
     out = wrk(url, payload, seconds, connections=connections)
-    requests = out["req_per_s"] * seconds
-    return out | {"server_cpu_ms_per_req": round((cpu_seconds(pid) - before) * 1000 / max(requests, 1), 2),
+    requests = max(out["req_per_s"] * seconds, 1)
+    return out | {"server_cpu_ms_per_req": round((cpu_seconds(pid) - before) * 1000 / requests, 2),
+                  "serving_process_cpu_ms_per_req": round(
+                      (cpu_seconds(pid, children=False) - before_alone) * 1000 / requests, 2),
                   "load_avg_1min": round(psutil.getloadavg()[0], 2)}
 
 

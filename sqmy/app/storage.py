@@ -429,6 +429,13 @@ class ClassificationLog:
         self._queue.put(written)  # ends the batch at once; done after the rows before it are written
         return written
 
+    def barrier(self) -> Future[None]:
+        """A future done once every row queued before this call is committed (or its write failed and was
+        logged); await it with ``asyncio.wrap_future`` or wait for its ``result()``."""
+        written: Future[None] = Future()
+        self._queue.put(written)
+        return written
+
     def _run(self) -> None:
         while True:
             batch, written, stop = self._gather()

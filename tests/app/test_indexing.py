@@ -1,34 +1,66 @@
-"""The similarity index fed in batches: items classified one request at a time reach the index many per call, and a
-lookup right after still finds every one of them."""
+"""The similarity index fed from the classification log (``LogFeed``, what the indexer process runs): rows are
+stored as the log stores them, a feeder that starts again goes on from the persisted watermark, and feeding a row
+twice does not undo a staff verdict's labels."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from sqmy.app.indexing import BatchedSimilarService
-from sqmy.app.similar.store import Entry
-from sqmy.core.config import Settings
+from sqmy.app.similar.feed import LogFeed
+from sqmy.app.similar.store import ItemStore
+from sqmy.app.similar.vectors import Projection
+from sqmy.app.storage import ClassificationLog, make_engine, new_classification_id, row_builders
 from tests.utils.similar import with_projection
 
-TEXTS = ["青溪市白沙镇幸福村的垃圾好几天没人清运，臭气熏天", "学校门口早晚高峰堵车严重，建议增设红绿灯",
-         "某某路上的餐馆油烟直排，楼上居民没法开窗", "小区3栋门口的路灯坏了一个多月，晚上出门不安全"]
+TEXTS = ["青溪市白沙镇幸福村的垃圾好几天没人清运，臭气熏天，联系电话13812345678",
+         "学校门口早晚高峰堵车严重，建议增设红绿灯", "某某路上的餐馆油烟直排，楼上居民没法开窗",
+         "小区3栋门口的路灯坏了一个多月，晚上出门不安全", "幸福村垃圾站满了没人清理，苍蝇很多"]
 
 
-def test_entries_added_one_by_one_are_indexed_together_and_found_at_once(tmp_path: Path) -> None:
-    settings = Settings(HOME=with_projection(tmp_path / "home"))
-    service = BatchedSimilarService(settings, interval=30.0, max_entries=1_000)  # hand-over by flush only
-    service.start()
-    index = service.ready()
-    calls: list[int] = []
-    add = index.add
-    index.add = lambda entries: calls.append(len(entries)) or add(entries)  # type: ignore[method-assign]
+def result(n: int) -> dict[str, Any]:
+    return {"classification_id": new_classification_id(), "topic": "城乡建设", "topic_path": ["城乡建设", "环卫"],
+            "topic_confidence": 0.9, "departments": [{"name": f"单位{n}", "role": "lead"}], "engine": "tfidf",
+            "model_version": "tfidf-test", "needs_review": False, "facts": []}
+
+
+def classify(log: ClassificationLog, texts: list[str]) -> list[str]:
+    """Rows as /v1/classify logs them (phone and ID numbers masked); their classification ids."""
+    items = [{"id": None, "title": "", "text": t} for t in texts]
+    results = [result(n) for n in range(len(texts))]
+    log.add(row_builders(items, results, "api", raw=False))
+    log.barrier().result(timeout=30)
+    return [r["classification_id"] for r in results]
+
+
+def test_the_feed_stores_logged_rows_once_and_goes_on_where_it_stopped(tmp_path: Path) -> None:
+    home = with_projection(tmp_path / "home")
+    db = make_engine(f"sqlite:///{home / 'sqmy.db'}")
+    log = ClassificationLog(db)
+    projection = Projection.load(home / "similar" / "projection")
+    assert projection is not None
+    store = ItemStore(home / "similar" / "items.db")
     try:
-        for n in range(24):  # what 24 single-item requests hand over
-            service.add([Entry(id=f"c{n}", text=f"{TEXTS[n % 4]}（第{n}次反映）", title="", source="api",
-                               topic=None, lead=None, date="2026-12-07")])
-        service.flush()  # what a similar lookup does first
-        found = index.similar(TEXTS[3], k=20)
+        first = classify(log, TEXTS[:3])
+        feed = LogFeed(db, home / "similar", projection, store, batch=2)
+        assert feed.catch_up() == 3
+        found = {r["id"]: r for r in store.rows(list(store.keys_of(first).values())).values()}
+        assert set(found) == set(first)
+        assert "13812345678" not in found[first[0]]["text"]  # the log's masked text, not the request's
+        assert found[first[1]]["lead"] == "单位1" and found[first[1]]["topic"] == "城乡建设/环卫"
+
+        later = classify(log, TEXTS[3:])  # accepted while no feeder ran
+        store.set_labels(first[0], topic="农林牧渔/畜牧", lead="市农业农村局", verdict="correct")
+        again = LogFeed(db, home / "similar", projection, store)  # a feeder started anew
+        assert again.catch_up() == 2  # only the rows after the watermark
+        assert set(store.keys_of(later)) == set(later) and store.count() == 5
+
+        again._save(0)  # the same rows fed a second time (ids that started again)
+        again.catch_up()
+        assert store.count() == 5
+        relabelled = store.rows([store.keys_of([first[0]])[first[0]]])
+        assert next(iter(relabelled.values()))["lead"] == "市农业农村局"  # the verdict's labels stay
     finally:
-        service.close()
-    assert calls == [24]
-    assert {row["id"] for row in found} >= {f"c{n}" for n in range(3, 24, 4)}
+        log.close()
+        store.close()
+        db.dispose()

@@ -1,0 +1,105 @@
+"""The similarity index fed from the classification log: every classification the service accepts is a row of the
+``classifications`` table; a feeder reads the rows after its watermark, writes them to the index's item store and
+moves the watermark on. The watermark (``feed.json``) and a lock (``feed.lock``) live beside the store under
+``SQMY_HOME/similar``, so the indexer process and a server catching up before a lookup feed the same rows once,
+in order, and a feeder that died is followed by one that starts where it stopped.
+
+The store receives what the log stores: title and text with phone and ID numbers masked unless
+SQMY_STORE_RAW_TEXT (or SQMY_MASK_PII off), and the places of the facts found at classification time."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
+
+from sqmy.app.similar.index import store_entries
+from sqmy.app.similar.store import Entry, ItemStore
+from sqmy.app.similar.vectors import Projection
+from sqmy.app.storage import Classification
+
+log = logging.getLogger(__name__)
+FEED_BATCH = 128  # rows read, derived and stored at once (the lock is held that long)
+SOURCE = "api"  # the rows of /v1/classify (the only rows the service indexed before)
+COLUMNS = (Classification.id, Classification.uid, Classification.title, Classification.text,
+           Classification.topic_path, Classification.lead_department, Classification.result,
+           Classification.created_at)
+
+
+def entry_of(row: Any) -> Entry:
+    """The index entry of one classification row: its stored title and text, its labels, the places of its facts."""
+    facts = (row.result or {}).get("facts") if isinstance(row.result, dict) else None
+    created = row.created_at
+    date = created.date().isoformat() if isinstance(created, datetime) else str(created or "")[:10] or None
+    return Entry(id=row.uid, text=row.text or "", title=row.title or "", source=SOURCE,
+                 topic="/".join(row.topic_path) if row.topic_path else None, lead=row.lead_department, date=date,
+                 extra={"facts": facts} if isinstance(facts, list) else {})
+
+
+class LogFeed:
+    """Feeds ``store`` with the classification rows of ``db`` after the watermark kept in ``directory``."""
+
+    def __init__(self, db: Engine, directory: Path, projection: Projection, store: ItemStore, *,
+                 batch: int = FEED_BATCH) -> None:
+        self.db, self.directory, self.projection, self.store, self.batch = db, directory, projection, store, batch
+        directory.mkdir(parents=True, exist_ok=True)
+        self.state_path = directory / "feed.json"
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        with open(self.directory / "feed.lock", "a+") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def watermark(self) -> int:
+        """The id of the last classification row fed (0: none yet)."""
+        try:
+            return int(json.loads(self.state_path.read_text(encoding="utf-8"))["classifications"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return 0
+
+    def _save(self, last: int) -> None:
+        tmp = self.directory / f"feed.json.tmp-{os.getpid()}"
+        tmp.write_text(json.dumps({"classifications": last}), encoding="utf-8")
+        os.replace(tmp, self.state_path)
+
+    def feed_once(self) -> int:
+        """Store the next rows after the watermark (at most ``batch``) and move it on; how many rows were read.
+        An item already in the store is left as it is (a staff verdict may have changed its labels)."""
+        with self._locked():
+            last = self.watermark()
+            with self.db.connect() as conn:
+                rows = conn.execute(select(*COLUMNS).where(Classification.id > last, Classification.source == SOURCE)
+                                    .order_by(Classification.id).limit(self.batch)).all()
+                if not rows:
+                    if last and int(conn.execute(select(func.coalesce(func.max(Classification.id), 0)))
+                                    .scalar() or 0) < last:  # every row was deleted and ids start again
+                        log.warning("classification ids restarted below the index feed's watermark %d", last)
+                        self._save(0)
+                    return 0
+            entries = [entry_of(r) for r in rows if r.uid]
+            present = self.store.keys_of([e.id for e in entries])
+            store_entries(self.store, self.projection, [e for e in entries if e.id not in present])
+            self._save(int(rows[-1].id))
+            return len(rows)
+
+    def catch_up(self) -> int:
+        """Feed every row committed so far; how many were read."""
+        total = 0
+        while True:
+            count = self.feed_once()
+            total += count
+            if count < self.batch:
+                return total
