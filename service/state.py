@@ -13,6 +13,7 @@ from sqmy.app.bulk import BulkLane
 from sqmy.app.indexing import FedSimilarService
 from sqmy.app.jobs import JobManager, subprocess_env
 from sqmy.app.knowledge import DirectoryKnowledge
+from sqmy.app.logwriter import LogWriter
 from sqmy.app.metrics import Metrics
 from sqmy.app.policy import RoutingPolicy
 from sqmy.app.reload import ModelWatcher
@@ -69,7 +70,7 @@ class AppState:
                                 bulk=bulk, bulk_chars=settings.BULK_CHARS)
         jobs = JobManager(db, settings.jobs_dir, subprocess_env(settings.HOME, settings.database_url),
                           on_finished=watcher.on_job_finished, batch_parallel=settings.BATCH_JOBS_PARALLEL)
-        classification_log = ClassificationLog(db)
+        classification_log = ClassificationLog(db, writer=LogWriter(settings.database_url))
         return cls(settings, labels, registry, router, db, classification_log, serving, metrics, watcher, jobs,
                    BertBuilder(settings, registry, jobs), auth_enabled(settings.AUTH, settings.HOST),
                    DailyPrune(db, settings.jobs_dir, Retention.from_settings(settings),
