@@ -21,6 +21,7 @@ about 60 characters (the issue's request).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
 import subprocess
@@ -83,9 +84,16 @@ def start_server(home: Path, port: int, **env: str) -> subprocess.Popen[bytes]:
 
 
 def sample_rss(pid: int, stop: threading.Event, peak: list[float]) -> None:
+    """``peak[0]``: the serving process's peak RSS; ``peak[1]``: the peak of its children's RSS together (the
+    bulk worker, the similarity indexer, the log writer)."""
     process = psutil.Process(pid)
     while not stop.is_set():
         peak[0] = max(peak[0], process.memory_info().rss / 2**20)
+        children = 0.0
+        for child in process.children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                children += child.memory_info().rss / 2**20
+        peak[1] = max(peak[1], children)
         time.sleep(0.2)
 
 
@@ -116,7 +124,7 @@ def http_rows(home: Path, seconds: int, env: dict[str, str], tfidf_only: bool) -
     port = 18791
     server = start_server(home, port, **env)
     base = f"http://127.0.0.1:{port}"
-    stop, peak = threading.Event(), [0.0]
+    stop, peak = threading.Event(), [0.0, 0.0]
     sampler = threading.Thread(target=sample_rss, args=(server.pid, stop, peak), daemon=True)
     sampler.start()
     try:
@@ -144,7 +152,7 @@ def http_rows(home: Path, seconds: int, env: dict[str, str], tfidf_only: bool) -
     return {"auto_answers_with": answering, "noop_50": noop, "tfidf_50": tfidf, "noop_50_again": noop_again,
             "tfidf_vs_noop": {"req_per_s": round(tfidf["req_per_s"] / noop_rate, 3),
                               "p99": round(tfidf["p99_ms"] / noop["p99_ms"], 2)},
-            **auto_rows, "server_peak_rss_mb": round(peak[0])}
+            **auto_rows, "server_peak_rss_mb": round(peak[0]), "children_peak_rss_mb": round(peak[1])}
 
 
 def batch_auto(home: Path, n: int, items: list[dict[str, str]] | None = None) -> dict[str, object]:

@@ -26,6 +26,7 @@ from typing import IO
 
 from sqlalchemy.engine import Engine as DbEngine
 
+from sqmy.app.logwriter import name_process
 from sqmy.app.similar.feed import LogFeed
 from sqmy.app.similar.service import SimilarService
 from sqmy.app.similar.store import FORMAT, ItemStore
@@ -101,6 +102,7 @@ def indexer_main(settings: Settings, parent: int) -> None:
     lock = try_lock(lock_path(settings))
     if lock is None:
         return
+    name_process("sqmy-indexer")
     lock.seek(0)
     lock.truncate()
     lock.write(f"{os.getpid()}\n")

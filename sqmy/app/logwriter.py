@@ -13,12 +13,20 @@ import multiprocessing
 import signal
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 from typing import Any
 
 from sqmy.app.storage import WriterUnavailableError
 
 log = logging.getLogger(__name__)
 MAX_STARTS = 20  # writers started by one log at most: a writer that keeps dying leaves the writing in process
+
+
+def name_process(name: str) -> None:
+    """Name this process as ``ps``/``top`` show it (Linux: 15 characters), so a helper process is told apart from
+    the server it serves."""
+    with contextlib.suppress(OSError):
+        Path("/proc/self/comm").write_text(name[:15])
 
 
 def _serve(url: str, conn: Connection) -> None:
@@ -28,6 +36,7 @@ def _serve(url: str, conn: Connection) -> None:
 
     from sqmy.app.storage import Classification, make_engine, transaction
 
+    name_process("sqmy-log-writer")
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the server's to handle; it closes the pipe
     signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the server stops it after the last batch
     engine = make_engine(url)

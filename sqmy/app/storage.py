@@ -416,19 +416,16 @@ class ClassificationLog:
     """Writes classification rows from a background thread in batches, off the request path.
 
     A batch is what arrives within ``gather_seconds`` of its first row (at most ``max_batch``), committed in one
-    transaction. When rows arrive at an idle writer (nothing queued or being written, and no row added for
-    ``idle_seconds``) they are written at once and ``add`` returns a future done on commit, so an idle server can
-    store a classification before acknowledging it (cheap: one small transaction). A busy server batches: one
-    transaction per request instead would cost its BEGIN and COMMIT each time. ``close()`` drains the queue."""
+    transaction. When rows arrive at an idle writer (nothing queued or being written) they are written at once and
+    ``add`` returns a future done on commit, so an idle server can store a classification before acknowledging it
+    (cheap: one small transaction); a busy one batches. ``close()`` drains the queue."""
 
     def __init__(self, engine: Engine, *, gather_seconds: float = 0.02, max_batch: int = 500,
-                 idle_seconds: float = 0.1, writer: LogSink | None = None) -> None:
+                 writer: LogSink | None = None) -> None:
         """``writer``: commits a batch elsewhere (``sqmy.app.logwriter``: a process of its own), raising
         ``WriterUnavailableError`` when it cannot, so the batch is written here."""
         self.engine, self.gather_seconds, self.max_batch = engine, gather_seconds, max_batch
         self.writer = writer
-        self.idle_seconds = idle_seconds
-        self._last_add = float("-inf")
         self._queue: queue.Queue[PendingRow | Future[None] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="sqmy-classification-log", daemon=True)
         self._thread.start()
@@ -438,9 +435,7 @@ class ClassificationLog:
         hashing long texts stays off the caller's event loop). When the writer was idle (see the class), a future
         done once they are committed (or their write failed and was logged), else ``None``.
         Await it with ``asyncio.wrap_future``: no thread waits for it."""
-        now = time.monotonic()
-        idle = self._queue.unfinished_tasks == 0 and now - self._last_add >= self.idle_seconds
-        self._last_add = now
+        idle = self._queue.unfinished_tasks == 0
         for row in rows:
             self._queue.put(row)
         if not (idle and rows):
@@ -495,8 +490,9 @@ class ClassificationLog:
                 try:
                     self.writer.write(rows)
                     return
-                except WriterUnavailableError as exc:
-                    log.warning("log writer process unavailable (%s); writing %d rows in process", exc, len(rows))
+                except WriterUnavailableError as exc:  # "starting": the first second of a server's life
+                    log.log(logging.DEBUG if str(exc) == "starting" else logging.WARNING,
+                            "log writer process unavailable (%s); writing %d rows in process", exc, len(rows))
             with transaction(self.engine) as conn:
                 conn.execute(insert(Classification), rows)
         except Exception:  # never let logging take the service down; report it

@@ -64,3 +64,69 @@ def test_the_feed_stores_logged_rows_once_and_goes_on_where_it_stopped(tmp_path:
         log.close()
         store.close()
         db.dispose()
+
+
+def test_a_row_committed_after_a_later_id_is_fed_when_looking_back(tmp_path: Path) -> None:
+    """PostgreSQL hands out ids before commit: a row may appear below the watermark (ids 1, 2, 4 fed, then 3)."""
+    home = with_projection(tmp_path / "home")
+    db = make_engine(f"sqlite:///{home / 'sqmy.db'}")
+    projection = Projection.load(home / "similar" / "projection")
+    assert projection is not None
+    store = ItemStore(home / "similar" / "items.db")
+    log = ClassificationLog(db)
+
+    def logged(ids: list[int]) -> list[str]:
+        items = [{"id": None, "title": "", "text": TEXTS[i]} for i in ids]
+        results = [result(i) for i in ids]
+        built = [(lambda b=b, i=i: b() | {"id": i}) for b, i in zip(row_builders(items, results, "api", raw=False),
+                                                                     ids, strict=True)]
+        log.add(built)
+        log.barrier().result(timeout=30)
+        return [r["classification_id"] for r in results]
+
+    try:
+        early = logged([1, 2, 4])
+        feed = LogFeed(db, home / "similar", projection, store, lookback=10)
+        feed.catch_up()
+        late = logged([3])
+        feed.catch_up()
+        assert set(store.keys_of(early + late)) == set(early + late)
+    finally:
+        log.close()
+        store.close()
+        db.dispose()
+
+
+def test_without_an_indexer_process_the_server_feeds_the_index_itself(tmp_path: Path, monkeypatch: Any) -> None:
+    """The indexer process cannot be started: the service logs it and tails the log in a thread of its own, so a
+    classification still reaches the index with no lookup asking for it."""
+    import time
+
+    import sqmy.app.indexing as indexing
+    from sqmy.core.config import Settings
+
+    def refuse(_method: str) -> Any:
+        raise OSError("no processes here")
+
+    monkeypatch.setattr(indexing.multiprocessing, "get_context", refuse)
+    home = with_projection(tmp_path / "home")
+    settings = Settings(HOME=home, SIMILAR="on")
+    db = make_engine(settings.database_url)
+    log = ClassificationLog(db)
+    service = indexing.FedSimilarService(settings, db, log.barrier)
+    service.start()
+    try:
+        index = service.ready()
+        ids = classify(log, TEXTS[:2])
+        deadline = time.monotonic() + 120  # a deadline for a busy machine, not a measured duration
+        while len(index.store.keys_of(ids)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert set(index.store.keys_of(ids)) == set(ids)
+        assert service.in_process
+        later = classify(log, TEXTS[2:3])
+        service.flush()  # what a lookup does first: everything classified before it is in the graph
+        assert later[0] in [r["id"] for r in index.similar(TEXTS[2], k=5)]
+    finally:
+        service.close()
+        log.close()
+        db.dispose()

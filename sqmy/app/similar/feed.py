@@ -29,6 +29,7 @@ from sqmy.app.storage import Classification
 
 log = logging.getLogger(__name__)
 FEED_BATCH = 128  # rows read, derived and stored at once (the lock is held that long)
+LOOKBACK = 1000  # PostgreSQL: ids below the watermark looked at again (a transaction may commit after a later id)
 SOURCE = "api"  # the rows of /v1/classify (the only rows the service indexed before)
 COLUMNS = (Classification.id, Classification.uid, Classification.title, Classification.text,
            Classification.topic_path, Classification.lead_department, Classification.result,
@@ -49,8 +50,11 @@ class LogFeed:
     """Feeds ``store`` with the classification rows of ``db`` after the watermark kept in ``directory``."""
 
     def __init__(self, db: Engine, directory: Path, projection: Projection, store: ItemStore, *,
-                 batch: int = FEED_BATCH) -> None:
+                 batch: int = FEED_BATCH, lookback: int | None = None) -> None:
+        """``lookback``: how many ids below the watermark are checked again for rows committed late (default 0 on
+        SQLite, whose writers commit in id order, else ``LOOKBACK``)."""
         self.db, self.directory, self.projection, self.store, self.batch = db, directory, projection, store, batch
+        self.lookback = lookback if lookback is not None else 0 if db.dialect.name == "sqlite" else LOOKBACK
         directory.mkdir(parents=True, exist_ok=True)
         self.state_path = directory / "feed.json"
 
@@ -76,24 +80,42 @@ class LogFeed:
         os.replace(tmp, self.state_path)
 
     def feed_once(self) -> int:
-        """Store the next rows after the watermark (at most ``batch``) and move it on; how many rows were read.
-        An item already in the store is left as it is (a staff verdict may have changed its labels)."""
+        """Store the next rows after the watermark (at most ``batch``) and move it on; how many rows after the
+        watermark were read. An item already in the store is left as it is (a verdict may have changed its labels)."""
         with self._locked():
             last = self.watermark()
             with self.db.connect() as conn:
-                rows = conn.execute(select(*COLUMNS).where(Classification.id > last, Classification.source == SOURCE)
-                                    .order_by(Classification.id).limit(self.batch)).all()
-                if not rows:
-                    if last and int(conn.execute(select(func.coalesce(func.max(Classification.id), 0)))
-                                    .scalar() or 0) < last:  # every row was deleted and ids start again
-                        log.warning("classification ids restarted below the index feed's watermark %d", last)
-                        self._save(0)
+                rows = list(conn.execute(select(*COLUMNS).where(Classification.id > last,
+                                                                Classification.source == SOURCE)
+                                         .order_by(Classification.id).limit(self.batch)).all())
+                forward = len(rows)
+                if not rows and last and int(conn.execute(select(func.coalesce(func.max(Classification.id), 0)))
+                                             .scalar() or 0) < last:  # every row was deleted, ids start again
+                    log.warning("classification ids restarted below the index feed's watermark %d", last)
+                    self._save(0)
                     return 0
+                rows += self._late(conn, last)
+            if not rows:
+                return 0
             entries = [entry_of(r) for r in rows if r.uid]
             present = self.store.keys_of([e.id for e in entries])
             store_entries(self.store, self.projection, [e for e in entries if e.id not in present])
-            self._save(int(rows[-1].id))
-            return len(rows)
+            self._save(max(last, max(int(r.id) for r in rows)))
+            return forward
+
+    def _late(self, conn: Any, last: int) -> list[Any]:
+        """The rows with ids in the ``lookback`` below the watermark that the store lacks (committed after a
+        row with a higher id was fed)."""
+        if not self.lookback or not last:
+            return []
+        recent = conn.execute(select(Classification.uid).where(
+            Classification.id > last - self.lookback, Classification.id <= last,
+            Classification.source == SOURCE)).scalars().all()
+        present = self.store.keys_of([u for u in recent if u])
+        missing = [u for u in recent if u and u not in present]
+        if not missing:
+            return []
+        return list(conn.execute(select(*COLUMNS).where(Classification.uid.in_(missing[:self.batch]))).all())
 
     def catch_up(self) -> int:
         """Feed every row committed so far; how many were read."""
