@@ -37,6 +37,9 @@ def _index(state: AppState) -> SimilarIndex:
 async def similar_for(state: AppState, text: str, title: str, k: int,
                       exclude: str | None = None) -> list[dict[str, Any]]:
     """The ``k`` most similar stored items (every item classified before is indexed first: ``flush``)."""
+    if state.settings.MASK_PII and not state.settings.STORE_RAW_TEXT:  # compared as the items are stored
+        text, title = mask_pii(text), mask_pii(title)
+
     def find() -> list[dict[str, Any]]:
         index = _index(state)
         if state.similar is not None:

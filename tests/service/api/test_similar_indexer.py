@@ -76,11 +76,18 @@ def test_a_classified_item_reaches_the_index_through_the_indexer_process(indexed
     indexer = eventually(lambda: indexers(indexed_server), "an indexer process started")[0]
     assert indexer.pid != indexed_server.process.pid
     first, second = reports("m002")[:2]
+    first = first | {"text": first["text"] + "联系电话13812345678"}
     stored = classify(indexed_server, first)["classification_id"]
     eventually(lambda: indexed(indexed_server.home, [stored]), "the item in the index without a lookup")
+    with contextlib.closing(sqlite3.connect(indexed_server.home / "similar" / "items.db")) as conn:
+        text = conn.execute("SELECT text FROM items WHERE id = ?", (stored,)).fetchone()[0]
+    assert "13812345678" not in text and "138****5678" in text  # the index holds what the log holds
     found = httpx.post(f"{indexed_server.url}/v1/similar", json={"title": second["title"], "text": second["text"]},
                        timeout=60).json()["data"]
     assert stored in [f["id"] for f in found]
+    same = httpx.post(f"{indexed_server.url}/v1/similar", json={"title": first["title"], "text": first["text"]},
+                      timeout=60).json()["data"][0]
+    assert (same["id"], same["kind"], same["jaccard"]) == (stored, "duplicate", 1.0)  # the query masked alike
 
 
 def test_an_indexer_killed_is_started_again_and_indexes_what_came_meanwhile(indexed_server: Server) -> None:
