@@ -130,3 +130,32 @@ def test_without_an_indexer_process_the_server_feeds_the_index_itself(tmp_path: 
         service.close()
         log.close()
         db.dispose()
+
+
+def test_a_home_indexed_before_the_feed_is_not_read_again_from_the_start(tmp_path: Path) -> None:
+    """The service indexed its classifications itself before the feed existed: the feed starts after the last
+    one indexed instead of reading the whole log again."""
+    from sqlalchemy import select
+
+    from sqmy.app.similar.feed import COLUMNS, entry_of
+    from sqmy.app.similar.index import store_entries
+
+    home = with_projection(tmp_path / "home")
+    db = make_engine(f"sqlite:///{home / 'sqmy.db'}")
+    log = ClassificationLog(db)
+    projection = Projection.load(home / "similar" / "projection")
+    assert projection is not None
+    store = ItemStore(home / "similar" / "items.db")
+    try:
+        classify(log, TEXTS[:3])
+        with db.connect() as conn:  # indexed the way the service used to, per request
+            store_entries(store, projection, [entry_of(r) for r in conn.execute(select(*COLUMNS)).all()])
+        later = classify(log, TEXTS[3:])
+        feed = LogFeed(db, home / "similar", projection, store)
+        assert feed.catch_up() == 2  # the two rows after the last one indexed, not all five
+        assert set(store.keys_of(later)) == set(later) and store.count() == 5
+        assert feed.watermark() == 5
+    finally:
+        log.close()
+        store.close()
+        db.dispose()

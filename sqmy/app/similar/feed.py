@@ -83,8 +83,10 @@ class LogFeed:
         """Store the next rows after the watermark (at most ``batch``) and move it on; how many rows after the
         watermark were read. An item already in the store is left as it is (a verdict may have changed its labels)."""
         with self._locked():
-            last = self.watermark()
             with self.db.connect() as conn:
+                if not self.state_path.is_file():
+                    self._save(self._first_watermark(conn))
+                last = self.watermark()
                 rows = list(conn.execute(select(*COLUMNS).where(Classification.id > last,
                                                                 Classification.source == SOURCE)
                                          .order_by(Classification.id).limit(self.batch)).all())
@@ -102,6 +104,26 @@ class LogFeed:
             store_entries(self.store, self.projection, [e for e in entries if e.id not in present])
             self._save(max(last, max(int(r.id) for r in rows)))
             return forward
+
+    def _first_watermark(self, conn: Any) -> int:
+        """No watermark yet: 0 on a new home; on a home whose classifications the service indexed itself (before
+        this feed), the last classification id whose item is indexed (found by bisection: they were indexed in id
+        order), so the whole log is not read again."""
+        if not self.store.count():
+            return 0
+        low = 0
+        high = int(conn.execute(select(func.coalesce(func.max(Classification.id), 0))).scalar() or 0)
+        while low < high:
+            middle = (low + high + 1) // 2
+            row = conn.execute(select(Classification.id, Classification.uid).where(Classification.id >= middle)
+                               .order_by(Classification.id).limit(1)).first()
+            if row is not None and row.uid and self.store.key_of(row.uid) is not None:
+                low = int(row.id)
+            else:
+                high = middle - 1
+        if low:
+            log.info("similarity index feed starts after classification %d (indexed before the feed)", low)
+        return low
 
     def _late(self, conn: Any, last: int) -> list[Any]:
         """The rows with ids in the ``lookback`` below the watermark that the store lacks (committed after a
