@@ -21,6 +21,7 @@ about 60 characters (the issue's request).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
 import subprocess
@@ -83,17 +84,25 @@ def start_server(home: Path, port: int, **env: str) -> subprocess.Popen[bytes]:
 
 
 def sample_rss(pid: int, stop: threading.Event, peak: list[float]) -> None:
+    """``peak[0]``: the serving process's peak RSS; ``peak[1]``: the peak of its children's RSS together (the
+    bulk worker, the similarity indexer, the log writer)."""
     process = psutil.Process(pid)
     while not stop.is_set():
         peak[0] = max(peak[0], process.memory_info().rss / 2**20)
+        children = 0.0
+        for child in process.children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                children += child.memory_info().rss / 2**20
+        peak[1] = max(peak[1], children)
         time.sleep(0.2)
 
 
-def cpu_seconds(pid: int) -> float:
-    """CPU seconds (user + system) of the server and its children so far."""
+def cpu_seconds(pid: int, *, children: bool = True) -> float:
+    """CPU seconds (user + system) of the server and (unless ``children`` is false) its children so far: the
+    bulk worker, the similarity indexer."""
     process = psutil.Process(pid)
     total = 0.0
-    for p in [process, *process.children(recursive=True)]:
+    for p in [process, *(process.children(recursive=True) if children else [])]:
         times = p.cpu_times()
         total += times.user + times.system
     return total
@@ -102,10 +111,12 @@ def cpu_seconds(pid: int) -> float:
 def measured(pid: int, url: str, payload: str, seconds: int, connections: int = 50) -> dict[str, float]:
     """wrk's figures plus the server's CPU milliseconds per request (the machine is shared: this is what a
     request costs whatever else runs) and the 1-minute load average at the end."""
-    before = cpu_seconds(pid)
+    before, before_alone = cpu_seconds(pid), cpu_seconds(pid, children=False)
     out = wrk(url, payload, seconds, connections=connections)
-    requests = out["req_per_s"] * seconds
-    return out | {"server_cpu_ms_per_req": round((cpu_seconds(pid) - before) * 1000 / max(requests, 1), 2),
+    requests = max(out["req_per_s"] * seconds, 1)
+    return out | {"server_cpu_ms_per_req": round((cpu_seconds(pid) - before) * 1000 / requests, 2),
+                  "serving_process_cpu_ms_per_req": round(
+                      (cpu_seconds(pid, children=False) - before_alone) * 1000 / requests, 2),
                   "load_avg_1min": round(psutil.getloadavg()[0], 2)}
 
 
@@ -113,7 +124,7 @@ def http_rows(home: Path, seconds: int, env: dict[str, str], tfidf_only: bool) -
     port = 18791
     server = start_server(home, port, **env)
     base = f"http://127.0.0.1:{port}"
-    stop, peak = threading.Event(), [0.0]
+    stop, peak = threading.Event(), [0.0, 0.0]
     sampler = threading.Thread(target=sample_rss, args=(server.pid, stop, peak), daemon=True)
     sampler.start()
     try:
@@ -141,7 +152,7 @@ def http_rows(home: Path, seconds: int, env: dict[str, str], tfidf_only: bool) -
     return {"auto_answers_with": answering, "noop_50": noop, "tfidf_50": tfidf, "noop_50_again": noop_again,
             "tfidf_vs_noop": {"req_per_s": round(tfidf["req_per_s"] / noop_rate, 3),
                               "p99": round(tfidf["p99_ms"] / noop["p99_ms"], 2)},
-            **auto_rows, "server_peak_rss_mb": round(peak[0])}
+            **auto_rows, "server_peak_rss_mb": round(peak[0]), "children_peak_rss_mb": round(peak[1])}
 
 
 def batch_auto(home: Path, n: int, items: list[dict[str, str]] | None = None) -> dict[str, object]:

@@ -10,9 +10,10 @@ from sqlalchemy.engine import Engine as DbEngine
 from sqmy.app.auth import auth_enabled
 from sqmy.app.bootstrap import BertBuilder
 from sqmy.app.bulk import BulkLane
-from sqmy.app.indexing import BatchedSimilarService
+from sqmy.app.indexing import FedSimilarService
 from sqmy.app.jobs import JobManager, subprocess_env
 from sqmy.app.knowledge import DirectoryKnowledge
+from sqmy.app.logwriter import LogWriter
 from sqmy.app.metrics import Metrics
 from sqmy.app.policy import RoutingPolicy
 from sqmy.app.reload import ModelWatcher
@@ -48,7 +49,7 @@ class AppState:
     builder: BertBuilder
     auth: bool
     pruner: DailyPrune | None = None  # removes old classifications and job files daily when a retention is set
-    similar: SimilarService | None = None  # the similarity index (SQMY_SIMILAR=on), opened in the background
+    similar: SimilarService | None = None  # the similarity index (SQMY_SIMILAR=on), fed by the indexer process
 
     @classmethod
     def build(cls, settings: Settings, metrics: Metrics) -> AppState:
@@ -69,11 +70,12 @@ class AppState:
                                 bulk=bulk, bulk_chars=settings.BULK_CHARS)
         jobs = JobManager(db, settings.jobs_dir, subprocess_env(settings.HOME, settings.database_url),
                           on_finished=watcher.on_job_finished, batch_parallel=settings.BATCH_JOBS_PARALLEL)
-        return cls(settings, labels, registry, router, db, ClassificationLog(db), serving, metrics, watcher, jobs,
+        classification_log = ClassificationLog(db, writer=LogWriter(settings.database_url))
+        return cls(settings, labels, registry, router, db, classification_log, serving, metrics, watcher, jobs,
                    BertBuilder(settings, registry, jobs), auth_enabled(settings.AUTH, settings.HOST),
                    DailyPrune(db, settings.jobs_dir, Retention.from_settings(settings),
                               similar_dir=settings.similar_dir),
-                   BatchedSimilarService(settings) if settings.SIMILAR == "on" else None)
+                   FedSimilarService(settings, db, classification_log.barrier) if settings.SIMILAR == "on" else None)
 
     def start(self) -> None:
         if self.settings.FACTS:  # the gazetteer and the number libraries load now, not on the first request

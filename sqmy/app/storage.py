@@ -16,7 +16,7 @@ from concurrent.futures import Future
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from sqlalchemy import (
@@ -400,25 +400,40 @@ def row_builders(items: Sequence[dict[str, Any]], results: Sequence[dict[str, An
 PendingRow = dict[str, Any] | Callable[[], dict[str, Any]]  # a row, or what builds it in the writer thread
 
 
+class WriterUnavailableError(RuntimeError):
+    """A log writer process could not take a batch (not started, or died): it is written in process."""
+
+
+class LogSink(Protocol):
+    """Where ``ClassificationLog`` commits its batches instead of in process (``sqmy.app.logwriter``)."""
+
+    def write(self, rows: list[dict[str, Any]]) -> None: ...
+
+    def close(self) -> None: ...
+
+
 class ClassificationLog:
     """Writes classification rows from a background thread in batches, off the request path.
 
-    After the first row of a batch it waits up to ``gather_seconds`` for a second one, then takes whatever is
-    queued (at most ``max_batch``) and commits it in one transaction. When rows arrive at an idle writer they are
-    written at once and ``add`` returns an event set on commit, so an idle server can store a classification
-    before acknowledging it (cheap: one small transaction); a busy one batches as before. ``close()`` drains the
-    queue."""
+    A batch is what arrives within ``gather_seconds`` of its first row (at most ``max_batch``), committed in one
+    transaction. When rows arrive at an idle writer (nothing queued or being written) they are written at once and
+    ``add`` returns a future done on commit, so an idle server can store a classification before acknowledging it
+    (cheap: one small transaction); a busy one batches. ``close()`` drains the queue."""
 
-    def __init__(self, engine: Engine, *, gather_seconds: float = 0.02, max_batch: int = 500) -> None:
+    def __init__(self, engine: Engine, *, gather_seconds: float = 0.02, max_batch: int = 500,
+                 writer: LogSink | None = None) -> None:
+        """``writer``: commits a batch elsewhere (``sqmy.app.logwriter``: a process of its own), raising
+        ``WriterUnavailableError`` when it cannot, so the batch is written here."""
         self.engine, self.gather_seconds, self.max_batch = engine, gather_seconds, max_batch
+        self.writer = writer
         self._queue: queue.Queue[PendingRow | Future[None] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="sqmy-classification-log", daemon=True)
         self._thread.start()
 
     def add(self, rows: Sequence[PendingRow]) -> Future[None] | None:
         """Queue ``rows`` (rows, or functions that build them: the writer thread calls them, so masking and
-        hashing long texts stays off the caller's event loop). When the writer was idle (nothing queued or being
-        written), a future done once they are committed (or their write failed and was logged), else ``None``.
+        hashing long texts stays off the caller's event loop). When the writer was idle (see the class), a future
+        done once they are committed (or their write failed and was logged), else ``None``.
         Await it with ``asyncio.wrap_future``: no thread waits for it."""
         idle = self._queue.unfinished_tasks == 0
         for row in rows:
@@ -427,6 +442,13 @@ class ClassificationLog:
             return None
         written: Future[None] = Future()
         self._queue.put(written)  # ends the batch at once; done after the rows before it are written
+        return written
+
+    def barrier(self) -> Future[None]:
+        """A future done once every row queued before this call is committed (or its write failed and was
+        logged); await it with ``asyncio.wrap_future`` or wait for its ``result()``."""
+        written: Future[None] = Future()
+        self._queue.put(written)
         return written
 
     def _run(self) -> None:
@@ -447,6 +469,7 @@ class ClassificationLog:
         batch: list[PendingRow] = []
         written: list[Future[None]] = []
         item = self._queue.get()
+        deadline = time.monotonic() + self.gather_seconds
         while item is not None:
             if isinstance(item, Future):
                 written.append(item)
@@ -455,7 +478,7 @@ class ClassificationLog:
             if len(batch) >= self.max_batch:
                 break
             try:
-                item = self._queue.get(timeout=0 if len(batch) > 1 else self.gather_seconds)
+                item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
                 break
         return batch, written, item is None
@@ -463,6 +486,13 @@ class ClassificationLog:
     def _write(self, batch: list[PendingRow]) -> None:
         try:
             rows = [row() if callable(row) else row for row in batch]
+            if self.writer is not None:
+                try:
+                    self.writer.write(rows)
+                    return
+                except WriterUnavailableError as exc:  # "starting": the first second of a server's life
+                    log.log(logging.DEBUG if str(exc) == "starting" else logging.WARNING,
+                            "log writer process unavailable (%s); writing %d rows in process", exc, len(rows))
             with transaction(self.engine) as conn:
                 conn.execute(insert(Classification), rows)
         except Exception:  # never let logging take the service down; report it
@@ -475,3 +505,5 @@ class ClassificationLog:
     def close(self) -> None:
         self._queue.put(None)
         self._thread.join(timeout=30)
+        if self.writer is not None:
+            self.writer.close()

@@ -11,7 +11,6 @@ from starlette.concurrency import run_in_threadpool
 
 from sqmy.app.results import Suggestion
 from sqmy.app.routing import EngineUnavailableError
-from sqmy.app.similar.service import classification_entries
 from sqmy.app.storage import new_classification_id, row_builders
 from sqmy.models.base import Doc
 from sqmy.service.api.deps import StateDep, require
@@ -58,8 +57,7 @@ async def _classify(items: list[ClassifyItem], engine: str | None, top_k: int | 
     lane = state.serving.lane_for(docs)  # a big request: its rows' masking and hashing in the bulk worker too
     stored = lane.stored([(i.id, i.title or "", i.text) for i in items], raw) if lane is not None else None
     written = state.classification_log.add(row_builders(dumped, out, "api", raw=raw, stored=stored))
-    if state.similar is not None:  # indexed in the background, after any similar items were looked up
-        state.similar.add(classification_entries(dumped, out))
+    # the similarity index takes the logged rows from there (the indexer process, sqmy.app.indexing)
     if written is not None:  # the log was idle: store the classification before acknowledging it (~1 ms)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(written)), 5.0)

@@ -36,7 +36,10 @@ def _index(state: AppState) -> SimilarIndex:
 
 async def similar_for(state: AppState, text: str, title: str, k: int,
                       exclude: str | None = None) -> list[dict[str, Any]]:
-    """The ``k`` most similar stored items (items queued for indexing are indexed first)."""
+    """The ``k`` most similar stored items (every item classified before is indexed first: ``flush``)."""
+    if state.settings.MASK_PII and not state.settings.STORE_RAW_TEXT:  # compared as the items are stored
+        text, title = mask_pii(text), mask_pii(title)
+
     def find() -> list[dict[str, Any]]:
         index = _index(state)
         if state.similar is not None:
@@ -202,6 +205,8 @@ async def get_hotspots(state: StateDep, from_: Annotated[date | None, Query(alia
 
     def compute() -> list[dict[str, Any]]:
         index = _index(state)
+        if state.similar is not None:
+            state.similar.flush()
         items = period_items(index, from_.isoformat() if from_ else None, to.isoformat() if to else None)
         return hotspots(items, index.projection, cluster_thresholds(state.settings), end=to, window_days=window,
                         limit=limit)

@@ -161,14 +161,10 @@ class SimilarIndex:
     # -- adding ---------------------------------------------------------------------------------------------
     def add(self, entries: Sequence[Entry]) -> int:
         """Store and index ``entries`` (the same id again only updates its labels); how many were given."""
-        entries = [e for e in entries if e.text and e.text.strip()]
-        if not entries:
-            return 0
-        texts = [item_text(e.title, e.text) for e in entries]
-        places = [" ".join(sorted(item_places(e.title, e.text, e.extra.get("facts")))) for e in entries]
-        self.store.add(entries, places, self.projection.transform(texts), signatures(texts))
-        self.sync(force=True)
-        return len(entries)
+        count = store_entries(self.store, self.projection, entries)
+        if count:
+            self.sync(force=True)
+        return count
 
     def sync(self, *, force: bool = True) -> int:
         """Take in the items stored (by any process) since the last call; how many."""
@@ -275,6 +271,19 @@ class SimilarIndex:
             out.append(result_view(row, kind, max(value, dup) if kind == "duplicate" else value, dup))
         out.sort(key=lambda r: (r["kind"] != "duplicate", -r["score"]))
         return out if everything else out[:k]
+
+
+def store_entries(store: ItemStore, projection: Projection, entries: Sequence[Entry]) -> int:
+    """Derive the places, vectors and signatures of ``entries`` (those with a text) and write them to ``store``,
+    without taking them into any graph (a process that only feeds the store: ``sqmy.app.similar.feed``); how many
+    were written."""
+    entries = [e for e in entries if e.text and e.text.strip()]
+    if not entries:
+        return 0
+    texts = [item_text(e.title, e.text) for e in entries]
+    places = [" ".join(sorted(item_places(e.title, e.text, e.extra.get("facts")))) for e in entries]
+    store.add(entries, places, projection.transform(texts), signatures(texts))
+    return len(entries)
 
 
 def new_lsh(threshold: float) -> MinHashLSH:

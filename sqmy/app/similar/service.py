@@ -126,18 +126,6 @@ class SimilarService:
             self.index.close()
 
 
-def classification_entries(items: Sequence[dict[str, Any]], results: Sequence[dict[str, Any]]) -> list[Entry]:
-    """Index entries of stored classifications (the request items and the answers given)."""
-    out = []
-    for item, result in zip(items, results, strict=True):
-        lead = next((d["name"] for d in result.get("departments", []) if d["role"] == "lead"), None)
-        facts = result.get("facts")  # the places the classifier found in the body are not looked for again
-        out.append(Entry(id=result["classification_id"], text=item["text"], title=item.get("title") or "",
-                         source="api", topic="/".join(result["topic_path"]), lead=lead, date=today(),
-                         extra={"facts": facts} if isinstance(facts, list) else {}))
-    return out
-
-
 def feedback_entry(row: dict[str, Any]) -> Entry:
     """The index entry of a staff verdict that refers to no stored classification."""
     lead = next((d["name"] for d in row.get("departments") or [] if d["role"] == "lead"), None)
