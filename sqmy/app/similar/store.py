@@ -79,12 +79,12 @@ class ItemStore:
         """A file of an older format gains the ``norm`` column; a format-2 file is then current (its vectors,
         signatures and places are those of format 3; ``norm`` is NULL and computed when read). Older formats stay
         as they are: ``SimilarIndex`` re-derives them."""
-        with self._lock:
-            columns = {row[1] for row in self._conn.execute("PRAGMA table_info(items)").fetchall()}
-        if "norm" not in columns:
-            self._write(lambda c: c.execute("ALTER TABLE items ADD COLUMN norm TEXT"))
-        if self.format == 2:
-            self.format = FORMAT
+        def add_column(conn: sqlite3.Connection) -> None:  # checked inside the write lock: two processes may open
+            if "norm" not in {row[1] for row in conn.execute("PRAGMA table_info(items)").fetchall()}:
+                conn.execute("ALTER TABLE items ADD COLUMN norm TEXT")
+            if int(conn.execute("PRAGMA user_version").fetchone()[0]) == 2:
+                conn.execute(f"PRAGMA user_version = {FORMAT}")
+        self._write(add_column)
 
     @property
     def format(self) -> int:
