@@ -2,6 +2,12 @@
 
     .venv/bin/python bench/similar_eval.py                   # quality at the default thresholds (+ a grid)
     .venv/bin/python bench/similar_eval.py --scale 100000    # indexing rate, memory, query latency at 100k
+    .venv/bin/python bench/similar_eval.py --realistic       # the same queries among ~19k realistic messages
+
+``--realistic`` indexes, as background to the labelled set, the corpus's own items (corpora/, one matter each) and,
+read at run time only (never copied into the repository), the real messages of ../shared/data/real-archive-train.jsonl
+and real-archive-dev.jsonl (skipped, with a note, when absent). A background item is never an answer of the
+query's matter (so a corpus item that does report the same matter counts against precision: see ``--false-positives``).
 
 The set (bench/similar/matters.jsonl, kept out of training: not under corpora/) has 151 matters, each reported 3-4
 times in other words, genres (12345工单, 网络问政留言, 社情民意信息, 提案) and lengths; matters share places (the same
@@ -13,6 +19,7 @@ follow-up sentence, punctuation, a shortened title): see ``duplicate_of``.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import shutil
 import statistics
@@ -20,6 +27,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -34,6 +42,8 @@ from sqmy.app.similar.store import Entry  # noqa: E402
 from sqmy.app.similar.vectors import Projection, item_text  # noqa: E402
 
 SET = REPO / "bench" / "similar" / "matters.jsonl"
+SHARED = REPO.parent / "shared" / "data"
+REAL_ARCHIVE = ("real-archive-train.jsonl", "real-archive-dev.jsonl")
 OUT = REPO / "bench" / "out"
 PREFIXES = ("再次反映：", "重复来电：", "之前反映过，", "")
 FOLLOW_UPS = ("至今仍未解决，请尽快处理。", "上次反映后没有回音，再提一次。", "", "希望尽快答复。")
@@ -76,6 +86,28 @@ def projection(dim: int) -> Projection:
         found.save(directory)
         print(f"fitted the {dim}-dim projection in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     return found
+
+
+def background_items(shared: Path = SHARED,
+                     sources: Sequence[str] = ("corpus", "real")) -> tuple[list[dict], list[str]]:
+    """Realistic unrelated items: every corpus item, and the real archive messages when ``shared`` has them
+    (``matter``: the item itself); with notes on what was found."""
+    out, notes = [], []
+    corpus = (REPO / "corpora" / "opinions.jsonl").open(encoding="utf-8") if "corpus" in sources else []
+    for row in (json.loads(line) for line in corpus):
+        out.append({"id": f"bg-c-{row['id']}", "matter": f"bg-c-{row['id']}", "title": row.get("title") or "",
+                    "text": row["text"], "dup_of": None, "source": "corpus"})
+    for name in REAL_ARCHIVE if "real" in sources else ():
+        path = shared / name
+        if not path.is_file():
+            notes.append(f"{path} absent: real messages left out of the background")
+            continue
+        for n, line in enumerate(path.open(encoding="utf-8")):
+            row = json.loads(line)
+            ident = f"bg-r-{name.split('-')[2].split('.')[0]}-{n}"
+            out.append({"id": ident, "matter": ident, "title": row.get("title") or "", "text": row["text"],
+                        "dup_of": None, "source": "real"})
+    return out, notes
 
 
 def is_dup(a: dict, b: dict) -> bool:
@@ -129,8 +161,9 @@ def rescored(answers: dict[str, list[dict]], t: Thresholds) -> dict[str, list[di
     return out
 
 
-def with_parts(index: SimilarIndex, items: list[dict]) -> dict[str, list[dict]]:
-    """Scored candidates with their cosine and place overlaps separated (for the threshold grid)."""
+def with_parts(index: SimilarIndex, items: list[dict], others: Sequence[dict] = ()) -> dict[str, list[dict]]:
+    """Scored candidates of the ``items`` (the queries) with their cosine and place overlaps separated (for the
+    threshold grid); ``others``: the rest of the indexed items (background)."""
     zero = Thresholds(duplicate=index.thresholds.duplicate, same_matter=-9, place_weight=0, town_weight=0,
                       background=index.thresholds.background)
     saved, index.thresholds = index.thresholds, zero
@@ -140,9 +173,13 @@ def with_parts(index: SimilarIndex, items: list[dict]) -> dict[str, list[dict]]:
         index.thresholds = saved
     from sqmy.app.similar.places import place_overlap, places_of
 
-    places = {i["id"]: places_of(f"{i['title']} {i['text']}") for i in items}
+    texts = {i["id"]: f"{i['title']} {i['text']}" for i in items + list(others)}
+    places: dict[str, set[str]] = {}
     for qid, rows in plain.items():
         for a in rows:
+            for key in (qid, a["id"]):
+                if key not in places:
+                    places[key] = places_of(texts[key])
             a["cosine"] = a["score"]
             a["fine"], a["town"] = place_overlap(places[qid], places[a["id"]])
     return plain
@@ -167,6 +204,86 @@ def purity(items: list[dict], proj: Projection, t: Thresholds) -> dict:
             "pair_recall": round(sum(together.values()) / pairs, 4)}
 
 
+def grid_best(items: list[dict], parts: dict[str, list[dict]], thresholds: Thresholds, dev: set[str],
+              fine_weights: Sequence[float] = (0.0,)) -> tuple[Thresholds, dict]:
+    """The thresholds with the highest recall@5 at precision >= 0.80 on the ``dev`` queries (grid over the
+    same-matter threshold 0.10-0.49, place weight 0/0.03/0.06, town weight 0/0.1/0.2, the ``fine_weights``;
+    background weight fixed)."""
+    grid = []
+    for pw, tw, fw in itertools.product((0.0, 0.03, 0.06), (0.0, 0.1, 0.2), fine_weights):
+        answers = rescored(parts, Thresholds(thresholds.duplicate, 0, pw, tw, thresholds.background, fw))
+        for thr in np.arange(0.10, 0.50, 0.01):
+            t = Thresholds(thresholds.duplicate, round(float(thr), 3), pw, tw, thresholds.background, fw)
+            grid.append((t, metrics(items, answers, t, dev)))
+    ok = [(t, m) for t, m in grid if m["same_matter_precision"] >= 0.80]
+    return max(ok or grid, key=lambda tm: (tm[1]["same_matter_recall_at_5"], tm[1]["same_matter_precision"]))
+
+
+def halves(items: list[dict]) -> tuple[set[str], set[str]]:
+    """The dev half (even-numbered matters) and the held-out half of the labelled items."""
+    matters = sorted({i["matter"] for i in items})
+    dev = {i["id"] for i in items if matters.index(i["matter"]) % 2 == 0}
+    return dev, {i["id"] for i in items} - dev
+
+
+def false_positives(items: list[dict], answers: dict[str, list[dict]], t: Thresholds,
+                    queries: set[str]) -> list[dict]:
+    """The wrong-matter answers in the top 5 of the ``queries`` at ``t``, highest score first (for reading)."""
+    by_id = {i["id"]: i for i in items}
+    out = []
+    for qid in sorted(queries):
+        kept = sorted((a for a in answers[qid] if a["jaccard"] >= t.duplicate or a["cosine_score"] >= t.same_matter),
+                      key=lambda a: (a["jaccard"] < t.duplicate, -a["cosine_score"]))[:5]
+        for a in kept:
+            if by_id[a["id"]]["matter"] != by_id[qid]["matter"]:
+                q, b = by_id[qid], by_id[a["id"]]
+                out.append({"score": round(a["cosine_score"], 4), "query": qid, "answer": a["id"],
+                            "source": b.get("source", "labelled"), "query_text": f"{q['title']}｜{q['text']}",
+                            "answer_text": f"{b['title']}｜{b['text']}"})
+    return sorted(out, key=lambda r: -r["score"])
+
+
+def realistic(dim: int, thresholds: Thresholds, weights: Sequence[float], fp_out: Path | None,
+              sources: Sequence[str] = ("corpus", "real")) -> dict:
+    """The labelled queries among a realistic background (``background_items``): at the given thresholds, and
+    with thresholds chosen on the dev half for each background weight in ``weights``; held-out half reported."""
+    items = load_set()
+    others, notes = background_items(sources=sources)
+    every = items + others
+    proj = projection(dim)
+    dev, test = halves(items)
+    home = Path(tempfile.mkdtemp(prefix="sqmy-similar-real-"))
+    report: dict = {"dim": dim, "labelled": len(items), "notes": notes,
+                    "background": dict(Counter(o["source"] for o in others)), "weights": {}}
+    try:
+        index = SimilarIndex(home, proj, thresholds)
+        started = time.perf_counter()
+        index.add([Entry(id=i["id"], text=i["text"], title=i["title"], source=i.get("source", "eval"))
+                   for i in every])
+        report["index_seconds"] = round(time.perf_counter() - started, 1)
+        for weight in weights:
+            t = replace(thresholds, background=weight)
+            index.thresholds = t
+            parts = with_parts(index, items, others)
+            best, dev_m = grid_best(every, parts, t, dev, (0.0, 0.05, 0.1, 0.2))
+            at_t, chosen = rescored(parts, t), rescored(parts, best)
+            report["weights"][str(weight)] = {
+                "given": {"thresholds": t.__dict__, "dev_half": metrics(every, at_t, t, dev),
+                          "test_half": metrics(every, at_t, t, test)},
+                "best_on_dev": {"thresholds": best.__dict__, "dev_half": dev_m,
+                                "test_half": metrics(every, chosen, best, test)}}
+            if fp_out is not None and weight == weights[0]:
+                wrong = false_positives(every, chosen, best, test)
+                fp_out.parent.mkdir(parents=True, exist_ok=True)
+                fp_out.write_text("".join(json.dumps(w, ensure_ascii=False) + "\n" for w in wrong), encoding="utf-8")
+                report["false_positives"] = {"file": str(fp_out), "count": len(wrong),
+                                             "by_source": dict(Counter(w["source"] for w in wrong))}
+        index.close()
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+    return report
+
+
 def quality(dim: int, thresholds: Thresholds) -> dict:
     items = load_set()
     proj = projection(dim)
@@ -179,17 +296,8 @@ def quality(dim: int, thresholds: Thresholds) -> dict:
     finally:
         shutil.rmtree(home, ignore_errors=True)
     matters = sorted({i["matter"] for i in items})
-    dev = {i["id"] for i in items if matters.index(i["matter"]) % 2 == 0}
-    test = {i["id"] for i in items} - dev
-    grid = []
-    for pw in (0.0, 0.03, 0.06):
-        for tw in (0.0, 0.1, 0.2):
-            answers = rescored(parts, Thresholds(thresholds.duplicate, 0, pw, tw, thresholds.background))
-            for thr in np.arange(0.10, 0.50, 0.01):
-                t = Thresholds(thresholds.duplicate, round(float(thr), 3), pw, tw, thresholds.background)
-                grid.append((t, metrics(items, answers, t, dev)))
-    ok = [(t, m) for t, m in grid if m["same_matter_precision"] >= 0.80]
-    best = max(ok or grid, key=lambda tm: (tm[1]["same_matter_recall_at_5"], tm[1]["same_matter_precision"]))[0]
+    dev, test = halves(items)
+    best = grid_best(items, parts, thresholds, dev)[0]
     answers = rescored(parts, thresholds)
     chosen = rescored(parts, best)
     return {"dim": dim, "items": len(items), "matters": len(matters),
@@ -213,8 +321,22 @@ def main() -> None:
     parser.add_argument("--town-weight", type=float, default=Thresholds.town_weight)
     parser.add_argument("--background", type=float, default=Thresholds.background)
     parser.add_argument("--scale", type=int, default=0, help="index this many filler items and time it")
+    parser.add_argument("--realistic", action="store_true",
+                        help="the labelled queries among corpora/ and the real archive (../shared/data) as background")
+    parser.add_argument("--weights", type=float, nargs="+", default=None,
+                        help="with --realistic: background weights to try (default: --background alone)")
+    parser.add_argument("--sources", nargs="+", choices=("corpus", "real"), default=["corpus", "real"],
+                        help="with --realistic: which background to index")
+    parser.add_argument("--fine-weight", type=float, default=Thresholds.fine_weight)
+    parser.add_argument("--false-positives", type=Path, default=OUT / "similar-realistic-fp.jsonl",
+                        help="with --realistic: where the held-out half's wrong answers are written (for reading)")
     args = parser.parse_args()
-    t = Thresholds(args.duplicate, args.same_matter, args.place_weight, args.town_weight, args.background)
+    t = Thresholds(args.duplicate, args.same_matter, args.place_weight, args.town_weight, args.background,
+                   args.fine_weight)
+    if args.realistic:
+        report = realistic(args.dim[0], t, args.weights or [args.background], args.false_positives, args.sources)
+        print(json.dumps(report, ensure_ascii=False, indent=1))
+        return
     if args.scale:
         from bench.similar_scale import scale
 

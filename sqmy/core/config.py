@@ -150,6 +150,9 @@ class Settings(BaseModel):
         default=0.0, ge=0.0, le=1.0, description="Added to the score when two items name the same 村/小区/路.")
     SIMILAR_TOWN_WEIGHT: float = Field(
         default=0.1, ge=0.0, le=1.0, description="Taken off the score when two items name different towns/streets.")
+    SIMILAR_FINE_WEIGHT: float = Field(
+        default=0.0, ge=0.0, le=1.0, description="Taken off the score when two items both name a 村/小区/路 and "
+        "share none (docs/BENCHMARKS.md: chosen 0.05-0.2 among a large realistic index; off by default).")
     SIMILAR_CLUSTER_THRESHOLD: float = Field(
         default=0.5, ge=0.0, le=1.0, description="Score that links two items into one suggested merge group "
         "(sqmy cluster, hotspots): stricter than SIMILAR_THRESHOLD, as links chain.")

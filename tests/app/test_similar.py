@@ -124,3 +124,28 @@ def test_cluster_groups_reports_of_one_matter_with_a_representative(index_dir):
     for group in groups:
         assert len({m.split("-")[0] for m in group["members"]}) == 1  # never two matters in one group
         assert group["representative"]["id"] in group["members"] and group["reason"]
+
+
+def test_a_fine_place_weight_lowers_only_the_items_that_name_another_village_estate_or_road(index_dir):
+    """Street lamps out on 城南解放路 are not the lamps of 城西文化路: with ``fine_weight`` their scores drop by it,
+    while the other reports of 文化路 keep theirs."""
+    from sqmy.app.similar.places import place_overlap
+    from sqmy.app.similar.service import thresholds
+    from sqmy.core.config import Settings
+
+    index = open_index(index_dir)
+    index.add(entries("m004") + entries("m005") + entries("m151"))
+    query = reports("m005")[0]
+    plain = {a["id"]: a for a in index.similar(query["text"], query["title"], everything=True)}
+    index.thresholds = thresholds(Settings(SIMILAR_FINE_WEIGHT=0.2))  # SQMY_SIMILAR_FINE_WEIGHT=0.2
+    weighted = {a["id"]: a for a in index.similar(query["text"], query["title"], everything=True)}
+    mine = places_of(f"{query['title']} {query['text']}")
+    lowered = set()
+    for key, answer in plain.items():
+        row = next(e for e in entries(key.split("-")[0]) if e.id == key)
+        fine, _town = place_overlap(mine, places_of(f"{row.title} {row.text}"))
+        assert weighted[key]["score"] == pytest.approx(answer["score"] - (0.2 if fine == 0.0 else 0.0), abs=2e-4)
+        if fine == 0.0:
+            lowered.add(key.split("-")[0])
+    assert "m005" not in lowered and "m151" in lowered
+    index.close()

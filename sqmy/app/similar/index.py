@@ -1,9 +1,10 @@
-"""The similarity index: near-duplicates by MinHash LSH over character shingles (``datasketch``), same-matter items
+"""The similarity index: near-duplicates by MinHash LSH over character shingles (``lsh.BandLSH``), same-matter items
 by an HNSW graph over the projected vectors (``usearch``), both over the items of ``ItemStore``.
 
 Each process holds the graph and the LSH tables in memory and catches up with the store by key (items another
-process added show up at its next query). Snapshots of both (``ann-<key>.usearch`` with ``lsh-<key>.pkl``) are
-saved now and then and on close, so a restart loads them and adds only what came after."""
+process added show up at its next query). Snapshots of the graph (``ann-<key>.usearch``) are saved now and then and
+on close, so a restart loads the graph and adds only what came after; the LSH tables are rebuilt from the stored
+signatures (format 2 also pickled them, ``lsh-<key>.pkl``: ignored when found, deleted at the next save)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,6 @@ import contextlib
 import fcntl
 import logging
 import os
-import pickle
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -23,12 +23,12 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 if TYPE_CHECKING:
-    from datasketch import LeanMinHash, MinHashLSH
     from usearch.index import Index
 
+from sqmy.app.similar.lsh import BandLSH
 from sqmy.app.similar.places import item_places, place_overlap, places_of
 from sqmy.app.similar.store import FORMAT, Entry, ItemStore
-from sqmy.app.similar.vectors import NUM_PERM, Projection, item_text, jaccard, signatures
+from sqmy.app.similar.vectors import NUM_PERM, Projection, item_text, jaccard, matter_text, signatures
 
 log = logging.getLogger(__name__)
 SAVE_EVERY = 20_000  # new items between snapshots
@@ -45,12 +45,7 @@ class Thresholds:
     place_weight: float = 0.0  # added when the two name the same 村/小区/路… (fine place)
     town_weight: float = 0.1  # taken off when both name a town or street and they differ
     background: float = 0.5  # times the query's background similarity (``background``), taken off every score
-
-
-def lean(signature: np.ndarray) -> LeanMinHash:
-    from datasketch import LeanMinHash
-
-    return LeanMinHash(seed=1, hashvalues=signature.astype(np.uint64), scheme="legacy")
+    fine_weight: float = 0.0  # taken off when both name a 村/小区/路… and share none
 
 
 BACKGROUND_RANKS = (10, 30)  # the candidates whose mean similarity is a query's background
@@ -67,10 +62,11 @@ def background(similarities: Sequence[float]) -> float:
 
 
 def score(cosine: float, places: tuple[float, float], thresholds: Thresholds) -> float:
-    """The same-matter score: cosine similarity, up when the two share a 村/小区/路, down when they are in
-    different towns or streets (``place_overlap``: 1 shared, 0 different, 0.5 unknown)."""
+    """The same-matter score: cosine similarity, up when the two share a 村/小区/路, down when they name different
+    ones or are in different towns or streets (``place_overlap``: 1 shared, 0 different, 0.5 unknown)."""
     fine, town = places
-    return cosine + thresholds.place_weight * (fine == 1.0) - thresholds.town_weight * (town == 0.0)
+    return (cosine + thresholds.place_weight * (fine == 1.0) - thresholds.fine_weight * (fine == 0.0)
+            - thresholds.town_weight * (town == 0.0))
 
 
 class SimilarIndex:
@@ -104,8 +100,10 @@ class SimilarIndex:
                     old.unlink()
             for rows in self.store.texts_since(0):
                 texts = [item_text(title, text) for _key, title, text in rows]
+                norms = [matter_text(t) for t in texts]
                 places = [" ".join(sorted(item_places(title, text))) for _key, title, text in rows]
-                self.store.rederive([r[0] for r in rows], places, self.projection.transform(texts), signatures(texts))
+                self.store.rederive([r[0] for r in rows], places, self.projection.transform(norms, prepared=True),
+                                    signatures(texts), norms)
                 count += len(rows)
             self.store.format = FORMAT
             log.info("similarity index: %d items re-derived in %.1f s", count, time.perf_counter() - started)
@@ -121,10 +119,10 @@ class SimilarIndex:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _snapshots(self) -> list[int]:
-        return sorted(int(p.stem.split("-")[1]) for p in self.directory.glob("ann-*.usearch")
-                      if (self.directory / f"lsh-{p.stem.split('-')[1]}.pkl").is_file())
+        return sorted(int(p.stem.split("-")[1]) for p in self.directory.glob("ann-*.usearch"))
 
     def _load_snapshot(self) -> None:
+        """The newest graph snapshot, and the LSH tables of the items it holds (from the stored signatures)."""
         with self._file_lock():
             found = self._snapshots()
             if not found:
@@ -132,13 +130,12 @@ class SimilarIndex:
             key = found[-1]
             try:
                 self._ann.load(str(self.directory / f"ann-{key}.usearch"))
-                with open(self.directory / f"lsh-{key}.pkl", "rb") as handle:
-                    self._lsh = pickle.load(handle)  # our own file under SQMY_HOME
             except Exception:  # a damaged snapshot: rebuild from the store
                 log.exception("similarity snapshot %d unreadable; rebuilding from the store", key)
                 self._ann.reset()  # type: ignore[no-untyped-call]  # usearch has no annotation here
-                self._lsh = new_lsh(self.thresholds.duplicate)
                 return
+            for keys, sigs in self.store.signatures_until(key):
+                self._lsh.insert(keys, sigs)
             self.watermark = self._saved = key
 
     def save(self) -> None:
@@ -149,13 +146,11 @@ class SimilarIndex:
                 return
             key, pid = self.watermark, os.getpid()
             self._ann.save(str(self.directory / f"ann.tmp-{pid}"))
-            with open(self.directory / f"lsh.tmp-{pid}", "wb") as handle:
-                pickle.dump(self._lsh, handle, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(self.directory / f"lsh.tmp-{pid}", self.directory / f"lsh-{key}.pkl")
             os.replace(self.directory / f"ann.tmp-{pid}", self.directory / f"ann-{key}.usearch")
             for old in existing:
                 (self.directory / f"ann-{old}.usearch").unlink(missing_ok=True)
-                (self.directory / f"lsh-{old}.pkl").unlink(missing_ok=True)
+            for pickled in self.directory.glob("lsh-*.pkl"):  # format 2's LSH snapshots: rebuilt, not read
+                pickled.unlink(missing_ok=True)
             self._saved = key
 
     # -- adding ---------------------------------------------------------------------------------------------
@@ -174,9 +169,7 @@ class SimilarIndex:
         with self._lock:
             for keys, vectors, sigs in self.store.since(self.watermark):
                 self._ann.add(keys, vectors, threads=1)
-                with self._lsh.insertion_session() as session:
-                    for key, sig in zip(keys.tolist(), sigs, strict=True):
-                        session.insert(key, lean(sig), check_duplication=False)
+                self._lsh.insert(keys, sigs)
                 self.watermark = int(keys[-1])
                 added += len(keys)
             self._apply_removals()
@@ -195,8 +188,7 @@ class SimilarIndex:
         if len(present):
             self._ann.remove(present)
         for key in keys:
-            if key in self._lsh:
-                self._lsh.remove(key)
+            self._lsh.remove(key)
 
     def remove(self, ids: Sequence[str]) -> int:
         """Delete these items from the store, the graph and the LSH; how many were indexed."""
@@ -231,12 +223,12 @@ class SimilarIndex:
         signature = signatures([normal])[0]
         with self._lock:
             found = self._ann.search(vector, min(candidates, max(len(self._ann), 1))) if len(self._ann) else None
-            near = set(self._lsh.query(lean(signature)))
+            near = set(self._lsh.query(signature))
         cosines: dict[int, float] = {}
         if found is not None:
             cosines = {int(key): 1.0 - float(d) for key, d in zip(found.keys, found.distances, strict=True)}
         missing = [key for key in near if key not in cosines]
-        rows = self.store.rows(list(cosines) + missing, vectors=bool(missing))
+        rows = self.store.rows(list(cosines) + missing, vectors=bool(missing), norm=True)
         for key in missing:
             if key in rows:
                 cosines[key] = float(rows[key]["vec"] @ vector)
@@ -251,17 +243,21 @@ class SimilarIndex:
         keys = [key for key in cosines if key in rows]
         if not keys:
             return {}
-        matrix = self.projection.tfidf([normal] + [item_text(rows[k]["title"], rows[k]["text"]) for k in keys])
+        texts = [matter_text(normal)] + [rows[k]["norm"] if rows[k]["norm"] is not None  # NULL: a format-2 row
+                                         else matter_text(item_text(rows[k]["title"], rows[k]["text"])) for k in keys]
+        matrix = self.projection.tfidf(texts, prepared=True)
         sparse_cos = np.asarray((matrix[1:] @ matrix[0].T).todense()).ravel()
         return {key: (cosines[key] + float(s)) / 2 for key, s in zip(keys, sparse_cos, strict=True)}
 
     def _rank(self, rows: dict[int, dict[str, Any]], cosines: dict[int, float], signature: np.ndarray,
               places: set[str], k: int, exclude: str | None, everything: bool) -> list[dict[str, Any]]:
         out = []
-        for key, row in rows.items():
+        keys = list(rows)
+        dups = jaccard(signature, np.vstack([rows[k]["sig"] for k in keys])) if keys else np.zeros(0)
+        for key, dup in zip(keys, dups.tolist(), strict=True):
+            row = rows[key]
             if row["id"] == exclude:
                 continue
-            dup = float(jaccard(signature, row["sig"][None, :])[0])
             value = score(cosines[key], place_overlap(places, set(row["places"].split())), self.thresholds)
             kind: Literal["duplicate", "same_matter"] | None = (
                 "duplicate" if dup >= self.thresholds.duplicate
@@ -274,23 +270,22 @@ class SimilarIndex:
 
 
 def store_entries(store: ItemStore, projection: Projection, entries: Sequence[Entry]) -> int:
-    """Derive the places, vectors and signatures of ``entries`` (those with a text) and write them to ``store``,
-    without taking them into any graph (a process that only feeds the store: ``sqmy.app.similar.feed``); how many
-    were written."""
+    """Derive the places, vectors, signatures and matter texts of ``entries`` (those with a text) and write them to
+    ``store``, without taking them into any graph (a process that only feeds the store: ``sqmy.app.similar.feed``);
+    how many were written."""
     entries = [e for e in entries if e.text and e.text.strip()]
     if not entries:
         return 0
     texts = [item_text(e.title, e.text) for e in entries]
+    norms = [matter_text(t) for t in texts]
     places = [" ".join(sorted(item_places(e.title, e.text, e.extra.get("facts")))) for e in entries]
-    store.add(entries, places, projection.transform(texts), signatures(texts))
+    store.add(entries, places, projection.transform(norms, prepared=True), signatures(texts), norms)
     return len(entries)
 
 
-def new_lsh(threshold: float) -> MinHashLSH:
-    """An empty MinHash LSH (datasketch imported here: a server with SQMY_SIMILAR=off never pays for it)."""
-    from datasketch import MinHashLSH
-
-    return MinHashLSH(threshold=threshold, num_perm=NUM_PERM)
+def new_lsh(threshold: float) -> BandLSH:
+    """An empty MinHash LSH (the banding of ``datasketch``'s ``MinHashLSH`` for ``threshold``)."""
+    return BandLSH(threshold, NUM_PERM)
 
 
 def usearch_index() -> type[Index]:

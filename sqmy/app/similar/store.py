@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS items (
     verdict TEXT,
     places TEXT NOT NULL DEFAULT '',
     vec BLOB NOT NULL,
-    sig BLOB NOT NULL
+    sig BLOB NOT NULL,
+    norm TEXT  -- the text the sparse cosine reads (``matter_text(item_text(title, text))``); NULL before format 3
 );
 """, """
 CREATE TABLE IF NOT EXISTS removed (  -- keys deleted from items (retention), for the processes holding a graph
@@ -38,7 +39,8 @@ CREATE TABLE IF NOT EXISTS removed (  -- keys deleted from items (retention), fo
     key INTEGER NOT NULL
 );
 """)
-FORMAT = 2  # what vec/sig/places hold (PRAGMA user_version); 2: multiply-shift MinHash, places of the facts extractor
+FORMAT = 3  # what vec/sig/places/norm hold (PRAGMA user_version); 2: multiply-shift MinHash, places of the facts
+# extractor; 3: the ``norm`` column (added to a format-2 file on open; its rows keep NULL, computed when read)
 FIELDS = ("key", "id", "source", "title", "text", "topic", "lead", "date", "verdict", "places")
 
 
@@ -69,8 +71,20 @@ class ItemStore:
         self._conn.execute("PRAGMA journal_mode=WAL")
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._write(lambda c: [c.execute(statement) for statement in SCHEMA])
+        self._upgrade()
         if self.format == 0 and self.count() == 0:
             self.format = FORMAT
+
+    def _upgrade(self) -> None:
+        """A file of an older format gains the ``norm`` column; a format-2 file is then current (its vectors,
+        signatures and places are those of format 3; ``norm`` is NULL and computed when read). Older formats stay
+        as they are: ``SimilarIndex`` re-derives them."""
+        def add_column(conn: sqlite3.Connection) -> None:  # checked inside the write lock: two processes may open
+            if "norm" not in {row[1] for row in conn.execute("PRAGMA table_info(items)").fetchall()}:
+                conn.execute("ALTER TABLE items ADD COLUMN norm TEXT")
+            if int(conn.execute("PRAGMA user_version").fetchone()[0]) == 2:
+                conn.execute(f"PRAGMA user_version = {FORMAT}")
+        self._write(add_column)
 
     @property
     def format(self) -> int:
@@ -95,11 +109,13 @@ class ItemStore:
             key = int(rows[-1][0])
 
     def rederive(self, keys: Sequence[int], places: Sequence[str], vectors: np.ndarray,
-                 signatures: np.ndarray) -> None:
+                 signatures: np.ndarray, norms: Sequence[str | None] | None = None) -> None:
         """Replace the derived columns of these items."""
-        rows = [(p, vectors[i].astype(np.float32).tobytes(), signatures[i].astype(np.uint32).tobytes(), int(k))
-                for i, (k, p) in enumerate(zip(keys, places, strict=True))]
-        self._write(lambda c: c.executemany("UPDATE items SET places = ?, vec = ?, sig = ? WHERE key = ?", rows))
+        norms = norms if norms is not None else [None] * len(keys)
+        rows = [(p, vectors[i].astype(np.float32).tobytes(), signatures[i].astype(np.uint32).tobytes(), n, int(k))
+                for i, (k, p, n) in enumerate(zip(keys, places, norms, strict=True))]
+        self._write(lambda c: c.executemany(
+            "UPDATE items SET places = ?, vec = ?, sig = ?, norm = ? WHERE key = ?", rows))
 
     def remove(self, ids: Sequence[str]) -> int:
         """Delete the items with these ids (retention) and record their keys in ``removed``; how many."""
@@ -139,14 +155,15 @@ class ItemStore:
             return result
 
     def add(self, entries: Sequence[Entry], places: Sequence[str], vectors: np.ndarray,
-            signatures: np.ndarray) -> None:
+            signatures: np.ndarray, norms: Sequence[str | None] | None = None) -> None:
         """Insert new items; an id already present keeps its text and vectors and takes the new labels."""
+        norms = norms if norms is not None else [None] * len(entries)
         rows = [(e.id, e.source, e.title, e.text, e.topic, e.lead, e.date, e.verdict, p,
-                 vectors[i].astype(np.float32).tobytes(), signatures[i].astype(np.uint32).tobytes())
-                for i, (e, p) in enumerate(zip(entries, places, strict=True))]
+                 vectors[i].astype(np.float32).tobytes(), signatures[i].astype(np.uint32).tobytes(), n)
+                for i, (e, p, n) in enumerate(zip(entries, places, norms, strict=True))]
         self._write(lambda c: c.executemany(
-            "INSERT INTO items (id, source, title, text, topic, lead, date, verdict, places, vec, sig) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+            "INSERT INTO items (id, source, title, text, topic, lead, date, verdict, places, vec, sig, norm) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
             "topic = COALESCE(excluded.topic, topic), lead = COALESCE(excluded.lead, lead), "
             "verdict = COALESCE(excluded.verdict, verdict), date = COALESCE(date, excluded.date)", rows))
 
@@ -174,11 +191,25 @@ class ItemStore:
             yield keys, vectors, sigs
             key = int(keys[-1])
 
-    def rows(self, keys: Sequence[int], *, vectors: bool = False) -> dict[int, dict[str, Any]]:
-        """The items with these keys (fields of ``FIELDS``, plus ``vec``/``sig`` arrays when asked)."""
+    def signatures_until(self, key: int, batch: int = 50_000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """``(keys, signatures)`` of the items up to ``key`` (the LSH of a graph snapshot taken at ``key``)."""
+        last = 0
+        while True:
+            with self._lock:
+                rows = self._conn.execute("SELECT key, sig FROM items WHERE key > ? AND key <= ? ORDER BY key "
+                                          "LIMIT ?", (last, key, batch)).fetchall()
+            if not rows:
+                return
+            keys = np.array([r[0] for r in rows], dtype=np.uint64)
+            yield keys, np.frombuffer(b"".join(r[1] for r in rows), dtype=np.uint32).reshape(len(rows), -1)
+            last = int(keys[-1])
+
+    def rows(self, keys: Sequence[int], *, vectors: bool = False, norm: bool = False) -> dict[int, dict[str, Any]]:
+        """The items with these keys (fields of ``FIELDS``, plus ``vec``/``sig`` arrays when asked, and ``norm``,
+        the stored matter text or ``None``, when asked)."""
         if not keys:
             return {}
-        columns = ", ".join(FIELDS) + (", vec, sig" if vectors else ", sig")
+        columns = ", ".join(FIELDS) + (", norm" if norm else "") + (", vec, sig" if vectors else ", sig")
         marks = ",".join("?" * len(keys))
         with self._lock:
             found = self._conn.execute(f"SELECT {columns} FROM items WHERE key IN ({marks})",
@@ -186,6 +217,8 @@ class ItemStore:
         out: dict[int, dict[str, Any]] = {}
         for row in found:
             item = dict(zip(FIELDS, row[:len(FIELDS)], strict=True))
+            if norm:
+                item["norm"] = row[len(FIELDS)]
             item["sig"] = np.frombuffer(row[-1], dtype=np.uint32)
             if vectors:
                 item["vec"] = np.frombuffer(row[-2], dtype=np.float32)

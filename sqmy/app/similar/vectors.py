@@ -203,22 +203,23 @@ class Projection:
         projection.components = svd.components_.astype(np.float32)
         return projection
 
-    def tfidf(self, texts: Sequence[str]) -> sparse.csr_matrix:
-        """The sparse, L2-normalised TF-IDF rows of normalised item texts (boilerplate dropped)."""
+    def tfidf(self, texts: Sequence[str], *, prepared: bool = False) -> sparse.csr_matrix:
+        """The sparse, L2-normalised TF-IDF rows of normalised item texts (boilerplate dropped; ``prepared``: the
+        texts are ``matter_text`` already)."""
         if self._lookup is None:
             self._lookup = _Lookup(self.vocabulary)
-        matrix = _counts([matter_text(t) for t in texts], self._lookup, len(self.vocabulary))
+        matrix = _counts(texts if prepared else [matter_text(t) for t in texts], self._lookup, len(self.vocabulary))
         matrix.data = np.log1p(matrix.data) * self.idf[matrix.indices]
         rows = np.repeat(np.arange(len(texts)), np.diff(matrix.indptr))
         norms = np.sqrt(np.bincount(rows, weights=matrix.data.astype(np.float64) ** 2, minlength=len(texts)))
         matrix.data /= np.maximum(norms, 1e-9)[rows].astype(np.float32)
         return matrix
 
-    def transform(self, texts: Sequence[str]) -> np.ndarray:
-        """Dense, L2-normalised ``float32`` vectors of normalised item texts."""
+    def transform(self, texts: Sequence[str], *, prepared: bool = False) -> np.ndarray:
+        """Dense, L2-normalised ``float32`` vectors of normalised item texts (``prepared``: as in ``tfidf``)."""
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        dense = np.asarray(self.tfidf(texts) @ self.components.T, dtype=np.float32)
+        dense = np.asarray(self.tfidf(texts, prepared=prepared) @ self.components.T, dtype=np.float32)
         norms = np.linalg.norm(dense, axis=1, keepdims=True)
         return np.asarray(dense / np.maximum(norms, 1e-9), dtype=np.float32)
 
