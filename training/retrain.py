@@ -59,8 +59,14 @@ def bert_params(settings: Settings, base: Path | None = None, log: Log = print, 
             log(f"生成默认基础编码器 {base} …")
             convert(base)
         overrides.setdefault("prefix", "passage: ")
+    from sqmy.training.student import student_info
+
+    student = student_info(Path(base))  # a distilled student: the prefix and token budget it was trained with
+    if student and not overrides.get("prefix"):
+        overrides["prefix"] = student.get("prefix")
     epochs = settings.BERT_EPOCHS if settings.BERT_EPOCHS is not None else (SITE_EPOCHS if site_data else 0)
-    max_length = settings.BERT_MAX_LENGTH or (SITE_MAX_LENGTH if epochs else PROBE_MAX_LENGTH)
+    max_length = settings.BERT_MAX_LENGTH or student.get("max_length") or (
+        SITE_MAX_LENGTH if epochs else PROBE_MAX_LENGTH)
     return {"base": str(base), "epochs": epochs, "max_length": max_length,
             **{k: v for k, v in overrides.items() if v is not None}}
 

@@ -30,6 +30,13 @@ def student_texts(settings: Settings, limit: int | None = None, seed: int = 0) -
             for i in train]
 
 
+def student_info(encoder: Path) -> dict[str, Any]:
+    """What ``build_student`` recorded about a student encoder (its token budget, its text prefix); ``{}`` for any
+    other checkpoint."""
+    file = encoder / STUDENT_INFO
+    return orjson.loads(file.read_bytes()) if file.is_file() else {}
+
+
 def build_student(settings: Settings, teacher: Path, out: Path, args: StudentArguments, *,
                   max_texts: int | None = None, log: Any = print) -> dict[str, Any]:
     """Distil ``teacher`` into ``out`` (checkpoints under ``$SQMY_HOME/student-checkpoints``: a killed run resumes
@@ -37,5 +44,6 @@ def build_student(settings: Settings, teacher: Path, out: Path, args: StudentArg
     texts = student_texts(settings, max_texts, args.seed)
     log(f"distilling {teacher} → {out}: {len(args.layers)} layers, {args.max_length} tokens, {len(texts)} texts")
     info = distil(teacher, texts, out, args=args, checkpoint_dir=settings.HOME / "student-checkpoints", log=log)
+    info["prefix"] = PREFIX  # what BERT training on this student puts before each text (``bert_params``)
     (out / STUDENT_INFO).write_bytes(orjson.dumps(info, option=orjson.OPT_INDENT_2))
     return info

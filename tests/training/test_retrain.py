@@ -124,3 +124,21 @@ def test_site_archive_with_topics_only_keeps_departments_and_survives_retrain(tm
     new = ModelRegistry(home / "models").path(json.loads(again.stdout)["engines"]["tfidf"]["version"])
     data = json.loads((new / "metadata.json").read_text(encoding="utf-8"))["data"]
     assert data["sources"] == [str(archive)] and data["corpus_use"] == "departments"
+
+
+def test_bert_training_on_a_student_encoder_uses_the_prefix_and_token_budget_it_was_distilled_with(tmp_path):
+    """`SQMY_BERT_BASE=<student>` alone: the student's e5 prefix and 128 tokens, unless the site sets its own."""
+    from sqmy.core.config import Settings
+    from sqmy.training.retrain import bert_params
+
+    student = tmp_path / "e5-small-zh-s6-128"
+    student.mkdir()
+    (student / "student.json").write_text(json.dumps({"max_length": 128, "prefix": "passage: ", "layers": [0, 2]}))
+    params = bert_params(Settings(HOME=tmp_path, BERT_BASE=student))
+    assert (params["max_length"], params["prefix"]) == (128, "passage: ")
+    assert bert_params(Settings(HOME=tmp_path, BERT_BASE=student, BERT_MAX_LENGTH=64))["max_length"] == 64
+
+    other = tmp_path / "bert-base-chinese"  # any other checkpoint: no prefix, the probe's 256 tokens
+    other.mkdir()
+    params = bert_params(Settings(HOME=tmp_path, BERT_BASE=other))
+    assert (params["max_length"], params.get("prefix")) == (256, None)
