@@ -85,11 +85,11 @@ def copy_of(directory: Path) -> Iterator[Path]:
         shutil.rmtree(home, ignore_errors=True)
 
 
-def open_index(home: Path) -> tuple[ix.SimilarIndex, float]:
+def open_index(home: Path, thresholds: ix.Thresholds | None = None) -> tuple[ix.SimilarIndex, float]:
     projection = Projection.load(home / "similar" / "projection")
     assert projection is not None, "run `build` first"
     started = time.perf_counter()
-    index = ix.SimilarIndex(home / "similar", projection, ix.Thresholds())
+    index = ix.SimilarIndex(home / "similar", projection, thresholds or ix.Thresholds())
     return index, time.perf_counter() - started
 
 
@@ -114,14 +114,17 @@ def add(directory: Path, n: int) -> dict[str, Any]:
                 "items_per_second": round(n / wall), "cpu_ms_per_item": round(cpu / n * 1000, 3), "load": load}
 
 
-def query(directory: Path) -> dict[str, Any]:
+def query(directory: Path, model: str = "pairwise") -> dict[str, Any]:
+    """CPU per ``similar`` call in process, by stage (``model``: how answers are scored, ``Thresholds.model``)."""
     from bench.similar_eval import load_set
 
     items = load_set()
     with copy_of(directory) as home:
-        index, opened = open_index(home)
+        cosine = ix.Thresholds(same_matter=0.31, model="cosine")
+        index, opened = open_index(home, cosine if model == "cosine" else None)
         for owner, name, label in ((ix, "places_of", "places"), (index.store, "rows", "sqlite"),
-                                   (index, "_mixed", "sparse"), (index, "_rank", "rank"),
+                                   (index, "_sparse", "sparse"), (index, "_rank", "rank"),
+                                   (ix.pairs, "features", "model"), (ix.pairs, "probability", "model"),
                                    (index._lsh, "query", "lsh"), (index._ann, "search", "graph"),
                                    (index.projection, "transform", "vector")):
             timed(owner, name, label)
@@ -138,8 +141,8 @@ def query(directory: Path) -> dict[str, Any]:
     cpu.sort()
     wall.sort()
     n = len(items)
-    return {"sqmy": str(Path(ix.__file__).resolve().parents[3]), "indexed": len(index), "open_s": round(opened, 2),
-            "queries": n, "cpu_ms_mean": round(statistics.mean(cpu) * 1000, 2),
+    return {"sqmy": str(Path(ix.__file__).resolve().parents[3]), "model": model, "indexed": len(index),
+            "open_s": round(opened, 2), "queries": n, "cpu_ms_mean": round(statistics.mean(cpu) * 1000, 2),
             "cpu_ms_p99": round(cpu[int(n * 0.99)] * 1000, 2), "wall_ms_p50": round(wall[n // 2] * 1000, 2),
             "wall_ms_p99": round(wall[int(n * 0.99)] * 1000, 2), "load": os.getloadavg()[0],
             "stages_ms_per_query": {k: round(v / n * 1000, 3) for k, v in STAGES.items()}}
@@ -169,6 +172,8 @@ def main() -> None:
     parser.add_argument("directory", type=Path)
     parser.add_argument("--items", type=int, default=None, help="build: 100000; add: 10000")
     parser.add_argument("--queries", type=int, default=1000, help="http: how many")
+    parser.add_argument("--model", choices=("pairwise", "cosine"), default="pairwise",
+                        help="query: how answers are scored (cosine: round 3's score)")
     args = parser.parse_args()
     if args.command == "build":
         build(args.directory, args.items or 100_000)
@@ -176,7 +181,7 @@ def main() -> None:
     if args.command == "add":
         result = add(args.directory, args.items or 10_000)
     elif args.command == "query":
-        result = query(args.directory)
+        result = query(args.directory, args.model)
     else:
         result = http(args.directory, args.queries)
     print(json.dumps(result))

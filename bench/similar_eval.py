@@ -42,6 +42,7 @@ from sqmy.app.similar.store import Entry  # noqa: E402
 from sqmy.app.similar.vectors import Projection, item_text  # noqa: E402
 
 SET = REPO / "bench" / "similar" / "matters.jsonl"
+ADJUDICATED = REPO / "bench" / "similar" / "realistic-same-matter.tsv"
 SHARED = REPO.parent / "shared" / "data"
 REAL_ARCHIVE = ("real-archive-train.jsonl", "real-archive-dev.jsonl")
 OUT = REPO / "bench" / "out"
@@ -119,12 +120,22 @@ def scored(index: SimilarIndex, items: list[dict]) -> dict[str, list[dict]]:
     return {q["id"]: index.similar(q["text"], q["title"], exclude=q["id"], everything=True) for q in items}
 
 
+def adjudicated() -> set[tuple[str, str]]:
+    """(labelled matter, background id) pairs read by hand as the same matter (bench/similar/realistic-same-matter.tsv;
+    ``#`` lines are comments)."""
+    if not ADJUDICATED.is_file():
+        return set()
+    rows = [x.split("\t") for x in ADJUDICATED.read_text(encoding="utf-8").splitlines() if x and x[0] != "#"]
+    return {(a.strip(), b.strip()) for a, b, *_ in rows}
+
+
 def metrics(items: list[dict], answers: dict[str, list[dict]], t: Thresholds, queries: set[str]) -> dict:
-    """Precision/recall of duplicates and same-matter at thresholds ``t`` over the ``queries``."""
+    """Precision/recall of duplicates and same-matter at thresholds ``t`` over the ``queries``; precision also with
+    the background answers judged to be the query's matter (``adjudicated``) counted as right."""
     by_id = {i["id"]: i for i in items}
     size = Counter(i["matter"] for i in items)
-    sm_tp = sm_ret = dup_tp = dup_ret = 0
-    recall5, hard_fp = [], 0
+    sm_tp = sm_ret = dup_tp = dup_ret = judged_tp = 0
+    recall5, hard_fp, judged = [], 0, adjudicated()
     dup_pairs = sum(1 for i in items if i["dup_of"] and i["id"] in queries) + sum(
         1 for i in items if i["dup_of"] and i["dup_of"] in queries)
     for qid in queries:
@@ -142,11 +153,13 @@ def metrics(items: list[dict], answers: dict[str, list[dict]], t: Thresholds, qu
         sm_tp, sm_ret = sm_tp + hits, sm_ret + len(top)
         recall5.append(hits / min(rel, 5))
         hard_fp += sum(1 for _, _, a, _ in top if by_id[a]["matter"] != q["matter"])
+        judged_tp += sum(1 for _, _, a, _ in top if (q["matter"], a) in judged)
         for _, _, a, dup in kept:
             if dup:
                 dup_ret += 1
                 dup_tp += is_dup(q, by_id[a])
     return {"same_matter_precision": round(sm_tp / max(sm_ret, 1), 4),
+            "same_matter_precision_adjudicated": round((sm_tp + judged_tp) / max(sm_ret, 1), 4),
             "same_matter_recall_at_5": round(statistics.mean(recall5), 4),
             "duplicate_precision": round(dup_tp / dup_ret, 4) if dup_ret else None,
             "duplicate_recall": round(dup_tp / max(dup_pairs, 1), 4), "wrong_matter_answers": hard_fp,
@@ -165,7 +178,7 @@ def with_parts(index: SimilarIndex, items: list[dict], others: Sequence[dict] = 
     """Scored candidates of the ``items`` (the queries) with their cosine and place overlaps separated (for the
     threshold grid); ``others``: the rest of the indexed items (background)."""
     zero = Thresholds(duplicate=index.thresholds.duplicate, same_matter=-9, place_weight=0, town_weight=0,
-                      background=index.thresholds.background)
+                      background=index.thresholds.background, model="cosine")
     saved, index.thresholds = index.thresholds, zero
     try:
         plain = scored(index, items)
@@ -211,12 +224,18 @@ def grid_best(items: list[dict], parts: dict[str, list[dict]], thresholds: Thres
     background weight fixed)."""
     grid = []
     for pw, tw, fw in itertools.product((0.0, 0.03, 0.06), (0.0, 0.1, 0.2), fine_weights):
-        answers = rescored(parts, Thresholds(thresholds.duplicate, 0, pw, tw, thresholds.background, fw))
+        answers = rescored(parts, Thresholds(thresholds.duplicate, 0, pw, tw, thresholds.background, fw, "cosine"))
         for thr in np.arange(0.10, 0.50, 0.01):
-            t = Thresholds(thresholds.duplicate, round(float(thr), 3), pw, tw, thresholds.background, fw)
+            t = Thresholds(thresholds.duplicate, round(float(thr), 3), pw, tw, thresholds.background, fw, "cosine")
             grid.append((t, metrics(items, answers, t, dev)))
     ok = [(t, m) for t, m in grid if m["same_matter_precision"] >= 0.80]
     return max(ok or grid, key=lambda tm: (tm[1]["same_matter_recall_at_5"], tm[1]["same_matter_precision"]))
+
+
+def clusters(items: list[dict], proj: Projection, t: Thresholds) -> dict:
+    """Merge-group purity at link scores 0.45-0.60 (cosine score, no background: ``cluster``)."""
+    return {f"link at {c:.2f}": purity(items, proj, Thresholds(t.duplicate, c, t.place_weight, t.town_weight))
+            for c in (0.45, 0.5, 0.55, 0.6)}
 
 
 def halves(items: list[dict]) -> tuple[set[str], set[str]]:
@@ -243,6 +262,25 @@ def false_positives(items: list[dict], answers: dict[str, list[dict]], t: Thresh
     return sorted(out, key=lambda r: -r["score"])
 
 
+def threshold_on_dev(items: list[dict], answers: dict[str, list[dict]], t: Thresholds, dev: set[str]) -> float:
+    """The pairwise model's probability threshold (0.05-0.95) with the highest recall@5 at precision >= 0.80 on the
+    ``dev`` queries."""
+    grid = [(round(float(x), 2), metrics(items, answers, replace(t, same_matter=float(x)), dev))
+            for x in np.arange(0.05, 0.96, 0.01)]
+    ok = [g for g in grid if g[1]["same_matter_precision"] >= 0.80] or grid
+    return max(ok, key=lambda g: (g[1]["same_matter_recall_at_5"], g[1]["same_matter_precision"]))[0]
+
+
+def pairwise_report(items: list[dict], answers: dict[str, list[dict]], t: Thresholds, dev: set[str],
+                    test: set[str]) -> dict:
+    """The pairwise model's figures at ``t`` and at the threshold chosen on the dev half (held-out half reported)."""
+    best = replace(t, same_matter=threshold_on_dev(items, answers, t, dev))
+    return {"given": {"thresholds": t.__dict__, "dev_half": metrics(items, answers, t, dev),
+                      "test_half": metrics(items, answers, t, test), "all": metrics(items, answers, t, dev | test)},
+            "best_on_dev": {"thresholds": best.__dict__, "dev_half": metrics(items, answers, best, dev),
+                            "test_half": metrics(items, answers, best, test)}}
+
+
 def realistic(dim: int, thresholds: Thresholds, weights: Sequence[float], fp_out: Path | None,
               sources: Sequence[str] = ("corpus", "real")) -> dict:
     """The labelled queries among a realistic background (``background_items``): at the given thresholds, and
@@ -261,6 +299,12 @@ def realistic(dim: int, thresholds: Thresholds, weights: Sequence[float], fp_out
         index.add([Entry(id=i["id"], text=i["text"], title=i["title"], source=i.get("source", "eval"))
                    for i in every])
         report["index_seconds"] = round(time.perf_counter() - started, 1)
+        if thresholds.model == "pairwise":
+            answers = {q: [a | {"cosine_score": a["score"]} for a in rows] for q, rows in scored(index, items).items()}
+            report["pairwise"] = pairwise_report(every, answers, thresholds, dev, test)
+            if fp_out is not None:
+                write_false_positives(fp_out, false_positives(every, answers, thresholds, test), report)
+            weights = ()
         for weight in weights:
             t = replace(thresholds, background=weight)
             index.thresholds = t
@@ -273,15 +317,19 @@ def realistic(dim: int, thresholds: Thresholds, weights: Sequence[float], fp_out
                 "best_on_dev": {"thresholds": best.__dict__, "dev_half": dev_m,
                                 "test_half": metrics(every, chosen, best, test)}}
             if fp_out is not None and weight == weights[0]:
-                wrong = false_positives(every, chosen, best, test)
-                fp_out.parent.mkdir(parents=True, exist_ok=True)
-                fp_out.write_text("".join(json.dumps(w, ensure_ascii=False) + "\n" for w in wrong), encoding="utf-8")
-                report["false_positives"] = {"file": str(fp_out), "count": len(wrong),
-                                             "by_source": dict(Counter(w["source"] for w in wrong))}
+                write_false_positives(fp_out, false_positives(every, chosen, best, test), report)
         index.close()
     finally:
         shutil.rmtree(home, ignore_errors=True)
     return report
+
+
+def write_false_positives(path: Path, wrong: list[dict], report: dict) -> None:
+    """The wrong answers for reading (under bench/out/, never committed: they quote ../shared texts)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(w, ensure_ascii=False) + "\n" for w in wrong), encoding="utf-8")
+    report["false_positives"] = {"file": str(path), "count": len(wrong),
+                                 "by_source": dict(Counter(w["source"] for w in wrong))}
 
 
 def quality(dim: int, thresholds: Thresholds) -> dict:
@@ -292,20 +340,23 @@ def quality(dim: int, thresholds: Thresholds) -> dict:
         index = SimilarIndex(home, proj, thresholds)
         index.add([Entry(id=i["id"], text=i["text"], title=i["title"], source="eval") for i in items])
         parts = with_parts(index, items)
+        answers = scored(index, items) if thresholds.model == "pairwise" else None
         index.close()
     finally:
         shutil.rmtree(home, ignore_errors=True)
     matters = sorted({i["matter"] for i in items})
     dev, test = halves(items)
+    if answers is not None:
+        return {"dim": dim, "items": len(items), "matters": len(matters),
+                "pairwise": pairwise_report(items, answers, thresholds, dev, test),
+                "clusters": clusters(items, proj, thresholds)}
     best = grid_best(items, parts, thresholds, dev)[0]
     answers = rescored(parts, thresholds)
     chosen = rescored(parts, best)
     return {"dim": dim, "items": len(items), "matters": len(matters),
             "default": {"thresholds": thresholds.__dict__, "all": metrics(items, answers, thresholds, dev | test),
                         "test_half": metrics(items, answers, thresholds, test),
-                        "clusters": {f"link at {c:.2f}": purity(items, proj, Thresholds(
-                            thresholds.duplicate, c, thresholds.place_weight, thresholds.town_weight))
-                            for c in (0.45, 0.5, 0.55, 0.6)}},
+                        "clusters": clusters(items, proj, thresholds)},
             "best_on_dev": {"thresholds": best.__dict__, "dev_half": metrics(items, chosen, best, dev),
                             "test_half": metrics(items, chosen, best, test)},
             "no_places": metrics(items, rescored(parts, replace(thresholds, place_weight=0, town_weight=0)),
@@ -328,11 +379,13 @@ def main() -> None:
     parser.add_argument("--sources", nargs="+", choices=("corpus", "real"), default=["corpus", "real"],
                         help="with --realistic: which background to index")
     parser.add_argument("--fine-weight", type=float, default=Thresholds.fine_weight)
+    parser.add_argument("--model", choices=("pairwise", "cosine"), default=Thresholds.model,
+                        help="how answers are scored (cosine: round 3's score; --same-matter 0.31 is its default)")
     parser.add_argument("--false-positives", type=Path, default=OUT / "similar-realistic-fp.jsonl",
                         help="with --realistic: where the held-out half's wrong answers are written (for reading)")
     args = parser.parse_args()
     t = Thresholds(args.duplicate, args.same_matter, args.place_weight, args.town_weight, args.background,
-                   args.fine_weight)
+                   args.fine_weight, args.model)
     if args.realistic:
         report = realistic(args.dim[0], t, args.weights or [args.background], args.false_positives, args.sources)
         print(json.dumps(report, ensure_ascii=False, indent=1))

@@ -143,15 +143,21 @@ class Settings(BaseModel):
     SIMILAR_DUPLICATE: float = Field(
         default=0.6, gt=0.0, le=1.0, description="Near-duplicate: estimated Jaccard similarity of character "
         "3-shingles at least this (docs/BENCHMARKS.md, similar items).")
+    SIMILAR_SCORE: Literal["pairwise", "cosine"] = Field(
+        default="pairwise", description="How /v1/similar scores same-matter answers: pairwise = the probability "
+        "of a logistic model over the candidate's similarities, rank, places and lengths (sqmy/app/similar/pairs.py); "
+        "cosine = round 3's score (mean of dense and sparse cosine, less half the query's background, place "
+        "weights; SIMILAR_THRESHOLD 0.31). Merge groups always use the cosine score.")
     SIMILAR_THRESHOLD: float = Field(
-        default=0.31, ge=0.0, le=1.0, description="Same matter: score (mean of dense and sparse cosine, less "
-        "half the query's background similarity, place terms) at least this.")
+        default=0.36, ge=0.0, le=1.0, description="Same matter: the pairwise probability (or, with "
+        "SIMILAR_SCORE=cosine, the cosine score) at least this (docs/BENCHMARKS.md, similar items, round 4).")
     SIMILAR_PLACE_WEIGHT: float = Field(
-        default=0.0, ge=0.0, le=1.0, description="Added to the score when two items name the same 村/小区/路.")
+        default=0.0, ge=0.0, le=1.0, description="Added to the cosine score when two items name the same 村/小区/路.")
     SIMILAR_TOWN_WEIGHT: float = Field(
-        default=0.1, ge=0.0, le=1.0, description="Taken off the score when two items name different towns/streets.")
+        default=0.1, ge=0.0, le=1.0,
+        description="Taken off the cosine score when two items name different towns/streets.")
     SIMILAR_FINE_WEIGHT: float = Field(
-        default=0.0, ge=0.0, le=1.0, description="Taken off the score when two items both name a 村/小区/路 and "
+        default=0.0, ge=0.0, le=1.0, description="Taken off the cosine score when two items both name a 村/小区/路 and "
         "share none (docs/BENCHMARKS.md: chosen 0.05-0.2 among a large realistic index; off by default).")
     SIMILAR_CLUSTER_THRESHOLD: float = Field(
         default=0.5, ge=0.0, le=1.0, description="Score that links two items into one suggested merge group "

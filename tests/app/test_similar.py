@@ -136,8 +136,9 @@ def test_a_fine_place_weight_lowers_only_the_items_that_name_another_village_est
     index = open_index(index_dir)
     index.add(entries("m004") + entries("m005") + entries("m151"))
     query = reports("m005")[0]
+    index.thresholds = thresholds(Settings(SIMILAR_SCORE="cosine"))  # the place weights are the cosine score's
     plain = {a["id"]: a for a in index.similar(query["text"], query["title"], everything=True)}
-    index.thresholds = thresholds(Settings(SIMILAR_FINE_WEIGHT=0.2))  # SQMY_SIMILAR_FINE_WEIGHT=0.2
+    index.thresholds = thresholds(Settings(SIMILAR_SCORE="cosine", SIMILAR_FINE_WEIGHT=0.2))
     weighted = {a["id"]: a for a in index.similar(query["text"], query["title"], everything=True)}
     mine = places_of(f"{query['title']} {query['text']}")
     lowered = set()
@@ -149,3 +150,49 @@ def test_a_fine_place_weight_lowers_only_the_items_that_name_another_village_est
             lowered.add(key.split("-")[0])
     assert "m005" not in lowered and "m151" in lowered
     index.close()
+
+
+def corpus_entries(n: int) -> list[Entry]:
+    """``n`` items of the bundled corpus (other matters of the same city) as unrelated background."""
+    import json
+
+    rows = [json.loads(line) for line in (REPO / "corpora" / "opinions.jsonl").open(encoding="utf-8")][:n]
+    return [Entry(id=f"bg-{r['id']}", text=r["text"], title=r.get("title") or "") for r in rows]
+
+
+def test_re_reports_stay_found_as_the_index_grows_with_unrelated_items(index_dir):
+    """Among 3,000 unrelated reports of the same city, each query's best answer is still a report of its matter and
+    most same-matter answers of the small index are still answers (the pairwise score judges a candidate against
+    the query's own neighbours, whatever their number); the score reads as a probability."""
+    index = open_index(index_dir)
+    matters = [f"m{n:03d}" for n in (7, 13, 29, 44, 64, 71, 77, 85, 91, 99, 103, 117)]
+    index.add([e for m in matters for e in entries(m)])
+
+    def answers(m: str) -> list[dict]:
+        query = reports(m)[1]
+        return index.similar(query["text"], query["title"], exclude=f"{m}-1")
+
+    small = {m: {a["id"] for a in answers(m) if a["id"].startswith(m + "-")} for m in matters}
+    index.add(corpus_entries(3000))
+    kept = 0
+    for m in matters:
+        found = answers(m)
+        assert found and found[0]["id"].startswith(m + "-"), m
+        assert all(0.0 <= a["score"] <= 1.0 for a in found if a["kind"] == "same_matter")
+        kept += len(small[m] & {a["id"] for a in found})
+    assert kept >= 0.8 * sum(len(v) for v in small.values())
+    index.close()
+
+
+def test_an_answer_in_another_town_scores_lower_than_the_same_answer_in_the_same_town():
+    """The pairwise model: everything else equal, different towns lower the probability, a shared 村/小区 raises it."""
+    import numpy as np
+
+    from sqmy.app.similar import pairs
+
+    def probability(places: tuple[float, float]) -> float:
+        found = pairs.Candidates(dense=np.array([0.6, 0.3]), sparse=np.array([0.5, 0.2]), jaccard=np.zeros(2),
+                                 places=[places, (0.5, 0.5)], query_len=60, candidate_len=np.array([80.0, 80.0]))
+        return float(pairs.probability(pairs.features(found, background=0.25))[0])
+
+    assert probability((0.5, 0.0)) < probability((0.5, 0.5)) < probability((1.0, 1.0))

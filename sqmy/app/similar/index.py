@@ -25,6 +25,7 @@ import numpy as np
 if TYPE_CHECKING:
     from usearch.index import Index
 
+from sqmy.app.similar import pairs
 from sqmy.app.similar.lsh import BandLSH
 from sqmy.app.similar.places import item_places, place_overlap, places_of
 from sqmy.app.similar.store import FORMAT, Entry, ItemStore
@@ -41,11 +42,12 @@ class Thresholds:
     """What counts as a duplicate and as the same matter (``SQMY_SIMILAR_*``)."""
 
     duplicate: float = 0.6  # estimated Jaccard similarity of character 3-shingles
-    same_matter: float = 0.31  # score: mean of the dense and sparse cosines, less the background, plus the places
+    same_matter: float = 0.36  # pairwise: the same-matter probability (``pairs``); cosine: the score (``score``)
     place_weight: float = 0.0  # added when the two name the same 村/小区/路… (fine place)
     town_weight: float = 0.1  # taken off when both name a town or street and they differ
     background: float = 0.5  # times the query's background similarity (``background``), taken off every score
     fine_weight: float = 0.0  # taken off when both name a 村/小区/路… and share none
+    model: Literal["pairwise", "cosine"] = "pairwise"  # how a query's answers are scored (merge groups: cosine)
 
 
 BACKGROUND_RANKS = (10, 30)  # the candidates whose mean similarity is a query's background
@@ -217,6 +219,19 @@ class SimilarIndex:
                 candidates: int = 50, everything: bool = False) -> list[dict[str, Any]]:
         """The items most similar to ``(title, text)``, best first: duplicates, then same-matter items above the
         threshold (``everything``: every candidate, scored, for evaluation). ``exclude``: an id left out."""
+        keys, rows, found = self.candidates(text, title, exclude=exclude, candidates=candidates)
+        if self.thresholds.model == "pairwise":
+            values = pairs.probability(pairs.features(found, background(list((found.dense + found.sparse) / 2))))
+        else:
+            mixed = (found.dense + found.sparse) / 2
+            mixed = mixed - self.thresholds.background * background(list(mixed))
+            values = np.array([score(float(v), p, self.thresholds) for v, p in zip(mixed, found.places, strict=True)])
+        return self._rank([rows[key] for key in keys], values, found.jaccard, k, everything)
+
+    def candidates(self, text: str, title: str = "", *, exclude: str | None = None,
+                   candidates: int = 50) -> tuple[list[int], dict[int, dict[str, Any]], pairs.Candidates]:
+        """The query's candidates (the graph's ``candidates`` nearest and the LSH hits, ``exclude`` left out):
+        their keys, stored rows and what is known of each (``pairs.Candidates``)."""
         self.sync(force=False)
         normal = item_text(title, text)
         vector = self.projection.transform([normal])[0]
@@ -232,33 +247,32 @@ class SimilarIndex:
         for key in missing:
             if key in rows:
                 cosines[key] = float(rows[key]["vec"] @ vector)
-        cosines = self._mixed(normal, rows, cosines)
-        shift = self.thresholds.background * background(list(cosines.values()))
-        cosines = {key: value - shift for key, value in cosines.items()}
-        return self._rank(rows, cosines, signature, places_of(f"{title} {text}"), k, exclude, everything)
+        keys = [key for key in cosines if key in rows and rows[key]["id"] != exclude]
+        norms = [rows[k]["norm"] if rows[k]["norm"] is not None  # NULL: a format-2 row
+                 else matter_text(item_text(rows[k]["title"], rows[k]["text"])) for k in keys]
+        query_places = places_of(f"{title} {text}")
+        return keys, rows, pairs.Candidates(
+            dense=np.array([cosines[k] for k in keys], dtype=np.float64),
+            sparse=self._sparse(matter_text(normal), norms),
+            jaccard=(jaccard(signature, np.vstack([rows[k]["sig"] for k in keys])) if keys
+                     else np.zeros(0)).astype(np.float64),
+            places=[place_overlap(query_places, set(rows[k]["places"].split())) for k in keys],
+            query_len=len(matter_text(normal)), candidate_len=np.array([len(n) for n in norms], dtype=np.float64))
 
-    def _mixed(self, normal: str, rows: dict[int, dict[str, Any]], cosines: dict[int, float]) -> dict[int, float]:
-        """The mean of the dense cosine (the graph's) and the sparse TF-IDF cosine of the candidates: the dense
-        one finds re-worded reports, the sparse one keeps the specific words that tell matters apart."""
-        keys = [key for key in cosines if key in rows]
-        if not keys:
-            return {}
-        texts = [matter_text(normal)] + [rows[k]["norm"] if rows[k]["norm"] is not None  # NULL: a format-2 row
-                                         else matter_text(item_text(rows[k]["title"], rows[k]["text"])) for k in keys]
-        matrix = self.projection.tfidf(texts, prepared=True)
-        sparse_cos = np.asarray((matrix[1:] @ matrix[0].T).todense()).ravel()
-        return {key: (cosines[key] + float(s)) / 2 for key, s in zip(keys, sparse_cos, strict=True)}
+    def _sparse(self, query: str, norms: list[str]) -> np.ndarray:
+        """The sparse TF-IDF cosine of the query's matter text with each candidate's: the dense cosine finds
+        re-worded reports, the sparse one keeps the specific words that tell matters apart."""
+        if not norms:
+            return np.zeros(0)
+        matrix = self.projection.tfidf([query, *norms], prepared=True)
+        return np.asarray((matrix[1:] @ matrix[0].T).todense(), dtype=np.float64).ravel()
 
-    def _rank(self, rows: dict[int, dict[str, Any]], cosines: dict[int, float], signature: np.ndarray,
-              places: set[str], k: int, exclude: str | None, everything: bool) -> list[dict[str, Any]]:
+    def _rank(self, rows: list[dict[str, Any]], values: np.ndarray, dups: np.ndarray, k: int,
+              everything: bool) -> list[dict[str, Any]]:
+        """Duplicates first, then same-matter answers by score (``everything``: all of them, with ``kind`` None
+        below the thresholds)."""
         out = []
-        keys = list(rows)
-        dups = jaccard(signature, np.vstack([rows[k]["sig"] for k in keys])) if keys else np.zeros(0)
-        for key, dup in zip(keys, dups.tolist(), strict=True):
-            row = rows[key]
-            if row["id"] == exclude:
-                continue
-            value = score(cosines[key], place_overlap(places, set(row["places"].split())), self.thresholds)
+        for row, value, dup in zip(rows, values.tolist(), dups.tolist(), strict=True):
             kind: Literal["duplicate", "same_matter"] | None = (
                 "duplicate" if dup >= self.thresholds.duplicate
                 else "same_matter" if value >= self.thresholds.same_matter else None)

@@ -27,7 +27,8 @@ class NotReadyError(RuntimeError):
 
 def thresholds(settings: Settings) -> Thresholds:
     return Thresholds(settings.SIMILAR_DUPLICATE, settings.SIMILAR_THRESHOLD, settings.SIMILAR_PLACE_WEIGHT,
-                      settings.SIMILAR_TOWN_WEIGHT, fine_weight=settings.SIMILAR_FINE_WEIGHT)
+                      settings.SIMILAR_TOWN_WEIGHT, fine_weight=settings.SIMILAR_FINE_WEIGHT,
+                      model=settings.SIMILAR_SCORE)
 
 
 def cluster_thresholds(settings: Settings) -> Thresholds:
