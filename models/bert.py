@@ -4,20 +4,25 @@ on a held-out validation split. The training loop is ``bert_trainer``, the ONNX 
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 
 from sqmy.models.base import Doc, Engine, FitProgress, HeadProbabilities, Targets, check_docs, hierarchical_l2
 from sqmy.models.bert_layers import (
+    FastTokenizer,
     heads_module,
     l1_logits_from_l2,
     load_encoder,
     mean_pool,
+    numpy_batches,
     padded_batches,
+    physical_cores,
     torch_module,
 )
 from sqmy.models.calibration import PlattScaler, softmax_t
@@ -28,6 +33,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 ENCODER_DIR = "encoder"
 HEADS_NAME = "heads.pt"
+SERVING_NAME = "serving.json"  # what serving the int8 graph needs besides it: parameters, classes, calibration
 HEAD_NAMES = ("topic_l1", "topic_l2", "lead", "involved")
 
 
@@ -123,10 +129,16 @@ class BertEngine(Engine):
         return self.heads_(self._pooled_batch(input_ids, mask))
 
     def _raw_logits(self, ids: list[list[int]]) -> dict[str, np.ndarray]:
-        torch = torch_module()
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         out: dict[str, np.ndarray] = {}
         runner = getattr(self, "onnx_", None)
+        if runner is not None and not hasattr(self, "heads_"):  # served from the int8 graph alone: no torch
+            for rows, input_ids, mask in numpy_batches(ids, order, INFERENCE_ROWS, self.tokenizer_.pad_token_id,
+                                                       max_tokens=INFERENCE_TOKENS):
+                for name, value in runner(input_ids, mask).items():
+                    out.setdefault(name, np.zeros((len(ids), value.shape[1]), dtype=np.float32))[rows] = value
+            return self._with_l1_from_l2(out)
+        torch = torch_module()
         with torch.inference_mode():
             batches = padded_batches(ids, order, INFERENCE_ROWS, self.tokenizer_.pad_token_id,
                                      max_tokens=INFERENCE_TOKENS)
@@ -138,6 +150,9 @@ class BertEngine(Engine):
                 for name, value in self._logits(input_ids, mask).items():
                     out.setdefault(name, np.zeros((len(ids), value.shape[1]), dtype=np.float32))[rows] = \
                         value.float().cpu().numpy()
+        return self._with_l1_from_l2(out)
+
+    def _with_l1_from_l2(self, out: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         if getattr(self, "topic_l1_from_l2_", False) and "topic_l2" in out:
             out["topic_l1"] = l1_logits_from_l2(out["topic_l2"], self.topic_l2_classes_, self.topic_l1_classes_)
         return out
@@ -155,12 +170,16 @@ class BertEngine(Engine):
 
     # --------------------------------------------------------------- predict
     def __sklearn_is_fitted__(self) -> bool:
-        return hasattr(self, "heads_")
+        return hasattr(self, "heads_") or hasattr(self, "onnx_")
+
+    def _check_fitted(self) -> None:
+        if not self.__sklearn_is_fitted__():
+            from sklearn.utils.validation import check_is_fitted
+
+            check_is_fitted(self)  # raises scikit-learn's NotFittedError
 
     def predict_proba(self, docs: Sequence[Doc]) -> HeadProbabilities:
-        from sklearn.utils.validation import check_is_fitted
-
-        check_is_fitted(self)
+        self._check_fitted()
         docs = check_docs(docs)
         logits = self._raw_logits(self._encode(self._texts(docs)))
         n = len(docs)
@@ -179,9 +198,7 @@ class BertEngine(Engine):
     def raw_scores(self, docs: Sequence[Doc]) -> dict[str, np.ndarray]:
         """Uncalibrated logits of every head, ``{head: (n, n_classes)}`` (explanations use them: unlike the
         probabilities they never saturate at 0 or 1)."""
-        from sklearn.utils.validation import check_is_fitted
-
-        check_is_fitted(self)
+        self._check_fitted()
         return self._raw_logits(self._encode(self._texts(check_docs(docs))))
 
     # ------------------------------------------------------------ save/load
@@ -198,17 +215,38 @@ class BertEngine(Engine):
             "temperatures": self.temperatures_, "platt": (self.platt_.coef_, self.platt_.intercept_),
             "topic_l1_from_l2": self.topic_l1_from_l2_,
         }, path / HEADS_NAME)
+        self._write_serving_info(path)
         write_metadata(path, self.metadata_)
         return path
+
+    def _write_serving_info(self, path: Path) -> None:
+        """``serving.json``: what serving the int8 graph needs besides it, readable without torch."""
+        info = {"params": self.get_params(), "topic_l1_from_l2": bool(self.topic_l1_from_l2_),
+                "classes": {"topic_l1": self.topic_l1_classes_, "topic_l2": self.topic_l2_classes_,
+                            "lead": self.lead_classes_, "involved": self.involved_classes_},
+                "temperatures": {k: float(v) for k, v in self.temperatures_.items()},
+                "platt": [np.asarray(self.platt_.coef_).tolist(), np.asarray(self.platt_.intercept_).tolist()]}
+        (path / f"{SERVING_NAME}.tmp").write_bytes(orjson.dumps(info))
+        (path / f"{SERVING_NAME}.tmp").replace(path / SERVING_NAME)
 
     @classmethod
     def load(cls, path: Path, *, runtime: str = "auto") -> BertEngine:
         """Load a saved engine. ``runtime="auto"`` serves the int8 ONNX graph with onnxruntime when the
-        artifact has one (the fast CPU path) and torch otherwise; ``"torch"`` or ``"onnx"`` force one."""
+        artifact has one (the fast CPU path: neither torch nor transformers is imported, the fp32 encoder is not
+        read) and torch otherwise; ``"torch"`` or ``"onnx"`` force one, with the torch modules loaded."""
+        from sqmy.models.bert_onnx import INT8_NAME
+
+        path = Path(path)
+        if runtime == "auto" and (path / INT8_NAME).is_file() and not Path("/proc/driver/nvidia/version").exists():
+            if (path / SERVING_NAME).is_file():
+                return cls._load_int8(path)
+            engine = cls.load(path, runtime="onnx")  # a model saved before serving.json: write it for next time
+            with contextlib.suppress(OSError):  # a read-only registry keeps loading the slow way
+                engine._write_serving_info(path)
+            return engine
         torch = torch_module()
         from transformers import AutoModel, AutoTokenizer
 
-        path = Path(path)
         saved = torch.load(path / HEADS_NAME, weights_only=False, map_location="cpu")
         engine = cls(**saved["params"])
         engine.tokenizer_ = AutoTokenizer.from_pretrained(path / ENCODER_DIR)
@@ -225,9 +263,29 @@ class BertEngine(Engine):
         engine.platt_ = PlattScaler()
         engine.platt_.coef_, engine.platt_.intercept_ = saved["platt"]
         engine.metadata_ = read_metadata(path)
-        from sqmy.models.bert_onnx import INT8_NAME, OnnxRunner
+        from sqmy.models.bert_onnx import OnnxRunner
 
         if runtime == "onnx" or (runtime == "auto" and (path / INT8_NAME).is_file() and device.type == "cpu"):
             engine.onnx_ = OnnxRunner(path / INT8_NAME, threads=torch.get_num_threads())
             engine.metadata_["runtime"] = "onnxruntime-int8"
+        return engine
+
+    @classmethod
+    def _load_int8(cls, path: Path) -> BertEngine:
+        """The int8 graph with ``serving.json`` and the encoder's ``tokenizer.json``: what serving needs."""
+        from sqmy.models.bert_onnx import INT8_NAME, OnnxRunner
+
+        info = orjson.loads((path / SERVING_NAME).read_bytes())
+        engine = cls(**info["params"])
+        engine.tokenizer_ = FastTokenizer(path / ENCODER_DIR)
+        classes = info["classes"]
+        engine.topic_l1_classes_, engine.topic_l2_classes_ = classes["topic_l1"], classes["topic_l2"]
+        engine.lead_classes_, engine.involved_classes_ = classes["lead"], classes["involved"]
+        engine.temperatures_ = info["temperatures"]
+        engine.topic_l1_from_l2_ = info["topic_l1_from_l2"]
+        engine.platt_ = PlattScaler()
+        engine.platt_.coef_, engine.platt_.intercept_ = (np.asarray(v, dtype=np.float64) for v in info["platt"])
+        engine.metadata_ = read_metadata(path)
+        engine.onnx_ = OnnxRunner(path / INT8_NAME, threads=physical_cores())
+        engine.metadata_["runtime"] = "onnxruntime-int8"
         return engine

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -79,6 +81,50 @@ def padded_batches(ids: list[list[int]], order: Sequence[int], batch_size: int, 
             input_ids[r, : len(ids[i])] = torch.tensor(ids[i])
             mask[r, : len(ids[i])] = 1
         yield rows, input_ids, mask
+
+
+def numpy_batches(ids: list[list[int]], order: Sequence[int], batch_size: int, pad_id: int, *,
+                  max_tokens: int | None = None) -> Iterator[tuple[list[int], np.ndarray, np.ndarray]]:
+    """``padded_batches`` as int64 numpy arrays (the int8 graph's input), without importing torch."""
+    for rows in token_budget_groups([len(x) for x in ids], order, batch_size, max_tokens):
+        width = max(len(ids[i]) for i in rows)
+        input_ids = np.full((len(rows), width), pad_id, dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for r, i in enumerate(rows):
+            input_ids[r, : len(ids[i])] = ids[i]
+            mask[r, : len(ids[i])] = 1
+        yield rows, input_ids, mask
+
+
+def physical_cores() -> int:
+    """The cores this process may use (what ``torch.get_num_threads()`` gives on these machines)."""
+    return max(1, len(os.sched_getaffinity(0)))
+
+
+class FastTokenizer:
+    """A saved Hugging Face tokenizer (``tokenizer.json`` + ``tokenizer_config.json``) through the ``tokenizers``
+    library alone: the ids of ``AutoTokenizer(texts, truncation=True, max_length=n)["input_ids"]`` without importing
+    transformers (and with it torch)."""
+
+    def __init__(self, directory: Path) -> None:
+        from tokenizers import Tokenizer
+
+        self.tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
+        self.tokenizer.no_padding()
+        config_file = directory / "tokenizer_config.json"
+        config = json.loads(config_file.read_text(encoding="utf-8")) if config_file.is_file() else {}
+        pad = config.get("pad_token")
+        pad = pad.get("content") if isinstance(pad, dict) else pad
+        pad_id = self.tokenizer.token_to_id(pad) if pad else None
+        self.pad_token_id = int(pad_id) if pad_id is not None else 0
+
+    def __call__(self, texts: list[str], *, truncation: bool = True,
+                 max_length: int = 512) -> dict[str, list[list[int]]]:
+        if truncation:
+            self.tokenizer.enable_truncation(max_length)
+        else:
+            self.tokenizer.no_truncation()
+        return {"input_ids": [e.ids for e in self.tokenizer.encode_batch(texts)]}
 
 
 def l1_logits_from_l2(l2_logits: np.ndarray, l2_classes: list[str], l1_classes: list[str]) -> np.ndarray:

@@ -234,3 +234,30 @@ def test_sqmy_train_bert_is_a_probe_by_default_and_fine_tunes_on_request(tmp_pat
     assert [h.get("stage") for h in train()["history"]] == ["probe"]
     assert [h.get("stage") for h in train(SQMY_BERT_EPOCHS="1")["history"]] == ["probe", None]
     assert [h.get("stage") for h in train("--epochs", "0", SQMY_BERT_EPOCHS="3")["history"]] == ["probe"]
+
+
+def test_the_int8_model_is_served_without_torch_and_answers_as_the_full_load(bert_engine, tmp_path):
+    """Serving reads the int8 graph, ``serving.json`` and the tokenizer alone (no torch, no transformers, no fp32
+    encoder: seconds less for every `sqmy batch --engine auto` and server start) with the same probabilities."""
+    import sys
+
+    from sqmy.models.bert_onnx import export_onnx
+
+    bert_engine.metadata_["version"] = "bert-int8"
+    path = bert_engine.save(tmp_path / "bert")
+    export_onnx(bert_engine.encoder_, bert_engine.heads_, bert_engine.tokenizer_, path)
+    texts = ["小区路灯坏了", "讨薪。公司拖欠工资三个月，老板一直不见人", "出租车拒载" * 6]
+    full = BertEngine.load(path, runtime="onnx").predict_proba([Doc(t) for t in texts])
+    code = ("import sys, json\nfrom pathlib import Path\nfrom sqmy.models.bert import BertEngine\n"
+            "from sqmy.models.base import Doc\n"
+            f"e = BertEngine.load(Path({str(path)!r}))\n"
+            f"p = e.predict_proba([Doc(t) for t in {texts!r}])\n"
+            "print(json.dumps({'l1': p.topic_l1.tolist(), 'lead': p.lead.tolist(), 'involved': p.involved.tolist(), "
+            "'torch': 'torch' in sys.modules, 'transformers': 'transformers' in sys.modules, "
+            "'runtime': e.metadata_['runtime']}))")
+    out = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                    check=True).stdout.splitlines()[-1])
+    assert not out["torch"] and not out["transformers"] and out["runtime"] == "onnxruntime-int8"
+    np.testing.assert_allclose(out["l1"], full.topic_l1, atol=1e-6)
+    np.testing.assert_allclose(out["lead"], full.lead, atol=1e-6)
+    np.testing.assert_allclose(out["involved"], full.involved, atol=1e-6)
