@@ -76,12 +76,16 @@ def default_student(settings: Settings, log: Log = print) -> Path:
 def bert_params(settings: Settings, base: Path | None = None, log: Log = print, *, site_data: bool = False,
                 **overrides: Any) -> dict[str, Any]:
     """BERT hyperparameters; without ``base`` the configured encoder (``SQMY_BERT_BASE``), else the offline e5-small's
-    distilled student (``SQMY_BERT_STUDENT``, default on) or e5-small itself, built when missing. A site's own
-    labelled files (``site_data``) get fine-tuning by default: on a real archive the probe added nothing to TF-IDF,
-    two epochs from it +1.7 points pooled (docs/BENCHMARKS.md)."""
+    distilled student (``SQMY_BERT_STUDENT``, default on; for the linear probe only) or e5-small itself, built
+    when missing. A site's own labelled files (``site_data``) get fine-tuning by default: on a real archive the probe
+    added nothing to TF-IDF, two epochs from it +1.7 points pooled (docs/BENCHMARKS.md)."""
     base = base or settings.BERT_BASE
-    if base is None:
-        base = default_student(settings, log) if settings.BERT_STUDENT else default_teacher(settings, log)
+    epochs = settings.BERT_EPOCHS if settings.BERT_EPOCHS is not None else (SITE_EPOCHS if site_data else 0)
+    if overrides.get("epochs") is not None:
+        epochs = overrides["epochs"]
+    if base is None:  # the student for the probe (measured); fine-tuning keeps e5-small's 12 layers (measured)
+        use_student = settings.BERT_STUDENT and not epochs
+        base = default_student(settings, log) if use_student else default_teacher(settings, log)
         if not overrides.get("prefix"):
             overrides["prefix"] = "passage: "
     from sqmy.training.student import student_info
@@ -89,7 +93,6 @@ def bert_params(settings: Settings, base: Path | None = None, log: Log = print, 
     student = student_info(Path(base))  # a distilled student: the prefix and token budget it was trained with
     if student and not overrides.get("prefix"):
         overrides["prefix"] = student.get("prefix")
-    epochs = settings.BERT_EPOCHS if settings.BERT_EPOCHS is not None else (SITE_EPOCHS if site_data else 0)
     max_length = settings.BERT_MAX_LENGTH or student.get("max_length") or (
         SITE_MAX_LENGTH if epochs else PROBE_MAX_LENGTH)
     return {"base": str(base), "epochs": epochs, "max_length": max_length,

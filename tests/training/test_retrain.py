@@ -142,3 +142,25 @@ def test_bert_training_on_a_student_encoder_uses_the_prefix_and_token_budget_it_
     other.mkdir()
     params = bert_params(Settings(HOME=tmp_path, BERT_BASE=other))
     assert (params["max_length"], params.get("prefix")) == (256, None)
+
+
+def test_without_a_base_the_probe_uses_the_student_and_fine_tuning_the_full_encoder(tmp_path, monkeypatch):
+    """The default BERT: the distilled student for the corpus probe, e5-small's 12 layers when a site's own files
+    fine-tune it (what was measured for each); SQMY_BERT_STUDENT=false keeps the 12 layers for both."""
+    from sqmy.core.config import Settings
+    from sqmy.training import retrain
+
+    built: list[str] = []
+    for name in ("e5-small-zh", "e5-small-zh-s6-128"):
+        (tmp_path / "encoders" / name).mkdir(parents=True)
+        (tmp_path / "encoders" / name / "config.json").write_text("{}")
+    (tmp_path / "encoders" / "e5-small-zh-s6-128" / "student.json").write_text(
+        json.dumps({"max_length": 128, "prefix": "passage: "}))
+    monkeypatch.setattr("sqmy.models.e5.convert.convert", lambda out: built.append(str(out)))
+    probe = retrain.bert_params(Settings(HOME=tmp_path))
+    assert probe["base"].endswith("e5-small-zh-s6-128") and probe["max_length"] == 128
+    fine = retrain.bert_params(Settings(HOME=tmp_path), site_data=True)
+    assert fine["base"].endswith("e5-small-zh") and fine["epochs"] == 2 and fine["max_length"] == 128
+    off = retrain.bert_params(Settings(HOME=tmp_path, BERT_STUDENT=False))
+    assert off["base"].endswith("e5-small-zh") and off["max_length"] == 256 and off["prefix"] == "passage: "
+    assert not built  # both encoders present: nothing converted or distilled
