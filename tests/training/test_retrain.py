@@ -144,9 +144,9 @@ def test_bert_training_on_a_student_encoder_uses_the_prefix_and_token_budget_it_
     assert (params["max_length"], params.get("prefix")) == (256, None)
 
 
-def test_without_a_base_the_probe_uses_the_student_and_fine_tuning_the_full_encoder(tmp_path, monkeypatch):
-    """The default BERT: the distilled student for the corpus probe, e5-small's 12 layers when a site's own files
-    fine-tune it (what was measured for each); SQMY_BERT_STUDENT=false keeps the 12 layers for both."""
+def test_with_the_student_on_the_probe_uses_it_and_fine_tuning_the_full_encoder(tmp_path, monkeypatch):
+    """SQMY_BERT_STUDENT=true: the distilled student for the corpus probe, e5-small's 12 layers when a site's own
+    files fine-tune it (what was measured for each); off (the default) keeps the 12 layers for both."""
     from sqmy.core.config import Settings
     from sqmy.training import retrain
 
@@ -157,10 +157,10 @@ def test_without_a_base_the_probe_uses_the_student_and_fine_tuning_the_full_enco
     (tmp_path / "encoders" / "e5-small-zh-s6-128" / "student.json").write_text(
         json.dumps({"max_length": 128, "prefix": "passage: "}))
     monkeypatch.setattr("sqmy.models.e5.convert.convert", lambda out: built.append(str(out)))
-    probe = retrain.bert_params(Settings(HOME=tmp_path))
+    probe = retrain.bert_params(Settings(HOME=tmp_path, BERT_STUDENT=True))
     assert probe["base"].endswith("e5-small-zh-s6-128") and probe["max_length"] == 128
-    fine = retrain.bert_params(Settings(HOME=tmp_path), site_data=True)
+    fine = retrain.bert_params(Settings(HOME=tmp_path, BERT_STUDENT=True), site_data=True)
     assert fine["base"].endswith("e5-small-zh") and fine["epochs"] == 2 and fine["max_length"] == 128
-    off = retrain.bert_params(Settings(HOME=tmp_path, BERT_STUDENT=False))
+    off = retrain.bert_params(Settings(HOME=tmp_path))
     assert off["base"].endswith("e5-small-zh") and off["max_length"] == 256 and off["prefix"] == "passage: "
     assert not built  # both encoders present: nothing converted or distilled
