@@ -33,13 +33,17 @@ def classify(log: ClassificationLog, texts: list[str]) -> list[str]:
     return [r["classification_id"] for r in results]
 
 
-def test_the_feed_stores_logged_rows_once_and_goes_on_where_it_stopped(tmp_path: Path) -> None:
+def fed_home(tmp_path: Path) -> tuple[Path, Any, ClassificationLog, Projection, ItemStore]:
+    """A home with a fitted projection: its database, classification log, projection and item store."""
     home = with_projection(tmp_path / "home")
     db = make_engine(f"sqlite:///{home / 'sqmy.db'}")
-    log = ClassificationLog(db)
     projection = Projection.load(home / "similar" / "projection")
     assert projection is not None
-    store = ItemStore(home / "similar" / "items.db")
+    return home, db, ClassificationLog(db), projection, ItemStore(home / "similar" / "items.db")
+
+
+def test_the_feed_stores_logged_rows_once_and_goes_on_where_it_stopped(tmp_path: Path) -> None:
+    home, db, log, projection, store = fed_home(tmp_path)
     try:
         first = classify(log, TEXTS[:3])
         feed = LogFeed(db, home / "similar", projection, store, batch=2)
@@ -140,12 +144,7 @@ def test_a_home_indexed_before_the_feed_is_not_read_again_from_the_start(tmp_pat
     from sqmy.app.similar.feed import COLUMNS, entry_of
     from sqmy.app.similar.index import store_entries
 
-    home = with_projection(tmp_path / "home")
-    db = make_engine(f"sqlite:///{home / 'sqmy.db'}")
-    log = ClassificationLog(db)
-    projection = Projection.load(home / "similar" / "projection")
-    assert projection is not None
-    store = ItemStore(home / "similar" / "items.db")
+    home, db, log, projection, store = fed_home(tmp_path)
     try:
         classify(log, TEXTS[:3])
         with db.connect() as conn:  # indexed the way the service used to, per request

@@ -9,12 +9,10 @@ SQMY_STORE_RAW_TEXT (or SQMY_MASK_PII off), and the places of the facts found at
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +21,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from sqmy.app.similar.index import store_entries
-from sqmy.app.similar.store import Entry, ItemStore
+from sqmy.app.similar.store import Entry, ItemStore, file_lock
 from sqmy.app.similar.vectors import Projection
 from sqmy.app.storage import Classification
 
@@ -58,14 +56,8 @@ class LogFeed:
         directory.mkdir(parents=True, exist_ok=True)
         self.state_path = directory / "feed.json"
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        with open(self.directory / "feed.lock", "a+") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+    def _locked(self) -> AbstractContextManager[None]:
+        return file_lock(self.directory / "feed.lock")
 
     def watermark(self) -> int:
         """The id of the last classification row fed (0: none yet)."""

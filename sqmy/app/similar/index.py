@@ -9,13 +9,11 @@ signatures (format 2 also pickled them, ``lsh-<key>.pkl``: ignored when found, d
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -28,7 +26,7 @@ if TYPE_CHECKING:
 from sqmy.app.similar import pairs
 from sqmy.app.similar.lsh import BandLSH
 from sqmy.app.similar.places import item_places, place_overlap, places_of
-from sqmy.app.similar.store import FORMAT, Entry, ItemStore
+from sqmy.app.similar.store import FORMAT, Entry, ItemStore, file_lock
 from sqmy.app.similar.vectors import NUM_PERM, Projection, item_text, jaccard, matter_text, signatures
 
 log = logging.getLogger(__name__)
@@ -111,14 +109,8 @@ class SimilarIndex:
             log.info("similarity index: %d items re-derived in %.1f s", count, time.perf_counter() - started)
 
     # -- snapshots ------------------------------------------------------------------------------------------
-    @contextmanager
     def _file_lock(self) -> Any:
-        with open(self.directory / "snapshot.lock", "a+") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        return file_lock(self.directory / "snapshot.lock")
 
     def _snapshots(self) -> list[int]:
         return sorted(int(p.stem.split("-")[1]) for p in self.directory.glob("ann-*.usearch"))
@@ -337,13 +329,11 @@ def open_index(directory: Path, fit_texts: Callable[[], Sequence[str]], *, dim: 
     projection = Projection.load(projection_dir)
     if projection is None:
         directory.mkdir(parents=True, exist_ok=True)
-        with open(directory / "projection.lock", "a+") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+        with file_lock(directory / "projection.lock"):
             projection = Projection.load(projection_dir)
             if projection is None:
                 started = time.perf_counter()
                 projection = Projection.fit(fit_texts(), dim=dim)
                 projection.save(projection_dir)
                 log.info("similarity projection fitted in %.1f s", time.perf_counter() - started)
-            fcntl.flock(handle, fcntl.LOCK_UN)
     return SimilarIndex(directory, projection, thresholds)
