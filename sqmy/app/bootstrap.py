@@ -14,6 +14,7 @@ from typing import IO, Any
 
 from sqmy.app.jobs import JobManager
 from sqmy.core.config import Settings
+from sqmy.core.progress import STAGE_LABELS
 from sqmy.models import ModelRegistry
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,8 @@ def building(jobs: JobManager) -> list[dict[str, Any]]:
     out = []
     for job in jobs.active("retrain"):
         progress, engine = job.get("progress") or {}, job["params"].get("engine")
+        if progress.get("stage") == STAGE_LABELS["done"]:  # trained and registered: only the job's process exits
+            continue
         out.append({"job_id": job["id"], "engine": engine, "status": job["status"],
                     "stage": progress.get("stage"), "percent": progress.get("percent"),
                     "eta_seconds": progress.get("eta_seconds"), "started_at": job.get("started_at"),
