@@ -71,21 +71,16 @@ def token_budget_groups(lengths: Sequence[int], order: Sequence[int], max_rows: 
 def padded_batches(ids: list[list[int]], order: Sequence[int], batch_size: int, pad_id: int, *,
                    max_tokens: int | None = None) -> Iterator[tuple[list[int], Any, Any]]:
     """Length-bucketed dynamic padding: ``(rows, input_ids, mask)`` batches of similar lengths, padded to their
-    own maximum (at most ``batch_size`` rows, and ``max_tokens`` padded tokens when given)."""
+    own maximum (at most ``batch_size`` rows, and ``max_tokens`` padded tokens when given), as torch tensors."""
     torch = torch_module()
-    for rows in token_budget_groups([len(x) for x in ids], order, batch_size, max_tokens):
-        width = max(len(ids[i]) for i in rows)
-        input_ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
-        mask = torch.zeros((len(rows), width), dtype=torch.long)
-        for r, i in enumerate(rows):
-            input_ids[r, : len(ids[i])] = torch.tensor(ids[i])
-            mask[r, : len(ids[i])] = 1
-        yield rows, input_ids, mask
+    for rows, input_ids, mask in numpy_batches(ids, order, batch_size, pad_id, max_tokens=max_tokens):
+        yield rows, torch.from_numpy(input_ids), torch.from_numpy(mask)
 
 
 def numpy_batches(ids: list[list[int]], order: Sequence[int], batch_size: int, pad_id: int, *,
                   max_tokens: int | None = None) -> Iterator[tuple[list[int], np.ndarray, np.ndarray]]:
-    """``padded_batches`` as int64 numpy arrays (the int8 graph's input), without importing torch."""
+    """``padded_batches`` as int64 numpy arrays (the int8 graph's input, and torch's through ``padded_batches``),
+    without importing torch."""
     for rows in token_budget_groups([len(x) for x in ids], order, batch_size, max_tokens):
         width = max(len(ids[i]) for i in rows)
         input_ids = np.full((len(rows), width), pad_id, dtype=np.int64)

@@ -33,7 +33,7 @@ class StudentArguments:
     layers: tuple[int, ...] = DEFAULT_LAYERS
     max_length: int = 128
     teacher_length: int = 256
-    epochs: float = 1.0
+    epochs: float = 2.0
     batch_size: int = 32
     lr: float = 1e-4
     warmup: float = 0.05

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import secrets
@@ -11,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sqmy.core.locks import file_lock
 from sqmy.models.metadata import read_metadata
 
 CURRENT_NAME = "current.json"
@@ -62,8 +62,7 @@ class ModelRegistry:
             raise ValueError(f"{version} is a {meta.get('engine')} model, not {engine}")
         self.root.mkdir(parents=True, exist_ok=True)
         # read-modify-write under an exclusive lock: two processes promoting at once both keep their change
-        with open(self.root / LOCK_NAME, "a+b") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with file_lock(self.root / LOCK_NAME):
             previous = self.current(engine)
             pointers = self._pointers() | {engine: version}
             tmp = self.root / f".{CURRENT_NAME}.{os.getpid()}.{threading.get_ident()}"

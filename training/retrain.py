@@ -62,11 +62,12 @@ def default_teacher(settings: Settings, log: Log = print) -> Path:
 def default_student(settings: Settings, log: Log = print) -> Path:
     """The default encoder's distilled student (6 layers, 128 tokens), distilled once when missing (resumable:
     ``$SQMY_HOME/student-checkpoints``)."""
-    from sqmy.training.student import DEFAULT_STUDENT_TEXTS, build_student, student_arguments
+    from sqmy.models.bert_student import StudentArguments
+    from sqmy.training.student import DEFAULT_STUDENT_TEXTS, build_student, student_dir
 
     teacher = default_teacher(settings, log)
-    args = student_arguments()
-    student = settings.encoders_dir / f"{teacher.name}-s{len(args.layers)}-{args.max_length}"
+    args = StudentArguments()
+    student = student_dir(settings.encoders_dir, teacher, args)
     if not (student / "config.json").is_file():
         log(f"蒸馏学生编码器 {student}（一次性，约 20–40 分钟，可中断续跑）…")
         build_student(settings, teacher, student, args, max_texts=DEFAULT_STUDENT_TEXTS, log=log)

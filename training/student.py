@@ -18,12 +18,11 @@ from sqmy.training.train import DEFAULT_EVAL_FRACTION, split_items
 STUDENT_INFO = "student.json"
 PREFIX = "passage: "
 DEFAULT_STUDENT_TEXTS = 6000  # the recipe measured in docs/BENCHMARKS.md: 6,000 corpus texts, 2 epochs
-DEFAULT_STUDENT_EPOCHS = 2.0
 
 
-def student_arguments(**changes: Any) -> StudentArguments:
-    """The default distillation recipe (``StudentArguments`` with two epochs), with ``changes``."""
-    return StudentArguments(**{"epochs": DEFAULT_STUDENT_EPOCHS, **changes})
+def student_dir(encoders_dir: Path, teacher: Path, args: StudentArguments) -> Path:
+    """Where the student of ``teacher`` with ``args``'s shape is kept: ``<teacher>-s<layers>-<tokens>``."""
+    return encoders_dir / f"{teacher.name}-s{len(args.layers)}-{args.max_length}"
 
 
 def student_texts(settings: Settings, limit: int | None = None, seed: int = 0) -> list[str]:

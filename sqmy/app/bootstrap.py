@@ -6,7 +6,6 @@ checkpoint (``sqmy.training.train.checkpoint_dir``). What is being built, and ho
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import threading
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import IO, Any
 
 from sqmy.app.jobs import JobManager
 from sqmy.core.config import Settings
+from sqmy.core.locks import try_lock
 from sqmy.core.progress import STAGE_LABELS
 from sqmy.models import ModelRegistry
 
@@ -62,7 +62,7 @@ class BertBuilder:
                  log_every: float = 30.0) -> None:
         self.settings, self.registry, self.jobs, self.log_every = settings, registry, jobs, log_every
         self.job_id: str | None = None
-        self._lock_file: IO[bytes] | None = None
+        self._lock_file: IO[str] | None = None
         self._stop = threading.Event()
 
     def wanted(self) -> bool:
@@ -95,15 +95,8 @@ class BertBuilder:
             self._lock_file = None
 
     def _take_lock(self) -> bool:
-        self.settings.jobs_dir.mkdir(parents=True, exist_ok=True)
-        handle = open(self.settings.jobs_dir / ".bert-build.lock", "wb")  # noqa: SIM115 (held while building)
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            handle.close()
-            return False
-        self._lock_file = handle
-        return True
+        self._lock_file = try_lock(self.settings.jobs_dir / ".bert-build.lock")  # held while building
+        return self._lock_file is not None
 
     def _watch(self) -> None:
         while not self._stop.wait(self.log_every):

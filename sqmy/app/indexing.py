@@ -22,7 +22,6 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import IO
 
 from sqlalchemy.engine import Engine as DbEngine
 
@@ -32,6 +31,7 @@ from sqmy.app.similar.service import SimilarService
 from sqmy.app.similar.store import FORMAT, ItemStore
 from sqmy.app.similar.vectors import Projection
 from sqmy.core.config import Settings
+from sqmy.core.locks import try_lock
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.2  # how often the indexer looks for new rows when it has caught up
@@ -42,18 +42,6 @@ BARRIER_WAIT_S = 30.0  # a lookup waits this long for the classification log's q
 
 def lock_path(settings: Settings) -> Path:
     return settings.similar_dir / "indexer.lock"
-
-
-def try_lock(path: Path) -> IO[str] | None:
-    """The indexer lock, taken (the open file holds it), or ``None`` when another process holds it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(path, "a+")  # noqa: SIM115  # kept open as long as the lock is held
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.close()
-        return None
-    return handle
 
 
 def indexer_running(path: Path) -> bool:

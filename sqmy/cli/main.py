@@ -237,22 +237,22 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 def _student(args: argparse.Namespace, settings: Settings) -> int:
     """``sqmy base-encoder --student``: distil the default (or ``SQMY_BERT_BASE``) encoder into a smaller one."""
+    from sqmy.models.bert_student import StudentArguments
     from sqmy.training.retrain import default_teacher
-    from sqmy.training.student import build_student, student_arguments
+    from sqmy.training.student import build_student, student_dir
 
     def log(message: str) -> None:
         sys.stderr.write(message + "\n")
 
     teacher = default_teacher(settings, log)
-    layers = tuple(int(x) for x in args.layers.split(","))
-    out = args.out or settings.encoders_dir / f"{teacher.name}-s{len(layers)}-{args.max_length}"
+    recipe = StudentArguments(layers=tuple(int(x) for x in args.layers.split(",")), max_length=args.max_length,
+                              epochs=args.epochs)
+    out = args.out or student_dir(settings.encoders_dir, teacher, recipe)
     if (out / "config.json").is_file() and not args.force:
         sys.stderr.write(f"{out} 已存在（--force 重新生成）\n")
         _print({"path": str(out)})
         return 0
-    info = build_student(settings, teacher, out,
-                         student_arguments(layers=layers, max_length=args.max_length, epochs=args.epochs),
-                         max_texts=args.max_texts, log=log)
+    info = build_student(settings, teacher, out, recipe, max_texts=args.max_texts, log=log)
     sys.stderr.write(f"已生成学生编码器：{out}（使用：SQMY_BERT_BASE={out}）\n")
     _print({"path": str(out), **info})
     return 0

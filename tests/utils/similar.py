@@ -8,6 +8,9 @@ import shutil
 import tempfile
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 from sqmy.app.similar.service import corpus_texts
 from sqmy.app.similar.vectors import Projection
@@ -36,3 +39,19 @@ def reports(matter: str) -> list[dict[str, str]]:
         if row["matter"] == matter:
             return row["reports"]
     raise KeyError(matter)
+
+
+def similar_server(trained_home: Path, home: Path) -> Any:
+    """A real server with the similarity index on, over a copy of ``trained_home`` (TF-IDF) made in ``home``."""
+    from tests.conftest import Server
+
+    shutil.copytree(trained_home, home, dirs_exist_ok=True)
+    return Server(with_projection(home), SQMY_SIMILAR="on")
+
+
+def classify_report(server: Any, report: dict[str, str], similar: int = 0) -> dict[str, Any]:
+    """``POST /v1/classify`` of a report's title and text (with ``similar`` past items asked for); the answer."""
+    response = httpx.post(f"{server.url}/v1/classify", json={"title": report["title"], "text": report["text"],
+                                                            "similar": similar}, timeout=60)
+    assert response.status_code == 200, response.text
+    return response.json()

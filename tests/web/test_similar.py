@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,15 +9,14 @@ import httpx
 import pytest
 
 from tests.conftest import Server
-from tests.utils.similar import reports, with_projection
+from tests.utils.similar import reports
+from tests.utils.similar import similar_server as start_similar_server
 from tests.web.conftest import axe_violations, classify_on_page, shot
 
 
 @pytest.fixture(scope="module")
 def similar_server(tmp_path_factory: pytest.TempPathFactory, trained_home: Path) -> Iterator[Server]:
-    home = tmp_path_factory.mktemp("web-similar-home")
-    shutil.copytree(trained_home, home, dirs_exist_ok=True)
-    srv = Server(with_projection(home), SQMY_SIMILAR="on")
+    srv = start_similar_server(trained_home, tmp_path_factory.mktemp("web-similar-home"))
     for r in reports("m001")[1:]:
         answer = httpx.post(f"{srv.url}/v1/classify", json={"title": r["title"], "text": r["text"]}, timeout=60)
         assert answer.is_success, answer.text

@@ -21,9 +21,10 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 
 from sqmy.app.similar.index import store_entries
-from sqmy.app.similar.store import Entry, ItemStore, file_lock
+from sqmy.app.similar.store import Entry, ItemStore
 from sqmy.app.similar.vectors import Projection
 from sqmy.app.storage import Classification
+from sqmy.core.locks import file_lock
 
 log = logging.getLogger(__name__)
 FEED_BATCH = 128  # rows read, derived and stored at once (the lock is held that long)

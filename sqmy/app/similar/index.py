@@ -26,8 +26,9 @@ if TYPE_CHECKING:
 from sqmy.app.similar import pairs
 from sqmy.app.similar.lsh import BandLSH
 from sqmy.app.similar.places import item_places, place_overlap, places_of
-from sqmy.app.similar.store import FORMAT, Entry, ItemStore, file_lock
+from sqmy.app.similar.store import FORMAT, Entry, ItemStore
 from sqmy.app.similar.vectors import NUM_PERM, Projection, item_text, jaccard, matter_text, signatures
+from sqmy.core.locks import file_lock
 
 log = logging.getLogger(__name__)
 SAVE_EVERY = 20_000  # new items between snapshots

@@ -7,8 +7,6 @@ It is the source of truth that several processes share (the service, ``sqmy batc
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import sqlite3
 import threading
 import time
@@ -45,17 +43,6 @@ FORMAT = 3  # what vec/sig/places/norm hold (PRAGMA user_version); 2: multiply-s
 # extractor; 3: the ``norm`` column (added to a format-2 file on open; its rows keep NULL, computed when read)
 FIELDS = ("key", "id", "source", "title", "text", "topic", "lead", "date", "verdict", "places")
 
-
-@contextlib.contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """An exclusive ``flock`` on ``path`` (created if missing) for the block: one process at a time, across
-    processes that share the index folder."""
-    with open(path, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @dataclass

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,22 +9,15 @@ import httpx
 import pytest
 
 from tests.conftest import Server
-from tests.utils.similar import reports, with_projection
+from tests.utils.similar import classify_report, reports, with_projection
+from tests.utils.similar import similar_server as start_similar_server
 
 
 @pytest.fixture(scope="module")
 def similar_server(tmp_path_factory: pytest.TempPathFactory, trained_home: Path) -> Iterator[Server]:
-    home = tmp_path_factory.mktemp("similar-home")
-    shutil.copytree(trained_home, home, dirs_exist_ok=True)
-    srv = Server(with_projection(home), SQMY_SIMILAR="on")
+    srv = start_similar_server(trained_home, tmp_path_factory.mktemp("similar-home"))
     yield srv
     srv.stop()
-
-
-def classify(server: Server, report: dict[str, str], similar: int = 0) -> dict:
-    response = httpx.post(f"{server.url}/v1/classify", json={**report, "similar": similar}, timeout=60)
-    assert response.status_code == 200, response.text
-    return response.json()
 
 
 def test_classified_items_are_found_again_and_survive_a_restart(home):
@@ -37,13 +29,13 @@ def test_classified_items_are_found_again_and_survive_a_restart(home):
 
 
 def _found_again_after_restart(similar_server: Server) -> None:
-    stored = [classify(similar_server, {"title": r["title"], "text": r["text"]}) for r in reports("m001")]
+    stored = [classify_report(similar_server, r) for r in reports("m001")]
     first = reports("m001")[0]
-    again = classify(similar_server, {"title": first["title"], "text": first["text"]}, similar=5)
+    again = classify_report(similar_server, first, similar=5)
     assert again["similar"][0]["id"] == stored[0]["classification_id"]
     assert again["similar"][0]["kind"] == "duplicate"
     assert {"score", "title", "snippet", "topic", "lead", "date", "verdict"} <= set(again["similar"][0])
-    plain = classify(similar_server, {"title": first["title"], "text": first["text"]})
+    plain = classify_report(similar_server, first)
     assert "similar" not in plain  # not asked for: not looked up
 
     similar_server.stop()  # SIGTERM: the index writes its snapshot
@@ -69,7 +61,7 @@ def test_bad_requests_name_the_field(similar_server):
 
 def test_a_verdict_shows_in_the_similar_answer(similar_server):
     report = reports("m021")[0]
-    stored = classify(similar_server, {"title": report["title"], "text": report["text"]})
+    stored = classify_report(similar_server, report)
     verdict = httpx.post(f"{similar_server.url}/v1/feedback", json={
         "classification_id": stored["classification_id"], "action": "correct", "topic": "商贸旅游/质监检验检疫",
         "departments": [{"name": "市市场监督管理局", "role": "lead"}]}, timeout=30)
@@ -82,7 +74,7 @@ def test_a_verdict_shows_in_the_similar_answer(similar_server):
 
 def test_merge_group_is_stored_audited_and_suggests_its_lead_unit(similar_server):
     url = similar_server.url
-    ids = [classify(similar_server, {"title": r["title"], "text": r["text"]})["classification_id"]
+    ids = [classify_report(similar_server, r)["classification_id"]
            for r in reports("m007")[:3]]
     created = httpx.post(f"{url}/v1/groups", json={"items": ids[:2], "lead_unit": "市人力资源和社会保障局",
                                                    "title": "鑫达建筑欠薪"}, timeout=30)
@@ -106,7 +98,7 @@ def test_merge_group_is_stored_audited_and_suggests_its_lead_unit(similar_server
     assert all(e["target"] == group["id"] for e in audit[:4])
 
     new = reports("m007")[3]
-    answer = classify(similar_server, {"title": new["title"], "text": new["text"]}, similar=3)
+    answer = classify_report(similar_server, new, similar=3)
     assert answer["merge_group"]["group_id"] == group["id"]
     assert answer["merge_group"]["lead_unit"] == lead["lead_unit"]
 
@@ -114,7 +106,7 @@ def test_merge_group_is_stored_audited_and_suggests_its_lead_unit(similar_server
 def test_hotspots_rank_the_matters_reported_most(similar_server):
     for matter in ("m004", "m013"):
         for r in reports(matter):
-            classify(similar_server, {"title": r["title"], "text": r["text"]})
+            classify_report(similar_server, r)
     body = httpx.get(f"{similar_server.url}/v1/hotspots", timeout=60)
     assert body.status_code == 200, body.text
     rows = body.json()["data"]

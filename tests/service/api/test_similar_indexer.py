@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import sqlite3
 import time
@@ -19,7 +18,7 @@ import psutil
 import pytest
 
 from tests.conftest import Server
-from tests.utils.similar import reports, with_projection
+from tests.utils.similar import classify_report, reports, similar_server, with_projection
 
 WAIT_S = 120  # a deadline for what a busy test machine does in a second or two, not a measured duration
 
@@ -56,18 +55,9 @@ def indexed(home: Path, ids: list[str]) -> set[str]:
         return {row[0] for row in conn.execute(f"SELECT id FROM items WHERE id IN ({marks})", ids)}
 
 
-def classify(server: Server, report: dict[str, str], similar: int = 0) -> dict[str, Any]:
-    response = httpx.post(f"{server.url}/v1/classify", json={"title": report["title"], "text": report["text"],
-                                                            "similar": similar}, timeout=60)
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
 @pytest.fixture(scope="module")
 def indexed_server(tmp_path_factory: pytest.TempPathFactory, trained_home: Path) -> Iterator[Server]:
-    home = tmp_path_factory.mktemp("indexer-home")
-    shutil.copytree(trained_home, home, dirs_exist_ok=True)
-    srv = Server(with_projection(home), SQMY_SIMILAR="on")
+    srv = similar_server(trained_home, tmp_path_factory.mktemp("indexer-home"))
     yield srv
     srv.stop()
 
@@ -77,7 +67,7 @@ def test_a_classified_item_reaches_the_index_through_the_indexer_process(indexed
     assert indexer.pid != indexed_server.process.pid
     first, second = reports("m002")[:2]
     first = first | {"text": first["text"] + "联系电话13812345678"}
-    stored = classify(indexed_server, first)["classification_id"]
+    stored = classify_report(indexed_server, first)["classification_id"]
     eventually(lambda: indexed(indexed_server.home, [stored]), "the item in the index without a lookup")
     with contextlib.closing(sqlite3.connect(indexed_server.home / "similar" / "items.db")) as conn:
         text = conn.execute("SELECT text FROM items WHERE id = ?", (stored,)).fetchone()[0]
@@ -95,12 +85,12 @@ def test_an_indexer_killed_is_started_again_and_indexes_what_came_meanwhile(inde
     os.kill(killed, signal.SIGKILL)
     with contextlib.suppress(psutil.NoSuchProcess):
         psutil.Process(killed).wait(timeout=30)
-    ids = [classify(indexed_server, r)["classification_id"] for r in reports("m003")]
+    ids = [classify_report(indexed_server, r)["classification_id"] for r in reports("m003")]
     # no lookup: only a new indexer can put them in the store, starting from the watermark the killed one left
     successor = eventually(lambda: [p for p in indexers(indexed_server) if p.pid != killed], "a new indexer")[0]
     assert successor.pid != killed
     eventually(lambda: indexed(indexed_server.home, ids) == set(ids), "every item accepted meanwhile indexed")
-    answer = classify(indexed_server, reports("m003")[0], similar=5)
+    answer = classify_report(indexed_server, reports("m003")[0], similar=5)
     assert ids[0] in [s["id"] for s in answer["similar"]]
 
 
@@ -109,8 +99,8 @@ def test_two_servers_on_one_home_run_one_indexer(home: Path) -> None:
     second = Server(home, SQMY_SIMILAR="on")
     try:
         eventually(lambda: indexers(first, second), "an indexer process started")
-        a = classify(first, reports("m005")[0])["classification_id"]
-        b = classify(second, reports("m005")[1])["classification_id"]
+        a = classify_report(first, reports("m005")[0])["classification_id"]
+        b = classify_report(second, reports("m005")[1])["classification_id"]
         eventually(lambda: indexed(home, [a, b]) == {a, b}, "the items of both servers indexed")
         time.sleep(3 * 1.0)  # a few of each server's checks for a running indexer
         assert len(indexers(first, second)) == 1
@@ -119,7 +109,7 @@ def test_two_servers_on_one_home_run_one_indexer(home: Path) -> None:
         other = second if owner is first else first
         owner.stop()  # its indexer stops with it; the other server starts one
         eventually(lambda: indexers(other), "an indexer started by the remaining server")
-        c = classify(other, reports("m005")[2])["classification_id"]
+        c = classify_report(other, reports("m005")[2])["classification_id"]
         eventually(lambda: indexed(home, [c]), "an item indexed by the remaining server's indexer")
         assert len(indexers(other)) == 1
     finally:
