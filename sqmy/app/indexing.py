@@ -62,10 +62,16 @@ def tail(feed: LogFeed, stop: threading.Event, alive: Callable[[], bool] = lambd
     while not stop.is_set() and alive():
         try:
             full = feed.feed_once() >= feed.batch
-            embedded = filler.step() if filler is not None and not full else 0
         except Exception:
             log.exception("the similarity indexer could not feed the index; trying again")
-            full, embedded = False, 0
+            full = False
+        embedded = 0
+        if filler is not None and not full:
+            try:
+                embedded = filler.step()
+            except Exception:  # the index keeps working without embeddings (round 4's scores)
+                log.exception("the similarity indexer could not embed items by meaning; it stops embedding")
+                filler = None
         if not full and not embedded:
             stop.wait(POLL_SECONDS)
 

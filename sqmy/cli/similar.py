@@ -49,7 +49,7 @@ def install_meaning_encoder(source: Path, settings: Settings) -> int:
         count = store.count()
     finally:
         store.close()
-    sys.stderr.write(f"已安装语义编码器：{target}；{count} 条已索引条目将由索引进程逐步计算语义向量\n")
+    sys.stderr.write(f"已安装语义编码器：{target}；重启服务后生效，{count} 条已索引条目将由索引进程逐步计算语义向量\n")
     _print({"encoder": str(target), "indexed": count})
     return 0
 
