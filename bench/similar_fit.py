@@ -32,12 +32,15 @@ sys.path.insert(0, str(REPO))
 from bench import similar_eval as ev  # noqa: E402
 from sqmy.app.similar import pairs  # noqa: E402
 from sqmy.app.similar.index import SimilarIndex, Thresholds, background  # noqa: E402
+from sqmy.app.similar.meaning import MeaningEncoder, encoder_dir, install_encoder, open_encoder  # noqa: E402
 from sqmy.app.similar.store import Entry  # noqa: E402
+from sqmy.core.text import join_title  # noqa: E402
 
 
-def open_built(home: Path, items: list[dict], others: list[dict]) -> SimilarIndex:
+def open_built(home: Path, items: list[dict], others: list[dict],
+               encoder: MeaningEncoder | None = None) -> SimilarIndex:
     """The index of ``items`` + ``others`` in ``home``, built when ``home`` holds none."""
-    index = SimilarIndex(home, ev.projection(256), Thresholds())
+    index = SimilarIndex(home, ev.projection(256), Thresholds(), encoder)
     if len(index) < len(items) + len(others):
         index.add([Entry(id=i["id"], text=i["text"], title=i["title"], source=i.get("source", "eval"))
                    for i in items + others])
@@ -56,7 +59,8 @@ def collect(index: SimilarIndex, items: list[dict]) -> dict[str, dict]:
     return out
 
 
-def answers(data: dict[str, dict], coefficients: dict[str, float], intercept: float) -> dict[str, list[dict]]:
+def answers(data: dict[str, dict], coefficients: dict[str, float] | None,
+            intercept: float | None) -> dict[str, list[dict]]:
     """The answers as ``similar_eval.metrics`` reads them (``score``: the probability)."""
     return {q: [{"id": i, "score": float(p), "jaccard": float(j)} for i, p, j in
                 zip(d["ids"], pairs.probability(d["x"], coefficients, intercept), d["jaccard"], strict=True)]
@@ -64,14 +68,55 @@ def answers(data: dict[str, dict], coefficients: dict[str, float], intercept: fl
 
 
 def fit(items: list[dict], data: dict[str, dict], dev: set[str], c: float) -> tuple[dict[str, float], float]:
+    """Coefficients over ``pairs.FEATURES``, or ``pairs.MEANING_FEATURES`` when the features carry the meaning
+    columns (pairs whose candidate has no embedding are left out of that fit)."""
     from sklearn.linear_model import LogisticRegression
 
     matter = {i["id"]: i["matter"] for i in items}
     x = np.vstack([data[q]["x"] for q in sorted(dev)])
     y = np.concatenate([[matter.get(a) == matter[q] for a in data[q]["ids"]] for q in sorted(dev)])
-    model = LogisticRegression(C=c, max_iter=5000).fit(x, y)
-    return ({n: round(float(w), 3) for n, w in zip(pairs.FEATURES, model.coef_[0], strict=True)},
+    names = pairs.MEANING_FEATURES if x.shape[1] > len(pairs.FEATURES) else pairs.FEATURES
+    keep = ~np.isnan(x).any(axis=1)
+    model = LogisticRegression(C=c, max_iter=5000).fit(x[keep], y[keep])
+    return ({n: round(float(w), 3) for n, w in zip(names, model.coef_[0], strict=True)},
             round(float(model.intercept_[0]), 3))
+
+
+def embed_candidates(index: SimilarIndex, items: list[dict]) -> int:
+    """Embed by meaning the labelled items and every candidate of theirs that has no embedding yet (what the
+    indexer would have done for the whole index; the figures only read these); how many were embedded."""
+    assert index.encoder is not None
+    encoder, index.encoder = index.encoder, None
+    try:
+        keys = {k for q in items for k in index.candidates(q["text"], q["title"], exclude=q["id"])[0]}
+    finally:
+        index.encoder = encoder
+    keys |= set(index.store.keys_of([i["id"] for i in items]).values())
+    missing = sorted(keys - set(index.store.meaning_of(sorted(keys))))
+    rows = index.store.rows(missing)
+    for start in range(0, len(missing), 256):
+        chunk = missing[start:start + 256]
+        vectors = encoder.embed([join_title(rows[k]["title"], rows[k]["text"]) for k in chunk])
+        index.store.put_meaning(chunk, vectors)
+        print(f"embedded {start + len(chunk)} / {len(missing)}", file=sys.stderr, flush=True)
+    return len(missing)
+
+
+def copy_meaning(source: SimilarIndex, target: SimilarIndex, ids: list[str]) -> None:
+    """The embeddings of ``ids`` from one index's store into another's (same encoder)."""
+    have = source.store.meaning_of(sorted(source.store.keys_of(ids).values()))
+    keys = target.store.keys_of(ids)
+    by_id = {i: source.store.key_of(i) for i in ids}
+    pairs_ = [(keys[i], have[k]) for i, k in by_id.items() if k in have and i in keys]
+    target.store.put_meaning([k for k, _ in pairs_], np.vstack([v for _, v in pairs_]))
+
+
+def at_default(threshold: float, intercept: float) -> float:
+    """The intercept that moves a threshold chosen on the dev half to the default threshold (one
+    ``SQMY_SIMILAR_THRESHOLD`` for both models)."""
+    def logit(p: float) -> float:
+        return float(np.log(p / (1 - p)))
+    return round(intercept + logit(Thresholds().same_matter) - logit(threshold), 3)
 
 
 def evaluate(every: list[dict], data: dict[str, dict], coef: dict[str, float], intercept: float,
@@ -91,7 +136,7 @@ def false_positives(every: list[dict], data: dict[str, dict], t: Thresholds, que
     """Wrong-matter answers in the top 5 of ``queries`` (ids only), highest probability first."""
     matter = {i["id"]: i["matter"] for i in every}
     out = []
-    for q, rows in answers(data, pairs.COEFFICIENTS, pairs.INTERCEPT).items():
+    for q, rows in answers(data, None, None).items():
         if q not in queries:
             continue
         kept = sorted((a for a in rows if a["jaccard"] >= t.duplicate or a["score"] >= t.same_matter),
@@ -106,29 +151,43 @@ def main() -> None:
     parser.add_argument("--home", type=Path, required=True, help="where the realistic index is built (kept)")
     parser.add_argument("--c", type=float, default=1.0, help="inverse regularisation of the refit")
     parser.add_argument("--fp-out", type=Path, default=ev.OUT / "similar-pairwise-fp.jsonl")
+    parser.add_argument("--meaning", type=Path, metavar="ENCODER", help="round 5: rerank by meaning with this "
+                        "encoder (installed in --home once; the labelled items and their candidates embedded once)")
     args = parser.parse_args()
     items = ev.load_set()
     others, notes = ev.background_items()
     every = items + others
     halves = ev.halves(items)
-    index = open_built(args.home, items, others)
+    encoder = None
+    if args.meaning is not None:
+        if not (encoder_dir(args.home) / "meaning.json").is_file():
+            install_encoder(args.meaning, args.home)
+        encoder = open_encoder(args.home)
+    index = open_built(args.home, items, others, encoder)
+    if encoder is not None:
+        notes.append(f"embedded by meaning now: {embed_candidates(index, items)}")
     real = collect(index, items)
-    index.close()
     home = Path(tempfile.mkdtemp(prefix="sqmy-similar-plain-"))
     try:
-        plain_index = open_built(home, items, [])
+        plain_index = open_built(home, items, [], encoder)
+        if encoder is not None:
+            copy_meaning(index, plain_index, [i["id"] for i in items])
         plain = collect(plain_index, items)
         plain_index.close()
     finally:
         shutil.rmtree(home, ignore_errors=True)
+        index.close()
     coef, intercept = fit(every, real, halves[0], args.c)
-    shipped = (pairs.COEFFICIENTS, pairs.INTERCEPT)
+    shipped = ((pairs.MEANING_COEFFICIENTS, pairs.MEANING_INTERCEPT) if encoder is not None
+               else (pairs.COEFFICIENTS, pairs.INTERCEPT))
     report = {"notes": notes, "indexed": len(every), "refit_coefficients": coef, "refit_intercept": intercept}
     for name, (cf, ic) in (("shipped", shipped), ("refit", (coef, intercept))):
         chosen = evaluate(every, real, cf, ic, halves)
         report[name] = {"realistic_dev_chosen": chosen,
                         "realistic_at_default": evaluate(every, real, cf, ic, halves, Thresholds().same_matter),
                         "plain_at_default": evaluate(items, plain, cf, ic, halves, Thresholds().same_matter)}
+    report["refit_intercept_at_default"] = at_default(report["refit"]["realistic_dev_chosen"]["threshold"],
+                                                      intercept)
     wrong = false_positives(every, real, Thresholds(), halves[1])
     args.fp_out.parent.mkdir(parents=True, exist_ok=True)
     args.fp_out.write_text("".join(json.dumps(w, ensure_ascii=False) + "\n" for w in wrong), encoding="utf-8")

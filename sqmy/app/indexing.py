@@ -27,6 +27,7 @@ from sqlalchemy.engine import Engine as DbEngine
 
 from sqmy.app.logwriter import name_process
 from sqmy.app.similar.feed import LogFeed
+from sqmy.app.similar.meaning import MeaningFiller, open_encoder
 from sqmy.app.similar.service import SimilarService
 from sqmy.app.similar.store import FORMAT, ItemStore
 from sqmy.app.similar.vectors import Projection
@@ -54,15 +55,24 @@ def indexer_running(path: Path) -> bool:
     return False
 
 
-def tail(feed: LogFeed, stop: threading.Event, alive: Callable[[], bool] = lambda: True) -> None:
-    """Feed the store from the log until ``stop`` is set or ``alive()`` turns false."""
+def tail(feed: LogFeed, stop: threading.Event, alive: Callable[[], bool] = lambda: True,
+         filler: MeaningFiller | None = None) -> None:
+    """Feed the store from the log until ``stop`` is set or ``alive()`` turns false; whenever it has caught up,
+    embed a batch of stored items by meaning (``filler``), so that indexing never waits for the encoder."""
     while not stop.is_set() and alive():
         try:
             full = feed.feed_once() >= feed.batch
         except Exception:
             log.exception("the similarity indexer could not feed the index; trying again")
             full = False
-        if not full:
+        embedded = 0
+        if filler is not None and not full:
+            try:
+                embedded = filler.step()
+            except Exception:  # the index keeps working without embeddings (round 4's scores)
+                log.exception("the similarity indexer could not embed items by meaning; it stops embedding")
+                filler = None
+        if not full and not embedded:
             stop.wait(POLL_SECONDS)
 
 
@@ -100,7 +110,9 @@ def indexer_main(settings: Settings, parent: int) -> None:
     feed = _open_feed(settings, stop)
     if feed is not None:
         log.info("similarity indexer %d feeding from classification %d", os.getpid(), feed.watermark())
-        tail(feed, stop, alive=lambda: os.getppid() == parent)
+        encoder = open_encoder(settings.similar_dir) if settings.SIMILAR_MEANING else None
+        filler = MeaningFiller(feed.store, encoder) if encoder is not None else None
+        tail(feed, stop, alive=lambda: os.getppid() == parent, filler=filler)
 
 
 class FedSimilarService(SimilarService):

@@ -34,7 +34,31 @@ def index_archive(path: Path, settings: Settings, *, sheet: str | None = None,
             "items_per_second": round(added / seconds, 1) if seconds else None, "index_size": len(index)}
 
 
+def install_meaning_encoder(source: Path, settings: Settings) -> int:
+    """``sqmy index --encoder DIR``: the pooled int8 graph of an encoder beside the index (embeddings of a former
+    encoder dropped; the indexer embeds the stored items again at its own pace)."""
+    from sqmy.app.similar.meaning import install_encoder
+    from sqmy.app.similar.store import ItemStore
+
+    if not (source / "config.json").is_file():
+        return _fail(f"编码器目录无效（缺少 config.json）：{source}")
+    target = install_encoder(source, settings.similar_dir)
+    store = ItemStore(settings.similar_dir / "items.db")
+    try:
+        store.clear_meaning()
+        count = store.count()
+    finally:
+        store.close()
+    sys.stderr.write(f"已安装语义编码器：{target}；重启服务后生效，{count} 条已索引条目将由索引进程逐步计算语义向量\n")
+    _print({"encoder": str(target), "indexed": count})
+    return 0
+
+
 def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
+    if args.encoder is not None:
+        return install_meaning_encoder(args.encoder, settings)
+    if args.input is None:
+        return _fail("请给出要索引的档案文件，或用 --encoder 安装语义编码器")
     if not args.input.is_file():
         return _fail(f"输入文件不存在：{args.input}")
     try:
@@ -167,7 +191,8 @@ def _group_parsers(sub: argparse._SubParsersAction) -> None:
 
 def add_similar_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("index", help="把档案（或 sqmy batch 的输出）加入相似留言索引")
-    p.add_argument("input", type=Path)
+    p.add_argument("input", type=Path, nargs="?")
+    p.add_argument("--encoder", type=Path, help="安装语义编码器（e5 编码器或其蒸馏学生的目录），用于相似留言重排序")
     p.add_argument("--sheet")
     p.add_argument("--prefix", help="条目编号前缀（默认由文件名生成）")
     p.set_defaults(func=cmd_index)

@@ -168,6 +168,10 @@ class Settings(BaseModel):
         default=0.5, ge=0.0, le=1.0, description="Score that links two items into one suggested merge group "
         "(sqmy cluster, hotspots): stricter than SIMILAR_THRESHOLD, as links chain.")
     SIMILAR_DIM: int = Field(default=256, ge=16, le=1024, description="Dimensions of the similarity vectors.")
+    SIMILAR_MEANING: bool = Field(
+        default=True, description="When an encoder is installed beside the index (sqmy index --encoder DIR): the "
+        "indexer embeds stored items by meaning at its own pace and /v1/similar reranks with them (a text query is "
+        "encoded: ≈ 13 ms CPU more); off = round 4's scores (docs/BENCHMARKS.md, similar items, round 5).")
 
     @model_validator(mode="after")
     def _check_paths(self) -> Settings:

@@ -25,10 +25,12 @@ if TYPE_CHECKING:
 
 from sqmy.app.similar import pairs
 from sqmy.app.similar.lsh import BandLSH
+from sqmy.app.similar.meaning import MeaningEncoder, open_encoder
 from sqmy.app.similar.places import item_places, place_overlap, places_of
 from sqmy.app.similar.store import FORMAT, Entry, ItemStore
 from sqmy.app.similar.vectors import NUM_PERM, Projection, item_text, jaccard, matter_text, signatures
 from sqmy.core.locks import file_lock
+from sqmy.core.text import join_title
 
 log = logging.getLogger(__name__)
 SAVE_EVERY = 20_000  # new items between snapshots
@@ -73,8 +75,10 @@ def score(cosine: float, places: tuple[float, float], thresholds: Thresholds) ->
 class SimilarIndex:
     """Add items, find the items similar to a text. Thread-safe; several processes may share one directory."""
 
-    def __init__(self, directory: Path, projection: Projection, thresholds: Thresholds = Thresholds()) -> None:
+    def __init__(self, directory: Path, projection: Projection, thresholds: Thresholds = Thresholds(),
+                 encoder: MeaningEncoder | None = None) -> None:
         self.directory, self.projection, self.thresholds = directory, projection, thresholds
+        self.encoder = encoder  # embeddings by meaning for reranking (``meaning.py``); None: round 4's scores
         directory.mkdir(parents=True, exist_ok=True)
         self.store = ItemStore(directory / "items.db")
         self._lock = threading.RLock()
@@ -245,12 +249,28 @@ class SimilarIndex:
                  else matter_text(item_text(rows[k]["title"], rows[k]["text"])) for k in keys]
         query_places = places_of(f"{title} {text}")
         return keys, rows, pairs.Candidates(
+            meaning=self._meaning(text, title, keys, exclude),
             dense=np.array([cosines[k] for k in keys], dtype=np.float64),
             sparse=self._sparse(matter_text(normal), norms),
             jaccard=(jaccard(signature, np.vstack([rows[k]["sig"] for k in keys])) if keys
                      else np.zeros(0)).astype(np.float64),
             places=[place_overlap(query_places, set(rows[k]["places"].split())) for k in keys],
             query_len=len(matter_text(normal)), candidate_len=np.array([len(n) for n in norms], dtype=np.float64))
+
+    def _meaning(self, text: str, title: str, keys: list[int], exclude: str | None) -> np.ndarray | None:
+        """Cosines by meaning of the query with each candidate (NaN where a candidate has no embedding yet); None
+        without an encoder or when no candidate has one (the query is then not encoded). A query by id reuses its
+        stored embedding."""
+        if self.encoder is None or not keys:
+            return None
+        own = self.store.key_of(exclude) if exclude is not None else None
+        stored = self.store.meaning_of(keys + ([own] if own is not None else []))
+        if not any(k in stored for k in keys):
+            return None
+        query = stored.get(own) if own is not None else None
+        if query is None:
+            query = self.encoder.embed([join_title(title, text)])[0]
+        return np.array([float(stored[k] @ query) if k in stored else np.nan for k in keys], dtype=np.float64)
 
     def _sparse(self, query: str, norms: list[str]) -> np.ndarray:
         """The sparse TF-IDF cosine of the query's matter text with each candidate's: the dense cosine finds
@@ -323,9 +343,10 @@ def result_view(row: dict[str, Any], kind: str | None, value: float, dup: float)
 
 
 def open_index(directory: Path, fit_texts: Callable[[], Sequence[str]], *, dim: int = 256,
-               thresholds: Thresholds = Thresholds()) -> SimilarIndex:
+               thresholds: Thresholds = Thresholds(), meaning: bool = True) -> SimilarIndex:
     """The index in ``directory``; its projection is fitted on ``fit_texts()`` (normalised item texts) the first
-    time, under a lock so that two processes starting together fit it once."""
+    time, under a lock so that two processes starting together fit it once. ``meaning``: rerank with the encoder
+    installed beside the index, when there is one."""
     projection_dir = directory / "projection"
     projection = Projection.load(projection_dir)
     if projection is None:
@@ -337,4 +358,4 @@ def open_index(directory: Path, fit_texts: Callable[[], Sequence[str]], *, dim: 
                 projection = Projection.fit(fit_texts(), dim=dim)
                 projection.save(projection_dir)
                 log.info("similarity projection fitted in %.1f s", time.perf_counter() - started)
-    return SimilarIndex(directory, projection, thresholds)
+    return SimilarIndex(directory, projection, thresholds, open_encoder(directory) if meaning else None)

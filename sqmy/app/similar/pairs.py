@@ -4,7 +4,10 @@ computes per candidate anyway (docs/BENCHMARKS.md, similar items, round 4).
 The coefficients were fitted by ``bench/similar_fit.py`` on the dev half of the labelled set (bench/similar/)
 among a realistic background of ~18k items; refit them there and paste its output into ``COEFFICIENTS``. The
 query-level terms (its background, the spread of its candidates' similarities, a candidate's rank among them)
-let the model judge a similarity against the query's own neighbourhood, whatever the size of the index."""
+let the model judge a similarity against the query's own neighbourhood, whatever the size of the index.
+
+Round 5: where embeddings by meaning exist (``meaning.py``), a second set of coefficients adds each candidate's rank
+and relative similarity by meaning among the query's candidates (``MEANING_FEATURES``)."""
 
 from __future__ import annotations
 
@@ -21,6 +24,18 @@ COEFFICIENTS = {"dense": 3.149, "sparse": 0.428, "jaccard": -1.814, "background"
                 "town_differs": -2.171, "town_shared": 0.215, "fine_differs": -2.439, "fine_shared": 1.078,
                 "log_query_len": 0.626, "log_candidate_len": -1.449, "z": 0.311}
 INTERCEPT = -0.195
+# Round 5: where the query and a candidate both have an embedding by meaning (``meaning.py``), the candidate's rank
+# by meaning among the query's candidates that have one and its similarity relative to theirs (``z`` as above) join
+# the features (the cosine itself added nothing measurable); the other candidates keep the model above.
+MEANING_FEATURES = (*FEATURES, "meaning_log_rank", "meaning_z")
+# bench/similar_fit.py --meaning (dev half, 18,936 items indexed, the 6-layer student e5-small-zh-s6-128), C = 1.0;
+# the intercept is the fitted 0.547 moved so that the dev-chosen threshold 0.31 reads as the default 0.36
+MEANING_COEFFICIENTS = {"dense": 2.371, "sparse": -0.594, "jaccard": -1.643, "background": 0.613, "log_rank": -0.45,
+                        "town_differs": -2.608, "town_shared": -0.076, "fine_differs": -2.231, "fine_shared": 1.07,
+                        "log_query_len": 1.044, "log_candidate_len": -1.683, "z": 0.202, "meaning_log_rank": -1.52,
+                        "meaning_z": 0.909}
+MEANING_INTERCEPT = 0.772
+MEANING_PRIOR = (0.8, 0.05)  # mean and spread of the meaning cosines where too few candidates have one
 SPREAD_RANKS = (10, 50)  # the candidates whose mean and spread a similarity is measured against (``z``)
 SPREAD_PRIOR = (0.2, 0.05)  # their mean and spread where a small index has too few of them
 MIN_SPREAD = 0.02
@@ -36,23 +51,42 @@ class Candidates:
     places: Sequence[tuple[float, float]]  # ``place_overlap``: (fine, town), 1 shared, 0 different, 0.5 unknown
     query_len: int  # characters of the query's matter text
     candidate_len: np.ndarray  # characters of each candidate's matter text
+    meaning: np.ndarray | None = None  # cosine by meaning; NaN where the candidate has no embedding, None: no query's
 
 
-def spread(mixed: np.ndarray) -> tuple[float, float]:
+def spread(mixed: np.ndarray, prior: tuple[float, float] = SPREAD_PRIOR) -> tuple[float, float]:
     """Mean and spread (standard deviation) of the candidates ranked 10th to 50th by ``mixed`` similarity."""
     low, high = SPREAD_RANKS
     tail = np.sort(mixed)[::-1][low:high]
     if len(tail) <= 2:
-        return SPREAD_PRIOR
+        return prior
     return float(tail.mean()), max(float(tail.std()), MIN_SPREAD)
+
+
+def ranks(values: np.ndarray) -> np.ndarray:
+    """0 for the highest value, 1 for the next…"""
+    out = np.empty(len(values))
+    out[np.argsort(-values, kind="stable")] = np.arange(len(values))
+    return out
+
+
+def meaning_columns(meaning: np.ndarray) -> np.ndarray:
+    """``log(1 + rank)`` and ``z`` by meaning of the candidates that have an embedding (rows of the others: NaN)."""
+    out = np.full((len(meaning), 2), np.nan)
+    present = ~np.isnan(meaning)
+    if present.any():
+        values = meaning[present]
+        mean, sd = spread(values, MEANING_PRIOR)
+        out[present, 0] = np.log1p(ranks(values))
+        out[present, 1] = (values - mean) / sd
+    return out
 
 
 def features(c: Candidates, background: float) -> np.ndarray:
     """The model's input, one row per candidate, columns in ``FEATURES`` order; ``background``: the query's
     background similarity (``index.background`` of the mixed similarities)."""
     mixed = (c.dense + c.sparse) / 2
-    rank = np.empty(len(mixed))
-    rank[np.argsort(-mixed, kind="stable")] = np.arange(len(mixed))
+    rank = ranks(mixed)
     mean, sd = spread(mixed)
     fine = np.array([p[0] for p in c.places], dtype=np.float64)
     town = np.array([p[1] for p in c.places], dtype=np.float64)
@@ -60,12 +94,21 @@ def features(c: Candidates, background: float) -> np.ndarray:
     columns = [c.dense, c.sparse, c.jaccard, np.full(n, background), np.log1p(rank), town == 0.0, town == 1.0,
                fine == 0.0, fine == 1.0, np.full(n, math.log(c.query_len + 1)), np.log(c.candidate_len + 1.0),
                (mixed - mean) / sd]
-    return np.column_stack([np.asarray(col, dtype=np.float64) for col in columns]) if n else np.zeros((0, 12))
+    base = np.column_stack([np.asarray(col, dtype=np.float64) for col in columns]) if n else np.zeros((0, 12))
+    if c.meaning is None:
+        return base
+    return np.hstack([base, meaning_columns(c.meaning)])
 
 
 def probability(x: np.ndarray, coefficients: dict[str, float] | None = None,
                 intercept: float | None = None) -> np.ndarray:
-    """The same-matter probability of each row of ``features``."""
-    weights = np.array([(coefficients or COEFFICIENTS)[name] for name in FEATURES])
-    logit = x @ weights + (INTERCEPT if intercept is None else intercept)
+    """The same-matter probability of each row of ``features``: rows with the meaning columns (not NaN) by the
+    meaning model (``MEANING_COEFFICIENTS`` unless given), the others by the model of round 4."""
+    base = np.array([(coefficients or COEFFICIENTS).get(name, 0.0) for name in FEATURES])
+    logit = x[:, :len(FEATURES)] @ base + (INTERCEPT if intercept is None else intercept)
+    if x.shape[1] > len(FEATURES):
+        meaning = coefficients or MEANING_COEFFICIENTS
+        weights = np.array([meaning[name] for name in MEANING_FEATURES])
+        present = ~np.isnan(x[:, len(FEATURES):]).any(axis=1)
+        logit[present] = x[present] @ weights + (MEANING_INTERCEPT if intercept is None else intercept)
     return np.asarray(1.0 / (1.0 + np.exp(-logit)))

@@ -52,7 +52,7 @@ def corpus_texts(corpus_dir: Path) -> list[str]:
 
 def open_from_settings(settings: Settings) -> SimilarIndex:
     return open_index(settings.similar_dir, lambda: corpus_texts(settings.CORPUS_DIR), dim=settings.SIMILAR_DIM,
-                      thresholds=thresholds(settings))
+                      thresholds=thresholds(settings), meaning=settings.SIMILAR_MEANING)
 
 
 def today() -> str:

@@ -38,6 +38,11 @@ CREATE TABLE IF NOT EXISTS removed (  -- keys deleted from items (retention), fo
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     key INTEGER NOT NULL
 );
+""", """
+CREATE TABLE IF NOT EXISTS meaning (  -- embeddings by meaning (``meaning.py``), computed after the item was added
+    key INTEGER PRIMARY KEY,
+    vec BLOB NOT NULL  -- float16, L2-normalised
+);
 """)
 FORMAT = 3  # what vec/sig/places/norm hold (PRAGMA user_version); 2: multiply-shift MinHash, places of the facts
 # extractor; 3: the ``norm`` column (added to a format-2 file on open; its rows keep NULL, computed when read)
@@ -126,6 +131,7 @@ class ItemStore:
                 chunk = list(ids[start:start + 500])
                 marks = ",".join("?" * len(chunk))
                 conn.execute(f"INSERT INTO removed (key) SELECT key FROM items WHERE id IN ({marks})", chunk)
+                conn.execute(f"DELETE FROM meaning WHERE key IN (SELECT key FROM items WHERE id IN ({marks}))", chunk)
                 count += conn.execute(f"DELETE FROM items WHERE id IN ({marks})", chunk).rowcount
             return count
         return int(self._write(work))
@@ -225,6 +231,39 @@ class ItemStore:
                 item["vec"] = np.frombuffer(row[-2], dtype=np.float32)
             out[int(row[0])] = item
         return out
+
+    # -- embeddings by meaning (``meaning.py``) ------------------------------------------------------------------
+    def without_meaning(self, limit: int, *, above: int = 0) -> list[tuple[int, str, str]]:
+        """``(key, title, text)`` of up to ``limit`` items after ``above`` that have no embedding yet, newest first."""
+        with self._lock:
+            return self._conn.execute(
+                "SELECT key, title, text FROM items WHERE key > ? AND key NOT IN (SELECT key FROM meaning) "
+                "ORDER BY key DESC LIMIT ?", (above, limit)).fetchall()
+
+    def put_meaning(self, keys: Sequence[int], vectors: np.ndarray) -> None:
+        """Store the embeddings of these items (those removed meanwhile are skipped)."""
+        rows = [(int(k), vectors[i].astype(np.float16).tobytes()) for i, k in enumerate(keys)]
+        self._write(lambda c: c.executemany(
+            "INSERT OR REPLACE INTO meaning (key, vec) SELECT ?1, ?2 WHERE EXISTS (SELECT 1 FROM items WHERE key = ?1)",
+            rows))
+
+    def meaning_of(self, keys: Sequence[int]) -> dict[int, np.ndarray]:
+        """The stored embeddings of these items (those that have one), ``float32``."""
+        if not keys:
+            return {}
+        marks = ",".join("?" * len(keys))
+        with self._lock:
+            found = self._conn.execute(f"SELECT key, vec FROM meaning WHERE key IN ({marks})",
+                                       [int(k) for k in keys]).fetchall()
+        return {int(k): np.frombuffer(v, dtype=np.float16).astype(np.float32) for k, v in found}
+
+    def clear_meaning(self) -> None:
+        """Drop every embedding (another encoder was installed)."""
+        self._write(lambda c: c.execute("DELETE FROM meaning"))
+
+    def meaning_count(self) -> int:
+        with self._lock:
+            return int(self._conn.execute("SELECT COUNT(*) FROM meaning").fetchone()[0])
 
     def key_of(self, item_id: str) -> int | None:
         with self._lock:
