@@ -120,8 +120,7 @@ def measured(pid: int, url: str, payload: str, seconds: int, connections: int = 
                   "load_avg_1min": round(psutil.getloadavg()[0], 2)}
 
 
-def http_rows(home: Path, seconds: int, env: dict[str, str], tfidf_only: bool) -> dict[str, object]:
-    port = 18791
+def http_rows(home: Path, seconds: int, env: dict[str, str], tfidf_only: bool, port: int = 18791) -> dict[str, object]:
     server = start_server(home, port, **env)
     base = f"http://127.0.0.1:{port}"
     stop, peak = threading.Event(), [0.0, 0.0]
@@ -200,6 +199,8 @@ def main() -> None:
     parser.add_argument("--batch-items", type=int, default=1000)
     parser.add_argument("--env", action="append", default=[], metavar="SQMY_X=V",
                         help="a setting for the server and sqmy batch, e.g. SQMY_FACTS=false (repeatable)")
+    parser.add_argument("--port", type=int, default=18791,
+                        help="the server's port (another bench on the same machine may hold the default)")
     parser.add_argument("--tfidf-only", action="store_true",
                         help="only the no-op and TF-IDF rows (no auto rows, no sqmy batch, no body cost)")
     args = parser.parse_args()
@@ -208,7 +209,7 @@ def main() -> None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
     out = {"env": EXTRA, "cpu_count": psutil.cpu_count(),
            "load_average_before": [round(x, 2) for x in psutil.getloadavg()]}
-    out["http"] = http_rows(args.home, args.seconds, EXTRA, args.tfidf_only)
+    out["http"] = http_rows(args.home, args.seconds, EXTRA, args.tfidf_only, args.port)
     if not args.tfidf_only:
         out["sqmy_batch_auto"] = batch_auto(args.home, args.batch_items)
         out["sqmy_batch_auto_probe_items"] = batch_auto(args.home, 0, probe_items())

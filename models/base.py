@@ -161,7 +161,7 @@ def choose_topic_path(l1_classes: Sequence[str], l2_classes: Sequence[str], l1_r
     best_l1 = int(np.argmax(l1_row))
     children = families(l2_classes).get(l1_classes[best_l1], [])
     if len(l2_row) and children:
-        return best_l1, max(children, key=lambda j: l2_row[j])
+        return best_l1, children[int(np.argmax(l2_row[children]))]  # the first of equals, as max() would
     return best_l1, None
 
 

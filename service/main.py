@@ -50,8 +50,8 @@ class MetricsMiddleware:
         finally:
             route = scope.get("route")  # set by the router on a match: label by template, e.g. /v1/jobs/{job_id}
             path = getattr(route, "path", None) or "other"
-            self.metrics.requests.labels(scope["method"], path, str(status["code"])).inc()
-            self.metrics.latency.labels(path).observe(time.perf_counter() - started)
+            self.metrics.request_count(scope["method"], path, str(status["code"])).inc()
+            self.metrics.request_latency(path).observe(time.perf_counter() - started)
 
 
 def tune_gc() -> None:

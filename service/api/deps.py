@@ -68,12 +68,29 @@ async def get_principal(request: Request, state: StateDep) -> Principal:
     return principal
 
 
+def check_role(principal: Principal, role: str) -> Principal:
+    """``principal``, or 403 when its role is below ``role``."""
+    if not principal.allows(role):
+        raise SqmyError(ErrorType.forbidden, f"权限不足：此操作需要“{ROLE_NAMES[role]}”或更高角色，"
+                        f"当前密钥为“{ROLE_NAMES[principal.role]}”")
+    return principal
+
+
 def require(role: str) -> Callable[..., Awaitable[Principal]]:
     async def dependency(principal: Annotated[Principal, Depends(get_principal)]) -> Principal:
-        if not principal.allows(role):
-            raise SqmyError(ErrorType.forbidden, f"权限不足：此操作需要“{ROLE_NAMES[role]}”或更高角色，"
-                            f"当前密钥为“{ROLE_NAMES[principal.role]}”")
-        return principal
+        return check_role(principal, role)
+    return dependency
+
+
+def state_for(role: str) -> Callable[..., Awaitable[AppState]]:
+    """A dependency that checks the caller's role (as ``require``) and gives the app state: one dependency
+    instead of three (``require`` → ``get_principal`` → ``get_state``), for the hot routes, where FastAPI's
+    solving of each sub-dependency is a measurable part of a request's CPU (docs/BENCHMARKS.md, #18 round 6)."""
+    async def dependency(request: Request) -> AppState:
+        state: AppState = request.app.state.sqmy
+        if state.auth:
+            check_role(await get_principal(request, state), role)
+        return state
     return dependency
 
 

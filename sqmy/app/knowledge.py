@@ -7,6 +7,7 @@ retraining. When the lead is a town or street, the one the text names is chosen.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -126,7 +127,7 @@ class DirectoryKnowledge:
         mixed: np.ndarray = (1 - self.prior_weight) * lead_p + self.prior_weight * prior
         return mixed
 
-    def named_locality(self, text: str, candidates: list[str]) -> str | None:
+    def named_locality(self, text: str, candidates: Sequence[str]) -> str | None:
         """The town or street the text names first, among ``candidates`` (the ones the model can route to)."""
-        found = [(text.find(name), name) for name in self.localities if name in candidates and name in text]
+        found = [(text.find(name), name) for name in self.localities if name in text and name in candidates]
         return min(found)[1] if found else None

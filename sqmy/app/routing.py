@@ -30,6 +30,20 @@ def _top(row: np.ndarray, k: int) -> np.ndarray:
     return idx[np.argsort(-row[idx], kind="stable")]
 
 
+_PATHS: dict[int, tuple[Sequence[str], list[tuple[str, ...]]]] = {}
+
+
+def _paths(classes: Sequence[str]) -> list[tuple[str, ...]]:
+    """Each class name (``a/b/c``) as its path tuple. Cached per list object, as ``families``: an engine's class
+    lists do not change once fitted, and splitting them again for every item was a tenth of routing's time."""
+    entry = _PATHS.get(id(classes))
+    if entry is None or entry[0] is not classes:
+        if len(_PATHS) >= 64:
+            _PATHS.clear()
+        entry = _PATHS[id(classes)] = (classes, [tuple(name.split("/")) for name in classes])
+    return entry[1]
+
+
 def _topic(engine: Engine, probs: HeadProbabilities, row: int, k: int) -> tuple[str, float, tuple[str, ...], float,
                                                                          tuple[TopicCandidate, ...]]:
     """Level 1 (best), its best level-2 child, and the top-k paths with the chosen one first."""
@@ -42,11 +56,12 @@ def _topic(engine: Engine, probs: HeadProbabilities, row: int, k: int) -> tuple[
         return topic, topic_conf, path, path_conf, tuple(
             TopicCandidate(engine.topic_l1_classes_[j], (engine.topic_l1_classes_[j],), round(float(l1_p[j]), 4))
             for j in _top(l1_p, k))
+    paths = _paths(engine.topic_l2_classes_)
     if best_l2 is not None:
-        path, path_conf = tuple(engine.topic_l2_classes_[best_l2].split("/")), float(l2_p[best_l2])
-    candidates = [TopicCandidate(engine.topic_l2_classes_[j].split("/")[0],
-                                 tuple(engine.topic_l2_classes_[j].split("/")), round(float(l2_p[j]), 4))
-                  for j in _top(l2_p, k + 1)]
+        path, path_conf = paths[best_l2], float(l2_p[best_l2])
+    order = _top(l2_p, k + 1)
+    candidates = [TopicCandidate(paths[j][0], paths[j], round(p, 4))
+                  for j, p in zip(order.tolist(), l2_p[order].tolist(), strict=True)]
     # the chosen path always comes first, the alternatives after it by probability
     candidates.sort(key=lambda c: (c.topic_path != path, -c.confidence))
     if best_l2 is not None and candidates and candidates[0].topic_path == path:
@@ -63,8 +78,9 @@ def _level3(engine: Engine, probs: HeadProbabilities, row: int, path: tuple[str,
     leaves = families(engine.topic_l3_classes_).get("/".join(path), [])
     if not leaves:
         return path, path_conf
-    best = max(leaves, key=lambda j: probs.topic_l3[row, j])  # type: ignore[index]
-    return tuple(engine.topic_l3_classes_[best].split("/")), path_conf * float(probs.topic_l3[row, best])
+    p3 = probs.topic_l3[row, leaves]
+    best = int(np.argmax(p3))  # the first of equals, as max() over the leaves
+    return _paths(engine.topic_l3_classes_)[leaves[best]], path_conf * float(p3[best])
 
 
 def _units(engine: Engine, probs: HeadProbabilities, row: int, policy: RoutingPolicy, k: int, doc: Doc | None,
@@ -77,16 +93,17 @@ def _units(engine: Engine, probs: HeadProbabilities, row: int, policy: RoutingPo
     lead_p = probs.lead[row] if knowledge is None else knowledge.lead_distribution(engine, probs, row, text)
     involved = dict(zip(engine.involved_classes_, probs.involved[row].tolist(), strict=True))
     order = _top(lead_p, max(k, 1))
-    lead = engine.lead_classes_[int(order[0])]
-    departments = [Department(lead, "lead", round(float(lead_p[order[0]]), 4))]
+    ranked = [(engine.lead_classes_[j], p) for j, p in zip(order.tolist(), lead_p[order].tolist(), strict=True)]
+    lead = ranked[0][0]
+    departments = [Department(lead, "lead", round(ranked[0][1], 4))]
     assists = sorted(((p, name) for name, p in involved.items() if name != lead and p >= policy.assist_threshold),
                      reverse=True)
     local = _locality_assist(knowledge, text, lead, involved, policy) if text else None
     if local is not None:  # the town or street the text names comes first among the assisting units
         assists = [local, *(a for a in assists if a[1] != local[1])]
     departments += [Department(name, "assist", round(p, 4)) for p, name in assists[: policy.max_assists]]
-    candidates = tuple(DepartmentCandidate(engine.lead_classes_[j], round(float(lead_p[j]), 4),
-                                           round(involved.get(engine.lead_classes_[j], 0.0), 4)) for j in order)
+    candidates = tuple(DepartmentCandidate(name, round(p, 4), round(involved.get(name, 0.0), 4))
+                       for name, p in ranked)
     return tuple(departments), candidates
 
 
@@ -107,7 +124,7 @@ def _locality_assist(knowledge: DirectoryKnowledge | None, text: str, lead: str,
     none, or names the lead."""
     if knowledge is None or not knowledge.localities:
         return None
-    name = knowledge.named_locality(text, list(knowledge.localities))
+    name = knowledge.named_locality(text, knowledge.localities)
     if name is None or name == lead:
         return None
     return max(involved.get(name, 0.0), policy.assist_threshold), name

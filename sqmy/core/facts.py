@@ -198,8 +198,9 @@ def _tokens(text: str) -> list[Token]:
 
     out, pos = [], 0
     for word, tag in rjieba.tag(text):
-        out.append((word, tag, pos, pos + len(word)))
-        pos += len(word)
+        end = pos + len(word)
+        out.append((word, tag, pos, end))
+        pos = end
     return out
 
 
@@ -333,14 +334,16 @@ _NOUNISH = frozenset({"n", "nr", "ns", "nz", "nt", "ng", "nrt", "nrfg", "j", "l"
 def _other_places(text: str, tokens: Sequence[Token]) -> list[Fact]:
     """Development zones, industrial parks, markets, stations, plazas, scenic areas, rivers and mountains."""
     out = []
+    count = len(tokens)
     for i, (word, tag, start, end) in enumerate(tokens):
-        glued = i + 1 < len(tokens) and len(tokens[i + 1][0]) == 1 and tokens[i + 1][1] not in _NO_NAME_TAGS
-        context = len(word) >= 3 or (i + 1 < len(tokens) and tokens[i + 1][0] in _NATURE_CONTEXT)  # 沱江/沿岸
-        if tag == "ns" and word.endswith(_NATURE_TAILS) and word not in _NOT_NATURE and not glued and context:
-            lone = i > 0 and len(tokens[i - 1][0]) == 1 and tokens[i - 1][1] in ("n", "nr", "ns", "nz")  # 虎/渡河
-            begin = tokens[i - 1][2] if lone and _name_like(tokens[i - 1], short=True) else start
-            out.append(Fact("place", text[begin:end], begin, end, "other"))
-            continue
+        if tag == "ns" and word.endswith(_NATURE_TAILS) and word not in _NOT_NATURE:  # the rest only for these
+            glued = i + 1 < count and len(tokens[i + 1][0]) == 1 and tokens[i + 1][1] not in _NO_NAME_TAGS
+            context = len(word) >= 3 or (i + 1 < count and tokens[i + 1][0] in _NATURE_CONTEXT)  # 沱江/沿岸
+            if not glued and context:
+                lone = i > 0 and len(tokens[i - 1][0]) == 1 and tokens[i - 1][1] in ("n", "nr", "ns", "nz")  # 虎/渡河
+                begin = tokens[i - 1][2] if lone and _name_like(tokens[i - 1], short=True) else start
+                out.append(Fact("place", text[begin:end], begin, end, "other"))
+                continue
         if word == "站" and i > 0 and tokens[i - 1][1] in ("ns", "nz", "nr") and len(tokens[i - 1][0]) >= 2 and (
                 _suffix(tokens[i - 1][0]) is None and "某" not in tokens[i - 1][0]):  # 龙华站 (文化路站: a bus stop)
             out.append(Fact("place", text[tokens[i - 1][2]:end], tokens[i - 1][2], end, "other"))  # 龙华站

@@ -67,6 +67,17 @@ def test_scores_of_one_item_are_the_scores_it_gets_in_a_batch(features):
     np.testing.assert_array_equal(in_batch, np.asarray(batch.tocsc() @ weights))
 
 
+def test_a_few_rows_give_the_same_sums_with_or_without_scipy(features):
+    """A few rows go through scipy's CSR kernel where scipy is loaded (the service), through numpy where it is not
+    (`sqmy classify`): the same scores either way, and the same as in a large batch."""
+    fitted, texts = features
+    weights = np.random.default_rng(1).standard_normal((fitted.n_features, 9)).astype(np.float32)
+    few = fitted.transform(texts[:5])
+    assert few.shape[0] < SCIPY_FROM_ROWS and few.nnz
+    np.testing.assert_array_equal(few @ weights, few.numpy_product(weights))
+    np.testing.assert_array_equal(few @ weights, (fitted.transform(texts) @ weights)[:5])
+
+
 def test_the_rows_are_scipy_s_matrix(features):
     fitted, texts = features
     x = fitted.transform(texts)
