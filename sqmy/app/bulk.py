@@ -28,6 +28,7 @@ from sqmy.app.routing import Router
 from sqmy.app.storage import StoredFields, stored_fields
 from sqmy.core.config import Settings
 from sqmy.core.labels import load_label_space
+from sqmy.core.processes import exit_with_parent, name_process
 from sqmy.models import ModelRegistry, load_engine
 from sqmy.models.base import Doc, Engine
 
@@ -53,8 +54,10 @@ class _Worker:
 
 def _init(settings: Settings) -> None:
     """Worker start-up: the routing policy and directory knowledge of ``settings``, facts warmed up. Ctrl-C is the
-    serving process's to handle (it stops the worker)."""
+    serving process's to handle (it stops the worker); a killed server's worker leaves by itself."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    name_process("sqmy-bulk")
+    exit_with_parent()
     logging.basicConfig(level=settings.LOG_LEVEL.upper())
     labels = load_label_space(settings.TAXONOMY_PATH, settings.DIRECTORY_PATH)
     _Worker.router = Router({}, RoutingPolicy.from_settings(settings),

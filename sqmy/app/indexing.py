@@ -25,7 +25,6 @@ from pathlib import Path
 
 from sqlalchemy.engine import Engine as DbEngine
 
-from sqmy.app.logwriter import name_process
 from sqmy.app.similar.feed import LogFeed
 from sqmy.app.similar.meaning import MeaningFiller, open_encoder
 from sqmy.app.similar.service import SimilarService
@@ -33,6 +32,7 @@ from sqmy.app.similar.store import FORMAT, ItemStore
 from sqmy.app.similar.vectors import Projection
 from sqmy.core.config import Settings
 from sqmy.core.locks import try_lock
+from sqmy.core.processes import name_process
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.2  # how often the indexer looks for new rows when it has caught up

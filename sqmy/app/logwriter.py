@@ -13,20 +13,13 @@ import multiprocessing
 import signal
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
-from pathlib import Path
 from typing import Any
 
 from sqmy.app.storage import WriterUnavailableError
+from sqmy.core.processes import name_process
 
 log = logging.getLogger(__name__)
 MAX_STARTS = 20  # writers started by one log at most: a writer that keeps dying leaves the writing in process
-
-
-def name_process(name: str) -> None:
-    """Name this process as ``ps``/``top`` show it (Linux: 15 characters), so a helper process is told apart from
-    the server it serves."""
-    with contextlib.suppress(OSError):
-        Path("/proc/self/comm").write_text(name[:15])
 
 
 def _serve(url: str, conn: Connection) -> None:

@@ -79,3 +79,22 @@ def test_a_big_batch_answers_and_stores_the_same_through_the_bulk_worker(tmp_pat
     assert rows_worker == rows_process and len(rows_worker) == len(ITEMS)
     assert all(PHONE not in text and "138****5678" in text for *_, text in rows_worker)  # masked in the worker
     assert gone
+
+
+def test_the_helper_processes_of_a_killed_server_leave(tmp_path: Path, trained_home: Path) -> None:
+    """kill -9 of the server (an OOM kill, a crash): its bulk worker, log writer and indexer do not stay behind with
+    the models in memory."""
+    home = tmp_path / "home"
+    shutil.copytree(trained_home, home)
+    server = Server(home, SQMY_BULK_WORKERS="1", SQMY_BULK_CHARS="500")
+    try:
+        r = httpx.post(f"{server.url}/v1/classify/batch", json={"items": ITEMS}, timeout=120)
+        assert r.status_code == 200
+        children = [c for c in psutil.Process(server.process.pid).children(recursive=True)
+                    if "resource_tracker" not in " ".join(c.cmdline())]
+        assert any(c.name() == "sqmy-bulk" for c in children)
+    finally:
+        server.process.kill()
+        server.process.wait()
+    _, alive = psutil.wait_procs(children, timeout=60)
+    assert not [c for c in alive if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
