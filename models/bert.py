@@ -43,6 +43,11 @@ HEAD_NAMES = ("topic_l1", "topic_l2", "lead", "involved")
 # many to a batch, long ones few; docs/BENCHMARKS.md "BERT path").
 INFERENCE_ROWS = 64
 INFERENCE_TOKENS = 4096
+# The int8 graph reads one item per call: on these AVX2 cores batching saves no CPU (0.53-0.55 CPU-s per 1,000 real
+# tokens alone against 0.57-0.74 in sorted batches; random items padded together cost 2.4x), and an item's
+# answer no longer depends on what it was batched with (activations are quantised per call). docs/BENCHMARKS.md
+# "round 6".
+ONNX_ROWS = 1
 
 class BertEngine(Engine):
     """Fine-tuned encoder with calibrated multi-task heads.
@@ -132,9 +137,8 @@ class BertEngine(Engine):
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         out: dict[str, np.ndarray] = {}
         runner = getattr(self, "onnx_", None)
-        if runner is not None and not hasattr(self, "heads_"):  # served from the int8 graph alone: no torch
-            for rows, input_ids, mask in numpy_batches(ids, order, INFERENCE_ROWS, self.tokenizer_.pad_token_id,
-                                                       max_tokens=INFERENCE_TOKENS):
+        if runner is not None:  # the int8 graph (served, and evaluated at training as served): no torch
+            for rows, input_ids, mask in numpy_batches(ids, order, ONNX_ROWS, self.tokenizer_.pad_token_id):
                 for name, value in runner(input_ids, mask).items():
                     out.setdefault(name, np.zeros((len(ids), value.shape[1]), dtype=np.float32))[rows] = value
             return self._with_l1_from_l2(out)
@@ -143,10 +147,6 @@ class BertEngine(Engine):
             batches = padded_batches(ids, order, INFERENCE_ROWS, self.tokenizer_.pad_token_id,
                                      max_tokens=INFERENCE_TOKENS)
             for rows, input_ids, mask in batches:
-                if runner is not None:
-                    for name, value in runner(input_ids.numpy(), mask.numpy()).items():
-                        out.setdefault(name, np.zeros((len(ids), value.shape[1]), dtype=np.float32))[rows] = value
-                    continue
                 for name, value in self._logits(input_ids, mask).items():
                     out.setdefault(name, np.zeros((len(ids), value.shape[1]), dtype=np.float32))[rows] = \
                         value.float().cpu().numpy()
