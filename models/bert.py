@@ -43,11 +43,14 @@ HEAD_NAMES = ("topic_l1", "topic_l2", "lead", "involved")
 # many to a batch, long ones few; docs/BENCHMARKS.md "BERT path").
 INFERENCE_ROWS = 64
 INFERENCE_TOKENS = 4096
-# The int8 graph reads one item per call: on these AVX2 cores batching saves no CPU (0.53-0.55 CPU-s per 1,000 real
-# tokens alone against 0.57-0.74 in sorted batches; random items padded together cost 2.4x), and an item's
-# answer no longer depends on what it was batched with (activations are quantised per call). docs/BENCHMARKS.md
-# "round 6".
-ONNX_ROWS = 1
+# The int8 graph reads items of similar length together and never pads a batch by more than a tenth: on these AVX2
+# cores batching saves no CPU (0.53-0.55 CPU-s per 1,000 real tokens one by one, 0.57-0.74 in sorted batches) while
+# padding costs in full (a server's mixed BERT items padded to the longest: 2.4x), and an item's answer no longer
+# moves with the lengths of the requests that shared its batch (activations are quantised per call, padding
+# included). Up to 16 rows, as the probe's features were computed at training: one item per call moved BERT's
+# answers away from what its heads were fitted on (-1 point of macro-F1 alone). docs/BENCHMARKS.md "round 6".
+ONNX_ROWS = 16
+ONNX_PADDING = 0.1
 
 class BertEngine(Engine):
     """Fine-tuned encoder with calibrated multi-task heads.
@@ -138,7 +141,8 @@ class BertEngine(Engine):
         out: dict[str, np.ndarray] = {}
         runner = getattr(self, "onnx_", None)
         if runner is not None:  # the int8 graph (served, and evaluated at training as served): no torch
-            for rows, input_ids, mask in numpy_batches(ids, order, ONNX_ROWS, self.tokenizer_.pad_token_id):
+            for rows, input_ids, mask in numpy_batches(ids, order, ONNX_ROWS, self.tokenizer_.pad_token_id,
+                                                       max_padding=ONNX_PADDING):
                 for name, value in runner(input_ids, mask).items():
                     out.setdefault(name, np.zeros((len(ids), value.shape[1]), dtype=np.float32))[rows] = value
             return self._with_l1_from_l2(out)
