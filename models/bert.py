@@ -51,6 +51,7 @@ INFERENCE_TOKENS = 4096
 # answers away from what its heads were fitted on (-1 point of macro-F1 alone). docs/BENCHMARKS.md "round 6".
 ONNX_ROWS = 16
 ONNX_PADDING = 0.1
+ONNX_TOKENS: int | None = None  # padded tokens per call: no limit beyond the rows (bench/bert_batching.py sets 4,096)
 
 class BertEngine(Engine):
     """Fine-tuned encoder with calibrated multi-task heads.
@@ -142,7 +143,7 @@ class BertEngine(Engine):
         runner = getattr(self, "onnx_", None)
         if runner is not None:  # the int8 graph (served, and evaluated at training as served): no torch
             for rows, input_ids, mask in numpy_batches(ids, order, ONNX_ROWS, self.tokenizer_.pad_token_id,
-                                                       max_padding=ONNX_PADDING):
+                                                       max_tokens=ONNX_TOKENS, max_padding=ONNX_PADDING):
                 for name, value in runner(input_ids, mask).items():
                     out.setdefault(name, np.zeros((len(ids), value.shape[1]), dtype=np.float32))[rows] = value
             return self._with_l1_from_l2(out)
