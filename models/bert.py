@@ -43,6 +43,15 @@ HEAD_NAMES = ("topic_l1", "topic_l2", "lead", "involved")
 # many to a batch, long ones few; docs/BENCHMARKS.md "BERT path").
 INFERENCE_ROWS = 64
 INFERENCE_TOKENS = 4096
+# The int8 graph reads items of similar length together and never pads a batch by more than a tenth: on these AVX2
+# cores batching saves no CPU (0.53-0.55 CPU-s per 1,000 real tokens one by one, 0.57-0.74 in sorted batches) while
+# padding costs in full (a server's mixed BERT items padded to the longest: 2.4x), and an item's answer no longer
+# moves with the lengths of the requests that shared its batch (activations are quantised per call, padding
+# included). Up to 16 rows, as the probe's features were computed at training: one item per call moved BERT's
+# answers away from what its heads were fitted on (-1 point of macro-F1 alone). docs/BENCHMARKS.md "round 6".
+ONNX_ROWS = 16
+ONNX_PADDING = 0.1
+ONNX_TOKENS: int | None = None  # padded tokens per call: no limit beyond the rows (bench/bert_batching.py sets 4,096)
 
 class BertEngine(Engine):
     """Fine-tuned encoder with calibrated multi-task heads.
@@ -132,9 +141,9 @@ class BertEngine(Engine):
         order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
         out: dict[str, np.ndarray] = {}
         runner = getattr(self, "onnx_", None)
-        if runner is not None and not hasattr(self, "heads_"):  # served from the int8 graph alone: no torch
-            for rows, input_ids, mask in numpy_batches(ids, order, INFERENCE_ROWS, self.tokenizer_.pad_token_id,
-                                                       max_tokens=INFERENCE_TOKENS):
+        if runner is not None:  # the int8 graph (served, and evaluated at training as served): no torch
+            for rows, input_ids, mask in numpy_batches(ids, order, ONNX_ROWS, self.tokenizer_.pad_token_id,
+                                                       max_tokens=ONNX_TOKENS, max_padding=ONNX_PADDING):
                 for name, value in runner(input_ids, mask).items():
                     out.setdefault(name, np.zeros((len(ids), value.shape[1]), dtype=np.float32))[rows] = value
             return self._with_l1_from_l2(out)
@@ -143,10 +152,6 @@ class BertEngine(Engine):
             batches = padded_batches(ids, order, INFERENCE_ROWS, self.tokenizer_.pad_token_id,
                                      max_tokens=INFERENCE_TOKENS)
             for rows, input_ids, mask in batches:
-                if runner is not None:
-                    for name, value in runner(input_ids.numpy(), mask.numpy()).items():
-                        out.setdefault(name, np.zeros((len(ids), value.shape[1]), dtype=np.float32))[rows] = value
-                    continue
                 for name, value in self._logits(input_ids, mask).items():
                     out.setdefault(name, np.zeros((len(ids), value.shape[1]), dtype=np.float32))[rows] = \
                         value.float().cpu().numpy()

@@ -51,19 +51,22 @@ def mean_pool(hidden: Any, mask: Any) -> Any:
 
 
 def token_budget_groups(lengths: Sequence[int], order: Sequence[int], max_rows: int,
-                        max_tokens: int | None) -> Iterator[list[int]]:
+                        max_tokens: int | None, max_padding: float | None = None) -> Iterator[list[int]]:
     """``order`` cut into batches: at most ``max_rows`` rows and, with ``max_tokens``, at most that many tokens once
     padded to the batch's longest row (``order`` sorted by length keeps the padding small). Short items then go
-    many to a batch and long ones few, instead of a fixed count whatever their length."""
+    many to a batch and long ones few, instead of a fixed count whatever their length. With ``max_padding``, a
+    batch also ends before its padded tokens would exceed its real ones by more than that share."""
     rows: list[int] = []
-    width = 0
+    width = real = 0
     for i in order:
         wider = max(width, lengths[i])
-        if rows and (len(rows) == max_rows or (max_tokens and (len(rows) + 1) * wider > max_tokens)):
+        padded = (len(rows) + 1) * wider
+        if rows and (len(rows) == max_rows or (max_tokens and padded > max_tokens)
+                     or (max_padding is not None and padded > (1 + max_padding) * (real + lengths[i]))):
             yield rows
-            rows, wider = [], lengths[i]
+            rows, wider, real = [], lengths[i], 0
         rows.append(i)
-        width = wider
+        width, real = wider, real + lengths[i]
     if rows:
         yield rows
 
@@ -78,10 +81,11 @@ def padded_batches(ids: list[list[int]], order: Sequence[int], batch_size: int, 
 
 
 def numpy_batches(ids: list[list[int]], order: Sequence[int], batch_size: int, pad_id: int, *,
-                  max_tokens: int | None = None) -> Iterator[tuple[list[int], np.ndarray, np.ndarray]]:
+                  max_tokens: int | None = None,
+                  max_padding: float | None = None) -> Iterator[tuple[list[int], np.ndarray, np.ndarray]]:
     """``padded_batches`` as int64 numpy arrays (the int8 graph's input, and torch's through ``padded_batches``),
     without importing torch."""
-    for rows in token_budget_groups([len(x) for x in ids], order, batch_size, max_tokens):
+    for rows in token_budget_groups([len(x) for x in ids], order, batch_size, max_tokens, max_padding):
         width = max(len(ids[i]) for i in rows)
         input_ids = np.full((len(rows), width), pad_id, dtype=np.int64)
         mask = np.zeros((len(rows), width), dtype=np.int64)

@@ -261,3 +261,22 @@ def test_the_int8_model_is_served_without_torch_and_answers_as_the_full_load(ber
     np.testing.assert_allclose(out["l1"], full.topic_l1, atol=1e-6)
     np.testing.assert_allclose(out["lead"], full.lead, atol=1e-6)
     np.testing.assert_allclose(out["involved"], full.involved, atol=1e-6)
+
+
+def test_an_item_gets_the_same_answer_alone_or_among_items_of_other_lengths(bert_engine, tmp_path):
+    """The int8 graph quantises activations per call, padding included: padded to the longest of a server's
+    batch, an item's probabilities moved with whatever other requests shared it. Items now share a call only
+    with items of about their length (no batch padded by more than a tenth), so among requests of other lengths
+    an item gets exactly its answer alone (and no CPU goes to padding)."""
+    from sqmy.models.bert_onnx import export_onnx
+
+    bert_engine.metadata_["version"] = "bert-alone"
+    path = bert_engine.save(tmp_path / "bert")
+    export_onnx(bert_engine.encoder_, bert_engine.heads_, bert_engine.tokenizer_, path)
+    served = BertEngine.load(path)
+    item = Doc("讨薪。公司拖欠工资三个月，老板一直不见人")
+    others = [Doc("出租车拒载" * 12), Doc("路灯"), Doc("小区门口垃圾成堆，臭气熏天，物业不管" * 3)]
+    alone = served.predict_proba([item])
+    among = served.predict_proba([others[0], item, *others[1:]])
+    for head in ("topic_l1", "topic_l2", "lead", "involved"):
+        np.testing.assert_allclose(getattr(among, head)[1], getattr(alone, head)[0], atol=1e-7)
