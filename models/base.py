@@ -6,11 +6,13 @@ import inspect
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, wraps
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -136,22 +138,36 @@ def check_docs(docs: Any) -> Sequence[Doc]:
     return docs
 
 
-_FAMILIES: dict[int, tuple[Sequence[str], dict[str, list[int]]]] = {}
+def per_class_list(build: Callable[[Sequence[str]], T]) -> Callable[[Sequence[str]], T]:
+    """``build(classes)`` cached per list object: an engine's class lists do not change once fitted, and routing
+    asks for every item."""
+    cache: dict[int, tuple[Sequence[str], T]] = {}
+
+    @wraps(build)
+    def cached(classes: Sequence[str]) -> T:
+        entry = cache.get(id(classes))
+        if entry is None or entry[0] is not classes:
+            if len(cache) >= 64:
+                cache.clear()
+            entry = cache[id(classes)] = (classes, build(classes))
+        return entry[1]
+
+    return cached
 
 
+@per_class_list
 def families(classes: Sequence[str]) -> dict[str, list[int]]:
-    """The indices of ``classes`` (topic paths ``a/b`` or ``a/b/c``) grouped by their parent path, in order.
+    """The indices of ``classes`` (topic paths ``a/b`` or ``a/b/c``) grouped by their parent path, in order."""
+    grouped: dict[str, list[int]] = {}
+    for j, name in enumerate(classes):
+        grouped.setdefault(name.rsplit("/", 1)[0], []).append(j)
+    return grouped
 
-    Cached per list object (an engine's class lists do not change once fitted): routing asks for every item."""
-    entry = _FAMILIES.get(id(classes))
-    if entry is None or entry[0] is not classes:
-        grouped: dict[str, list[int]] = {}
-        for j, name in enumerate(classes):
-            grouped.setdefault(name.rsplit("/", 1)[0], []).append(j)
-        if len(_FAMILIES) >= 64:
-            _FAMILIES.clear()
-        entry = _FAMILIES[id(classes)] = (classes, grouped)
-    return entry[1]
+
+@per_class_list
+def class_paths(classes: Sequence[str]) -> list[tuple[str, ...]]:
+    """Each class name (``a/b/c``) as its path tuple."""
+    return [tuple(name.split("/")) for name in classes]
 
 
 def choose_topic_path(l1_classes: Sequence[str], l2_classes: Sequence[str], l1_row: np.ndarray,

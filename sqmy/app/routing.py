@@ -14,7 +14,7 @@ from sqmy.app.policy import RoutingPolicy
 from sqmy.app.results import Department, DepartmentCandidate, Suggestion, TopicCandidate
 from sqmy.core.config import EngineName
 from sqmy.core.facts import Fact, extract_facts
-from sqmy.models.base import Doc, Engine, HeadProbabilities, choose_topic_path, families
+from sqmy.models.base import Doc, Engine, HeadProbabilities, choose_topic_path, class_paths, families
 
 ENGINE_PREFERENCE = (EngineName.ENSEMBLE, EngineName.BERT, EngineName.TFIDF)  # what "auto" tries, best first
 log = logging.getLogger(__name__)
@@ -30,20 +30,6 @@ def _top(row: np.ndarray, k: int) -> np.ndarray:
     return idx[np.argsort(-row[idx], kind="stable")]
 
 
-_PATHS: dict[int, tuple[Sequence[str], list[tuple[str, ...]]]] = {}
-
-
-def _paths(classes: Sequence[str]) -> list[tuple[str, ...]]:
-    """Each class name (``a/b/c``) as its path tuple. Cached per list object, as ``families``: an engine's class
-    lists do not change once fitted, and splitting them again for every item was a tenth of routing's time."""
-    entry = _PATHS.get(id(classes))
-    if entry is None or entry[0] is not classes:
-        if len(_PATHS) >= 64:
-            _PATHS.clear()
-        entry = _PATHS[id(classes)] = (classes, [tuple(name.split("/")) for name in classes])
-    return entry[1]
-
-
 def _topic(engine: Engine, probs: HeadProbabilities, row: int, k: int) -> tuple[str, float, tuple[str, ...], float,
                                                                          tuple[TopicCandidate, ...]]:
     """Level 1 (best), its best level-2 child, and the top-k paths with the chosen one first."""
@@ -56,7 +42,7 @@ def _topic(engine: Engine, probs: HeadProbabilities, row: int, k: int) -> tuple[
         return topic, topic_conf, path, path_conf, tuple(
             TopicCandidate(engine.topic_l1_classes_[j], (engine.topic_l1_classes_[j],), round(float(l1_p[j]), 4))
             for j in _top(l1_p, k))
-    paths = _paths(engine.topic_l2_classes_)
+    paths = class_paths(engine.topic_l2_classes_)
     if best_l2 is not None:
         path, path_conf = paths[best_l2], float(l2_p[best_l2])
     order = _top(l2_p, k + 1)
@@ -80,7 +66,7 @@ def _level3(engine: Engine, probs: HeadProbabilities, row: int, path: tuple[str,
         return path, path_conf
     p3 = probs.topic_l3[row, leaves]
     best = int(np.argmax(p3))  # the first of equals, as max() over the leaves
-    return _paths(engine.topic_l3_classes_)[leaves[best]], path_conf * float(p3[best])
+    return class_paths(engine.topic_l3_classes_)[leaves[best]], path_conf * float(p3[best])
 
 
 def _units(engine: Engine, probs: HeadProbabilities, row: int, policy: RoutingPolicy, k: int, doc: Doc | None,
