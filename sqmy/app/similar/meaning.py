@@ -86,22 +86,23 @@ def install_encoder(source: Path, similar_dir: Path, *, prefix: str | None = Non
     dropped by the caller (``ItemStore.clear_meaning``). Needs torch and transformers (training's dependencies)."""
     from transformers import AutoModel, AutoTokenizer
 
+    from sqmy.models.bert_layers import load_encoder
     from sqmy.models.bert_onnx import export_pooled_onnx
+    from sqmy.training.student import PREFIX, student_info
 
     target = encoder_dir(similar_dir)
     staging = target.with_name("encoder-new")
     shutil.rmtree(staging, ignore_errors=True)
     tokenizer = AutoTokenizer.from_pretrained(source)
-    model = AutoModel.from_pretrained(source).eval()
+    model = load_encoder(AutoModel, source).eval()
     graph = export_pooled_onnx(model, tokenizer, staging / "graph")
     shutil.move(str(graph), staging / GRAPH)
     shutil.rmtree(staging / "graph")
     for name in ("tokenizer.json", "tokenizer_config.json"):
         if (source / name).is_file():
             shutil.copy(source / name, staging / name)
-    student = source / "student.json"
-    if prefix is None:
-        prefix = json.loads(student.read_text()).get("prefix", "passage: ") if student.is_file() else "passage: "
+    if prefix is None:  # a distilled student's own, else the e5 passage prefix every engine here uses
+        prefix = student_info(source).get("prefix", PREFIX)
     info: dict[str, Any] = {"name": source.name, "prefix": prefix, "source": str(source)}
     (staging / INFO).write_text(json.dumps(info, ensure_ascii=False), encoding="utf-8")
     shutil.rmtree(target, ignore_errors=True)
