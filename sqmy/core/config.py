@@ -68,7 +68,13 @@ class Settings(BaseModel):
         "default: 0 on the bundled corpus, 2 when a site's own labelled files are in the training set.")
     BERT_MAX_LENGTH: int | None = Field(
         default=None, ge=8, le=512, description="BERT tokens per item; default: 256 for the probe, 128 when "
-        "fine-tuning (the cost of a training step grows with it).")
+        "fine-tuning (the cost of a training step grows with it). Set, it also overrides a trained model's own "
+        "budget when the model is loaded (serving a 256-token probe at 128: about a third less BERT CPU on long "
+        "messages, docs/BENCHMARKS.md \"Round 7\").")
+    BERT_TAIL_TOKENS: int | None = Field(
+        default=None, ge=0, le=256, description="Of a longer item's BERT tokens, this many from its end (where a "
+        "message often says what it asks for), the rest from its head; default: the model's own (0: the head "
+        "alone). Applies to training and, set, overrides a trained model's own when it is loaded.")
     ORT_SPINNING: bool = Field(
         default=False, description="Let ONNX Runtime's worker threads spin-wait after each BERT batch (a little "
         "faster back to back, but on a small machine they take the cores from the web server's own threads).")

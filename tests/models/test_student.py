@@ -32,3 +32,33 @@ def test_the_student_keeps_fewer_layers_learns_the_teacher_and_resumes(tiny_base
     assert len(engine.encoder_.encoder.layer) == 1
     probs = engine.predict_proba([i.doc for i in items[:4]])
     np.testing.assert_allclose(probs.topic_l1.sum(1), 1, atol=1e-5)
+
+
+def test_each_epoch_reads_every_text_once_and_short_texts_share_batches_with_short_ones():
+    """Short requests mixed with full messages: a batch is padded to its longest text, so the student's batches
+    group texts of about the same length (no CPU spent on padding a one-line request to 128 tokens)."""
+    from sqmy.models.bert_student import _batches_of
+
+    lengths = [8 if n % 2 else 120 for n in range(256)]
+    batches = _batches_of(lengths, StudentArguments(epochs=2, batch_size=16))
+    assert len(batches) == 32
+    for epoch in (batches[:16], batches[16:]):
+        assert sorted(i for b in epoch for i in b) == list(range(256))
+    assert sum(len({lengths[i] for i in b}) > 1 for b in batches) == 0
+
+
+def test_a_student_continues_from_a_saved_student(tiny_base, items, tmp_path):
+    texts = [f"{i.title}。{i.text}" for i in items]
+    args = StudentArguments(layers=(1,), max_length=32, teacher_length=64, epochs=4, batch_size=8, lr=3e-3,
+                            checkpoint_every=1)
+    first: list[str] = []
+    distil(tiny_base, texts, tmp_path / "s1", args=args, checkpoint_dir=tmp_path / "ck", log=first.append)
+    more: list[str] = []
+    distil(tiny_base, texts, tmp_path / "s2", args=StudentArguments(**{**args.__dict__, "init": str(tmp_path / "s1")}),
+           checkpoint_dir=tmp_path / "ck", log=more.append)
+
+    def losses(log: list[str]) -> list[float]:
+        return [float(m.split("loss ")[1].split()[0]) for m in log if m.startswith("student: step")]
+
+    assert not any("resuming" in m for m in more)  # another recipe: its own checkpoint
+    assert losses(more)[0] < losses(first)[0]  # it starts where the saved student stopped, not from the teacher
