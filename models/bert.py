@@ -5,6 +5,7 @@ on a held-out validation split. The training loop is ``bert_trainer``, the ONNX 
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -298,6 +299,17 @@ class BertEngine(Engine):
         engine.platt_.coef_, engine.platt_.intercept_ = (np.asarray(v, dtype=np.float64) for v in info["platt"])
         engine.metadata_ = read_metadata(path)
         return engine
+
+    def with_budget(self, max_length: int, tail_tokens: int) -> BertEngine:
+        """This engine reading at most ``max_length`` tokens per item, ``tail_tokens`` of them from a longer item's
+        end (``auto``'s BERT: ``ensemble_bert_budget``): a view that shares the loaded graph, encoder and heads; the
+        engine itself when its own budget is no larger."""
+        if max_length >= self.max_length:
+            return self
+        view = copy.copy(self)
+        view.max_length, view.tail_tokens = max_length, tail_tokens
+        view.metadata_ = {**self.metadata_, "serving": {"max_length": max_length, "tail_tokens": tail_tokens}}
+        return view
 
     def _serving_overrides(self) -> None:
         """``SQMY_BERT_MAX_LENGTH`` / ``SQMY_BERT_TAIL_TOKENS``, when set, in place of the model's own token budget

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqmy.cli.admin import _fail, _print, add_commands
 from sqmy.cli.similar import add_similar_commands, index_archive, suggested_groups
-from sqmy.core.config import ENGINE_CHOICES, TRAINABLE_ENGINES, Settings, get_settings
+from sqmy.core.config import ENGINE_CHOICES, TRAINABLE_ENGINES, Settings, ensemble_bert_budget, get_settings
 
 
 def _router(settings: Settings, engine: str) -> Any:
@@ -23,7 +23,8 @@ def _router(settings: Settings, engine: str) -> Any:
 
     engines = load_current_engines(ModelRegistry(settings.models_dir), names=engines_needed(engine),
                                    ensemble=settings.ENSEMBLE or engine == "ensemble",
-                                   cascade=settings.CASCADE_THRESHOLD)
+                                   cascade=settings.CASCADE_THRESHOLD,
+                                   bert_budget=ensemble_bert_budget(settings))
     if not engines:
         raise SystemExit(_fail(f"{settings.models_dir} 中没有可用模型，请先运行：sqmy train --engine tfidf"))
     return Router(engines, RoutingPolicy.from_settings(settings), DirectoryKnowledge.from_settings(settings))

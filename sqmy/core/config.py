@@ -90,6 +90,15 @@ class Settings(BaseModel):
         "costs about a quarter; `auto` within a point on the real sets but weaker on short requests, "
         "docs/BENCHMARKS.md); default: e5-small's 12 layers and 256 tokens.")
     ENSEMBLE: bool = Field(default=True, description="auto = BERT and TF-IDF pooled when both are loaded.")
+    ENSEMBLE_BERT_MAX_LENGTH: int | None = Field(
+        default=128, ge=8, le=512, description="BERT tokens per item when BERT answers inside auto (pooled with "
+        "TF-IDF): a model with a longer budget reads this many there, SQMY_ENSEMBLE_BERT_TAIL_TOKENS of them from "
+        "the item's end (BERT alone keeps its own); unset: the model's own everywhere. 128 (80 + 48) against 256: "
+        "about half of auto's BERT CPU on long messages for level-1 macro-F1 within a point (docs/BENCHMARKS.md "
+        "\"Round 7\").")
+    ENSEMBLE_BERT_TAIL_TOKENS: int = Field(
+        default=48, ge=0, le=256, description="Of auto's BERT tokens per item (SQMY_ENSEMBLE_BERT_MAX_LENGTH), "
+        "this many from a longer item's end (where a message often says what it asks for).")
     CASCADE_THRESHOLD: float | None = Field(
         default=None, gt=0, description="auto (the ensemble): items on which TF-IDF's level-1 confidence is at least "
         "this skip BERT and get TF-IDF's answer; default: the threshold chosen on the corpus's evaluation split and "
@@ -237,6 +246,13 @@ def default(name: str) -> Any:
     """The default of one setting, for the plain dataclasses (routing policy, gate) built from settings: every
     default is written once, here."""
     return Settings.model_fields[name].default
+
+
+def ensemble_bert_budget(settings: Settings) -> tuple[int, int] | None:
+    """``(max_length, tail_tokens)`` of BERT inside ``auto``, or ``None`` (the model's own)."""
+    if settings.ENSEMBLE_BERT_MAX_LENGTH is None:
+        return None
+    return settings.ENSEMBLE_BERT_MAX_LENGTH, settings.ENSEMBLE_BERT_TAIL_TOKENS
 
 
 @lru_cache

@@ -316,3 +316,25 @@ def test_head_and_tail_truncation_keeps_the_end_of_a_long_message_when_set_at_se
         assert (own.max_length, own.tail_tokens) == (bert_engine.max_length, 0) and "serving" not in own.metadata_
     finally:
         get_settings.cache_clear()
+
+
+def test_auto_reads_a_long_message_within_its_budget_while_bert_alone_reads_the_model_s(bert_engine, tfidf_engine):
+    """``SQMY_ENSEMBLE_BERT_MAX_LENGTH`` / ``_TAIL_TOKENS`` (default 128 = 80 + 48): inside ``auto`` BERT reads a
+    long message's head and end only; ``engine: bert`` keeps the model's own budget (BERT alone loses more at
+    fewer tokens than the pool does, docs/BENCHMARKS.md)."""
+    from sqmy.app.reload import ensemble_of
+    from sqmy.core.config import Settings, ensemble_bert_budget
+
+    assert ensemble_bert_budget(Settings()) == (128, 48)
+    assert ensemble_bert_budget(Settings(ENSEMBLE_BERT_MAX_LENGTH=None)) is None
+    long_text = "小区门口垃圾成堆" * 20 + "要求物业立即清运"
+    engines = {"bert": bert_engine, "tfidf": tfidf_engine}
+    pooled = ensemble_of(engines, cascade=1.0, bert_budget=(24, 8))["ensemble"]
+    inside = pooled.members[0]
+    whole = bert_engine._encode([long_text])[0]
+    assert inside._encode([long_text]) == [whole[:16] + whole[-8:]] and len(whole) > 24
+    assert bert_engine.max_length == 256 and bert_engine._encode([long_text]) == [whole]  # BERT alone: unchanged
+    assert inside.version == bert_engine.version and inside.encoder_ is bert_engine.encoder_  # shared, not copied
+    probs = pooled.predict_proba([Doc(long_text), Doc("路灯坏了")])
+    np.testing.assert_allclose(probs.topic_l1.sum(1), 1, atol=1e-6)
+    assert ensemble_of(engines, cascade=1.0)["ensemble"].members[0] is bert_engine  # no budget: the model's own
