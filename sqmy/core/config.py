@@ -90,12 +90,12 @@ class Settings(BaseModel):
         "costs about a quarter; `auto` within a point on the real sets but weaker on short requests, "
         "docs/BENCHMARKS.md); default: e5-small's 12 layers and 256 tokens.")
     ENSEMBLE: bool = Field(default=True, description="auto = BERT and TF-IDF pooled when both are loaded.")
-    ENSEMBLE_BERT_MAX_LENGTH: int | None = Field(
-        default=128, ge=8, le=512, description="BERT tokens per item when BERT answers inside auto (pooled with "
+    ENSEMBLE_BERT_MAX_LENGTH: int = Field(
+        default=512, ge=8, le=512, description="BERT tokens per item when BERT answers inside auto (pooled with "
         "TF-IDF): a model with a longer budget reads this many there, SQMY_ENSEMBLE_BERT_TAIL_TOKENS of them from "
-        "the item's end (BERT alone keeps its own); unset: the model's own everywhere. 128 (80 + 48) against 256: "
-        "about half of auto's BERT CPU on long messages for level-1 macro-F1 within a point (docs/BENCHMARKS.md "
-        "\"Round 7\").")
+        "the item's end (BERT alone keeps its own); default 512: the model's own. 128 (80 + 48) against 256: "
+        "about 45 % less CPU for sqmy batch of 300-character messages, level-1 macro-F1 within a point on the "
+        "probe and the 948 but -1.4 on the 200 through bench/generalisation.py (docs/BENCHMARKS.md \"Round 7\").")
     ENSEMBLE_BERT_TAIL_TOKENS: int = Field(
         default=48, ge=0, le=256, description="Of auto's BERT tokens per item (SQMY_ENSEMBLE_BERT_MAX_LENGTH), "
         "this many from a longer item's end (where a message often says what it asks for).")
@@ -248,10 +248,8 @@ def default(name: str) -> Any:
     return Settings.model_fields[name].default
 
 
-def ensemble_bert_budget(settings: Settings) -> tuple[int, int] | None:
-    """``(max_length, tail_tokens)`` of BERT inside ``auto``, or ``None`` (the model's own)."""
-    if settings.ENSEMBLE_BERT_MAX_LENGTH is None:
-        return None
+def ensemble_bert_budget(settings: Settings) -> tuple[int, int]:
+    """``(max_length, tail_tokens)`` of BERT inside ``auto`` (a model whose own budget is no larger keeps it)."""
     return settings.ENSEMBLE_BERT_MAX_LENGTH, settings.ENSEMBLE_BERT_TAIL_TOKENS
 
 

@@ -319,14 +319,16 @@ def test_head_and_tail_truncation_keeps_the_end_of_a_long_message_when_set_at_se
 
 
 def test_auto_reads_a_long_message_within_its_budget_while_bert_alone_reads_the_model_s(bert_engine, tfidf_engine):
-    """``SQMY_ENSEMBLE_BERT_MAX_LENGTH`` / ``_TAIL_TOKENS`` (default 128 = 80 + 48): inside ``auto`` BERT reads a
-    long message's head and end only; ``engine: bert`` keeps the model's own budget (BERT alone loses more at
-    fewer tokens than the pool does, docs/BENCHMARKS.md)."""
+    """``SQMY_ENSEMBLE_BERT_MAX_LENGTH`` / ``_TAIL_TOKENS`` (opt-in, e.g. 128 = 80 + 48): inside ``auto`` BERT
+    reads a long message's head and end only; ``engine: bert`` keeps the model's own budget (BERT alone loses more
+    at fewer tokens than the pool does, docs/BENCHMARKS.md); by default both read the model's own."""
     from sqmy.app.reload import ensemble_of
     from sqmy.core.config import Settings, ensemble_bert_budget
 
-    assert ensemble_bert_budget(Settings()) == (128, 48)
-    assert ensemble_bert_budget(Settings(ENSEMBLE_BERT_MAX_LENGTH=None)) is None
+    assert ensemble_bert_budget(Settings(ENSEMBLE_BERT_MAX_LENGTH=128)) == (128, 48)
+    own = ensemble_of({"bert": bert_engine, "tfidf": tfidf_engine}, cascade=1.0,
+                      bert_budget=ensemble_bert_budget(Settings()))
+    assert own["ensemble"].members[0] is bert_engine  # the default: the model's own budget (256) inside auto too
     long_text = "小区门口垃圾成堆" * 20 + "要求物业立即清运"
     engines = {"bert": bert_engine, "tfidf": tfidf_engine}
     pooled = ensemble_of(engines, cascade=1.0, bert_budget=(24, 8))["ensemble"]
