@@ -94,7 +94,7 @@ class Settings(BaseModel):
         default=512, ge=8, le=512, description="BERT tokens per item when BERT answers inside auto (pooled with "
         "TF-IDF): a model with a longer budget reads this many there, SQMY_ENSEMBLE_BERT_TAIL_TOKENS of them from "
         "the item's end (BERT alone keeps its own); default 512: the model's own. 128 (80 + 48) against 256: "
-        "about 45 % less CPU for sqmy batch of 300-character messages, level-1 macro-F1 within a point on the "
+        "35–47 % less CPU for sqmy batch of 300-character messages, level-1 macro-F1 within a point on the "
         "probe and the 948 but -1.4 on the 200 through bench/generalisation.py (docs/BENCHMARKS.md \"Round 7\").")
     ENSEMBLE_BERT_TAIL_TOKENS: int = Field(
         default=48, ge=0, le=256, description="Of auto's BERT tokens per item (SQMY_ENSEMBLE_BERT_MAX_LENGTH), "
