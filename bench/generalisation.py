@@ -27,7 +27,7 @@ from sqmy.app.knowledge import DirectoryKnowledge
 from sqmy.app.policy import RoutingPolicy
 from sqmy.app.reload import load_current_engines
 from sqmy.app.routing import Router
-from sqmy.core.config import get_settings
+from sqmy.core.config import ensemble_bert_budget, get_settings
 from sqmy.models import ModelRegistry
 from sqmy.models.base import Doc
 from sqmy.training.evaluate import expected_calibration_error
@@ -106,7 +106,8 @@ def main() -> None:
     args = parser.parse_args()
     settings = get_settings()
     engines = load_current_engines(ModelRegistry(settings.models_dir), ensemble=settings.ENSEMBLE,
-                                   cascade=settings.CASCADE_THRESHOLD)
+                                   cascade=settings.CASCADE_THRESHOLD,
+                                   bert_budget=ensemble_bert_budget(settings))
     router = Router(engines, RoutingPolicy.from_settings(settings), DirectoryKnowledge.from_settings(settings))
     report: dict[str, Any] = {"models": {n: e.version for n, e in engines.items()}}
     for name in args.sets:

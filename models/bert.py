@@ -5,6 +5,7 @@ on a held-out validation split. The training loop is ``bert_trainer``, the ONNX 
 from __future__ import annotations
 
 import contextlib
+import copy
 import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -51,6 +52,7 @@ INFERENCE_TOKENS = 4096
 # answers away from what its heads were fitted on (-1 point of macro-F1 alone). docs/BENCHMARKS.md "round 6".
 ONNX_ROWS = 16
 ONNX_PADDING = 0.1
+TOKENIZER_LIMIT = 512  # what head-and-tail truncation reads of an item before it cuts out the middle
 ONNX_TOKENS: int | None = None  # padded tokens per call: no limit beyond the rows (bench/bert_batching.py sets 4,096)
 
 class BertEngine(Engine):
@@ -63,6 +65,9 @@ class BertEngine(Engine):
         e5-small built by ``sqmy base-encoder``).
     max_length : int, default=256
         Tokens per item: the title first, then the head of the text.
+    tail_tokens : int, default=0
+        Of a longer item's ``max_length`` tokens, this many come from its end (where a message often says what it
+        asks for), the rest from its head; 0 keeps the head alone.
     n_layers : int or None, default=None
         Keep only the first N encoder layers (faster, a little less accurate).
     epochs, batch_size : int, default=4, 16
@@ -90,12 +95,14 @@ class BertEngine(Engine):
 
     name = "bert"
 
-    def __init__(self, *, base: str = "", max_length: int = 256, n_layers: int | None = None, epochs: int = 4,
+    def __init__(self, *, base: str = "", max_length: int = 256, tail_tokens: int = 0, n_layers: int | None = None,
+                 epochs: int = 4,
                  batch_size: int = 16, lr_encoder: float = 1e-4, lr_head: float = 3e-3, warmup: float = 0.1,
                  patience: int = 1, validation_fraction: float = 0.1, prefix: str = "passage: ",
                  probe: bool = True, probe_c: float = 4.0, seed: int = 0, device: str = "auto") -> None:
         self.base = base
         self.max_length = max_length
+        self.tail_tokens = tail_tokens
         self.n_layers = n_layers
         self.epochs = epochs
         self.batch_size = batch_size
@@ -122,7 +129,11 @@ class BertEngine(Engine):
                 for d in docs]
 
     def _encode(self, texts: Sequence[str]) -> list[list[int]]:
-        return self.tokenizer_(list(texts), truncation=True, max_length=self.max_length)["input_ids"]
+        tail = min(getattr(self, "tail_tokens", 0), self.max_length - 2)
+        if tail <= 0:
+            return self.tokenizer_(list(texts), truncation=True, max_length=self.max_length)["input_ids"]
+        ids = self.tokenizer_(list(texts), truncation=True, max_length=TOKENIZER_LIMIT)["input_ids"]
+        return [x if len(x) <= self.max_length else x[:self.max_length - tail] + x[-tail:] for x in ids]
 
     def _batches(self, ids: list[list[int]], order: Sequence[int]) -> Iterator[tuple[list[int], Any, Any]]:
         return padded_batches(ids, order, self.batch_size, self.tokenizer_.pad_token_id)
@@ -238,14 +249,20 @@ class BertEngine(Engine):
     def load(cls, path: Path, *, runtime: str = "auto") -> BertEngine:
         """Load a saved engine. ``runtime="auto"`` serves the int8 ONNX graph with onnxruntime when the
         artifact has one (the fast CPU path: neither torch nor transformers is imported, the fp32 encoder is not
-        read) and torch otherwise; ``"torch"`` or ``"onnx"`` force one, with the torch modules loaded."""
+        read) and torch otherwise; ``"torch"`` or ``"onnx"`` force one, with the torch modules loaded.
+        ``SQMY_BERT_MAX_LENGTH`` / ``SQMY_BERT_TAIL_TOKENS``, when set, replace the model's own token budget."""
+        engine = cls._load(Path(path), runtime)
+        engine._serving_overrides()
+        return engine
+
+    @classmethod
+    def _load(cls, path: Path, runtime: str) -> BertEngine:
         from sqmy.models.bert_onnx import INT8_NAME
 
-        path = Path(path)
         if runtime == "auto" and (path / INT8_NAME).is_file() and not Path("/proc/driver/nvidia/version").exists():
             if (path / SERVING_NAME).is_file():
                 return cls._load_int8(path)
-            engine = cls.load(path, runtime="onnx")  # a model saved before serving.json: write it for next time
+            engine = cls._load(path, "onnx")  # a model saved before serving.json: write it for next time
             with contextlib.suppress(OSError):  # a read-only registry keeps loading the slow way
                 engine._write_serving_info(path)
             return engine
@@ -253,21 +270,14 @@ class BertEngine(Engine):
         from transformers import AutoModel, AutoTokenizer
 
         saved = torch.load(path / HEADS_NAME, weights_only=False, map_location="cpu")
-        engine = cls(**saved["params"])
+        engine = cls._from_info(saved, path)
         engine.tokenizer_ = AutoTokenizer.from_pretrained(path / ENCODER_DIR)
         device = engine._device()
         engine.encoder_ = load_encoder(AutoModel, path / ENCODER_DIR).float().eval().to(device)
-        classes = saved["classes"]
-        engine.topic_l1_classes_, engine.topic_l2_classes_ = classes["topic_l1"], classes["topic_l2"]
-        engine.lead_classes_, engine.involved_classes_ = classes["lead"], classes["involved"]
-        engine.heads_ = heads_module(engine.encoder_.config.hidden_size, {k: len(v) for k, v in classes.items()}, 0.1)
+        engine.heads_ = heads_module(engine.encoder_.config.hidden_size,
+                                     {k: len(v) for k, v in saved["classes"].items()}, 0.1)
         engine.heads_.load_state_dict(saved["state"])
         engine.heads_.eval().to(device)
-        engine.temperatures_ = saved["temperatures"]
-        engine.topic_l1_from_l2_ = saved.get("topic_l1_from_l2", False)  # older artifacts: the level-1 head
-        engine.platt_ = PlattScaler()
-        engine.platt_.coef_, engine.platt_.intercept_ = saved["platt"]
-        engine.metadata_ = read_metadata(path)
         from sqmy.models.bert_onnx import OnnxRunner
 
         if runtime == "onnx" or (runtime == "auto" and (path / INT8_NAME).is_file() and device.type == "cpu"):
@@ -276,21 +286,50 @@ class BertEngine(Engine):
         return engine
 
     @classmethod
+    def _from_info(cls, info: dict[str, Any], path: Path) -> BertEngine:
+        """An engine with the parameters, classes, temperatures and calibration of ``info`` (``heads.pt``'s dict or
+        ``serving.json``'s, which hold the same keys) and the metadata saved at ``path``; no encoder yet."""
+        engine = cls(**info["params"])
+        classes = info["classes"]
+        engine.topic_l1_classes_, engine.topic_l2_classes_ = classes["topic_l1"], classes["topic_l2"]
+        engine.lead_classes_, engine.involved_classes_ = classes["lead"], classes["involved"]
+        engine.temperatures_ = {k: float(v) for k, v in info["temperatures"].items()}
+        engine.topic_l1_from_l2_ = bool(info.get("topic_l1_from_l2", False))  # older artifacts: the level-1 head
+        engine.platt_ = PlattScaler()
+        engine.platt_.coef_, engine.platt_.intercept_ = (np.asarray(v, dtype=np.float64) for v in info["platt"])
+        engine.metadata_ = read_metadata(path)
+        return engine
+
+    def with_budget(self, max_length: int, tail_tokens: int) -> BertEngine:
+        """This engine reading at most ``max_length`` tokens per item, ``tail_tokens`` of them from a longer item's
+        end (``auto``'s BERT: ``ensemble_bert_budget``): a view that shares the loaded graph, encoder and heads; the
+        engine itself when its own budget is no larger."""
+        if max_length >= self.max_length:
+            return self
+        view = copy.copy(self)
+        view.max_length, view.tail_tokens = max_length, tail_tokens
+        view.metadata_ = {**self.metadata_, "serving": {"max_length": max_length, "tail_tokens": tail_tokens}}
+        return view
+
+    def _serving_overrides(self) -> None:
+        """``SQMY_BERT_MAX_LENGTH`` / ``SQMY_BERT_TAIL_TOKENS``, when set, in place of the model's own token budget
+        (recorded in ``metadata_["serving"]``)."""
+        from sqmy.core.config import get_settings
+
+        settings = get_settings()
+        overrides = {k: v for k, v in (("max_length", settings.BERT_MAX_LENGTH),
+                                       ("tail_tokens", settings.BERT_TAIL_TOKENS)) if v is not None}
+        if overrides:
+            self.set_params(**overrides)
+            self.metadata_["serving"] = overrides
+
+    @classmethod
     def _load_int8(cls, path: Path) -> BertEngine:
         """The int8 graph with ``serving.json`` and the encoder's ``tokenizer.json``: what serving needs."""
         from sqmy.models.bert_onnx import INT8_NAME, OnnxRunner
 
-        info = orjson.loads((path / SERVING_NAME).read_bytes())
-        engine = cls(**info["params"])
+        engine = cls._from_info(orjson.loads((path / SERVING_NAME).read_bytes()), path)
         engine.tokenizer_ = FastTokenizer(path / ENCODER_DIR)
-        classes = info["classes"]
-        engine.topic_l1_classes_, engine.topic_l2_classes_ = classes["topic_l1"], classes["topic_l2"]
-        engine.lead_classes_, engine.involved_classes_ = classes["lead"], classes["involved"]
-        engine.temperatures_ = info["temperatures"]
-        engine.topic_l1_from_l2_ = info["topic_l1_from_l2"]
-        engine.platt_ = PlattScaler()
-        engine.platt_.coef_, engine.platt_.intercept_ = (np.asarray(v, dtype=np.float64) for v in info["platt"])
-        engine.metadata_ = read_metadata(path)
         engine.onnx_ = OnnxRunner(path / INT8_NAME, threads=physical_cores())
         engine.metadata_["runtime"] = "onnxruntime-int8"
         return engine

@@ -40,6 +40,9 @@ class StudentArguments:
     cosine_weight: float = 1.0
     seed: int = 0
     checkpoint_every: int = 20
+    init: str = ""  # a student to continue from (same layers); empty: the teacher's ``layers``
+
+
 
 
 def _key(*parts: Any, texts: Sequence[str] = ()) -> str:
@@ -90,11 +93,14 @@ def teacher_embeddings(teacher: Path, texts: Sequence[str], *, max_length: int, 
     return out if out is not None else np.zeros((0, 0), dtype=np.float32)
 
 
-def student_from(teacher: Path, layers: Sequence[int]) -> tuple[Any, Any]:
-    """``(encoder, tokenizer)``: the teacher with only ``layers`` of its encoder layers, in that order."""
+def student_from(teacher: Path, layers: Sequence[int], init: str = "") -> tuple[Any, Any]:
+    """``(encoder, tokenizer)``: the teacher with only ``layers`` of its encoder layers, in that order (or the
+    student saved at ``init``, to train it further)."""
     from transformers import AutoModel, AutoTokenizer
 
     torch = torch_module()
+    if init:
+        return load_encoder(AutoModel, Path(init)).float(), AutoTokenizer.from_pretrained(init)
     encoder = load_encoder(AutoModel, teacher).float()
     encoder.encoder.layer = torch.nn.ModuleList([encoder.encoder.layer[i] for i in layers])
     encoder.config.num_hidden_layers = len(layers)
@@ -107,15 +113,27 @@ def _schedule(step: int, total: int, warmup: int) -> float:
     return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(total - warmup, 1)))
 
 
-def _batches_of(n: int, args: StudentArguments) -> list[list[int]]:
-    """Every batch of every epoch, fixed by the seed (a resumed run takes the same ones)."""
+BUCKET_BATCHES = 16  # a shuffled window of this many batches is sorted by length before it is cut
+
+
+def _batches_of(lengths: Sequence[int], args: StudentArguments) -> list[list[int]]:
+    """Every batch of every epoch, fixed by the seed (a resumed run takes the same ones): each epoch's shuffled
+    order is cut into windows of ``BUCKET_BATCHES`` batches, each window sorted by length before it is cut into
+    batches (so a short text is padded with other short texts), and the batches shuffled again."""
     rng = random.Random(args.seed)
+    n = len(lengths)
     total = max(1, round(args.epochs * n / args.batch_size))
+    window = args.batch_size * BUCKET_BATCHES
     batches: list[list[int]] = []
     while len(batches) < total:
         order = list(range(n))
         rng.shuffle(order)
-        batches += [order[s:s + args.batch_size] for s in range(0, n, args.batch_size)]
+        epoch: list[list[int]] = []
+        for w in range(0, n, window):
+            part = sorted(order[w:w + window], key=lambda i: lengths[i])
+            epoch += [part[s:s + args.batch_size] for s in range(0, len(part), args.batch_size)]
+        rng.shuffle(epoch)
+        batches += epoch
     return batches[:total]
 
 
@@ -129,9 +147,9 @@ def distil(teacher: Path, texts: Sequence[str], out: Path, *, args: StudentArgum
     settings = {k: v for k, v in asdict(args).items() if k != "checkpoint_every"}
     state = checkpoint_dir / f"student-{_key(settings, str(teacher), texts=texts)}.pt"
     torch.manual_seed(args.seed)
-    encoder, tokenizer = student_from(teacher, args.layers)
+    encoder, tokenizer = student_from(teacher, args.layers, args.init)
     ids = tokenizer(list(texts), truncation=True, max_length=args.max_length)["input_ids"]
-    batches = _batches_of(len(ids), args)
+    batches = _batches_of([len(x) for x in ids], args)
     optimiser = torch.optim.AdamW(encoder.parameters(), lr=args.lr, weight_decay=0.01)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimiser, lambda s: _schedule(s, len(batches), int(args.warmup * len(batches))))

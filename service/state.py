@@ -22,7 +22,7 @@ from sqmy.app.routing import Router
 from sqmy.app.serving import ServingRouter
 from sqmy.app.similar.service import SimilarService
 from sqmy.app.storage import ClassificationLog, make_engine
-from sqmy.core.config import Settings
+from sqmy.core.config import Settings, ensemble_bert_budget
 from sqmy.core.labels import LabelSpace, load_label_space
 from sqmy.models import ModelRegistry
 
@@ -62,6 +62,7 @@ class AppState:
         bulk = bulk_lane(settings, metrics)
         watcher = ModelWatcher(router, registry, metrics, ensemble=settings.ENSEMBLE,
                                interval=settings.RELOAD_SECONDS, cascade=settings.CASCADE_THRESHOLD,
+                               bert_budget=ensemble_bert_budget(settings),
                                on_change=lambda engines: bulk.preload(list(engines.values())) if bulk else None)
         watcher.sync(("tfidf",))
         db = make_engine(settings.database_url)

@@ -96,6 +96,8 @@ def bert_params(settings: Settings, base: Path | None = None, log: Log = print, 
         overrides["prefix"] = student.get("prefix")
     max_length = settings.BERT_MAX_LENGTH or student.get("max_length") or (
         SITE_MAX_LENGTH if epochs else PROBE_MAX_LENGTH)
+    if settings.BERT_TAIL_TOKENS is not None:
+        overrides["tail_tokens"] = settings.BERT_TAIL_TOKENS
     return {"base": str(base), "epochs": epochs, "max_length": max_length,
             **{k: v for k, v in overrides.items() if v is not None}}
 

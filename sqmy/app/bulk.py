@@ -26,7 +26,7 @@ from sqmy.app.policy import RoutingPolicy
 from sqmy.app.results import Suggestion
 from sqmy.app.routing import Router
 from sqmy.app.storage import StoredFields, stored_fields
-from sqmy.core.config import Settings
+from sqmy.core.config import Settings, ensemble_bert_budget
 from sqmy.core.labels import load_label_space
 from sqmy.core.processes import exit_with_parent, name_process
 from sqmy.models import ModelRegistry, load_engine
@@ -49,6 +49,8 @@ class _Worker:
 
     router: Router | None = None
     registry: ModelRegistry | None = None
+    cascade: float | None = None  # SQMY_CASCADE_THRESHOLD, as the serving process's ensemble
+    bert_budget: tuple[int, int] | None = None  # BERT's token budget inside auto, as the serving process's
     loaded: ClassVar[dict[str, Engine]] = {}
 
 
@@ -63,6 +65,7 @@ def _init(settings: Settings) -> None:
     _Worker.router = Router({}, RoutingPolicy.from_settings(settings),
                             DirectoryKnowledge.from_directory(labels.directory, settings.DUTY_PRIOR_WEIGHT))
     _Worker.registry = ModelRegistry(settings.models_dir)
+    _Worker.cascade, _Worker.bert_budget = settings.CASCADE_THRESHOLD, ensemble_bert_budget(settings)
     if settings.FACTS:
         _Worker.router.facts("电话13800000000，青溪市")
 
@@ -82,9 +85,10 @@ def _engine(spec: Spec) -> Engine:
             gc.freeze()  # the model's objects leave the collector's young generations, as in the server
         engines.append(engine)
     if name == "ensemble":
-        from sqmy.models.ensemble import EnsembleEngine
+        from sqmy.app.reload import ensemble_of
 
-        return EnsembleEngine(members=engines)
+        pooled = ensemble_of({e.name: e for e in engines}, _Worker.cascade, _Worker.bert_budget)
+        return pooled["ensemble"]
     return engines[0]
 
 

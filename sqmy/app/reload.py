@@ -31,21 +31,29 @@ def load_warm(registry: ModelRegistry, version: str) -> Engine:
     return engine
 
 
-def ensemble_of(engines: dict[str, Engine], cascade: float | None = None) -> dict[str, Engine]:
+def ensemble_of(engines: dict[str, Engine], cascade: float | None = None,
+                bert_budget: tuple[int, int] | None = None) -> dict[str, Engine]:
     """``{"ensemble": BERT pooled with TF-IDF}`` when both are in ``engines``, else nothing; ``cascade``
-    (SQMY_CASCADE_THRESHOLD) overrides the BERT model's stored cascade threshold."""
+    (SQMY_CASCADE_THRESHOLD) overrides the BERT model's stored cascade threshold; ``bert_budget``
+    (``ensemble_bert_budget``: tokens per item, of them from the item's end) caps the tokens BERT reads there."""
     if not {"bert", "tfidf"} <= set(engines):
         return {}
     from sqmy.models.ensemble import EnsembleEngine
 
-    return {"ensemble": EnsembleEngine(members=[engines["bert"], engines["tfidf"]], cascade=cascade)}
+    bert = engines["bert"]
+    capped = getattr(bert, "with_budget", None)
+    if bert_budget is not None and capped is not None:
+        bert = capped(*bert_budget)
+    return {"ensemble": EnsembleEngine(members=[bert, engines["tfidf"]], cascade=cascade)}
 
 
 def load_current_engines(registry: ModelRegistry, *, ensemble: bool = False,
                          names: tuple[str, ...] = TRAINABLE_ENGINES,
-                         cascade: float | None = None) -> dict[str, Engine]:
+                         cascade: float | None = None,
+                         bert_budget: tuple[int, int] | None = None) -> dict[str, Engine]:
     """Every engine in ``names`` that has a promoted version, loaded and warmed up; with ``ensemble`` and both BERT
-    and TF-IDF loaded, also their average (which ``auto`` then prefers; ``cascade``: see ``ensemble_of``)."""
+    and TF-IDF loaded, also their average (which ``auto`` then prefers; ``cascade``, ``bert_budget``: see
+    ``ensemble_of``)."""
     engines: dict[str, Engine] = {}
     for name in names:
         version = registry.current(name)
@@ -56,17 +64,18 @@ def load_current_engines(registry: ModelRegistry, *, ensemble: bool = False,
         except Exception:
             log.exception("could not load %s model %s; continuing without it", name, version)
     if ensemble:
-        engines |= ensemble_of(engines, cascade)
+        engines |= ensemble_of(engines, cascade, bert_budget)
     return engines
 
 
 class ModelWatcher:
     def __init__(self, router: Router, registry: ModelRegistry, metrics: Metrics, *, ensemble: bool,
-                 interval: float, cascade: float | None = None,
+                 interval: float, cascade: float | None = None, bert_budget: tuple[int, int] | None = None,
                  on_change: Callable[[dict[str, Engine]], None] = lambda _engines: None) -> None:
         """``on_change(engines)`` is called with the router's engines after each swap (the bulk lane loads them)."""
         self.router, self.registry, self.metrics = router, registry, metrics
         self.ensemble, self.interval, self.cascade, self.on_change = ensemble, interval, cascade, on_change
+        self.bert_budget = bert_budget
         self._failed: dict[str, str] = {}  # engine → version that failed to load (not retried until it changes)
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -117,7 +126,7 @@ class ModelWatcher:
                 changed[name] = {"from": loaded.version if loaded else None, "to": wanted}
                 log.info("now serving %s model %s", name, wanted)
             if changed and self.ensemble:
-                for name, engine in ensemble_of(self.router.engines, self.cascade).items():
+                for name, engine in ensemble_of(self.router.engines, self.cascade, self.bert_budget).items():
                     self.router.swap(name, engine)
         if changed:
             self.on_change(self.router.engines)

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqmy.cli.admin import _fail, _print, add_commands
 from sqmy.cli.similar import add_similar_commands, index_archive, suggested_groups
-from sqmy.core.config import ENGINE_CHOICES, TRAINABLE_ENGINES, Settings, get_settings
+from sqmy.core.config import ENGINE_CHOICES, TRAINABLE_ENGINES, Settings, ensemble_bert_budget, get_settings
 
 
 def _router(settings: Settings, engine: str) -> Any:
@@ -23,7 +23,8 @@ def _router(settings: Settings, engine: str) -> Any:
 
     engines = load_current_engines(ModelRegistry(settings.models_dir), names=engines_needed(engine),
                                    ensemble=settings.ENSEMBLE or engine == "ensemble",
-                                   cascade=settings.CASCADE_THRESHOLD)
+                                   cascade=settings.CASCADE_THRESHOLD,
+                                   bert_budget=ensemble_bert_budget(settings))
     if not engines:
         raise SystemExit(_fail(f"{settings.models_dir} 中没有可用模型，请先运行：sqmy train --engine tfidf"))
     return Router(engines, RoutingPolicy.from_settings(settings), DirectoryKnowledge.from_settings(settings))
@@ -246,13 +247,14 @@ def _student(args: argparse.Namespace, settings: Settings) -> int:
 
     teacher = default_teacher(settings, log)
     recipe = StudentArguments(layers=tuple(int(x) for x in args.layers.split(",")), max_length=args.max_length,
-                              epochs=args.epochs)
+                              epochs=args.epochs, init=str(args.init or ""))
     out = args.out or student_dir(settings.encoders_dir, teacher, recipe)
     if (out / "config.json").is_file() and not args.force:
         sys.stderr.write(f"{out} 已存在（--force 重新生成）\n")
         _print({"path": str(out)})
         return 0
-    info = build_student(settings, teacher, out, recipe, max_texts=args.max_texts, log=log)
+    info = build_student(settings, teacher, out, recipe, max_texts=args.max_texts,
+                         short_views=args.short_views, log=log)
     sys.stderr.write(f"已生成学生编码器：{out}（使用：SQMY_BERT_BASE={out}）\n")
     _print({"path": str(out), **info})
     return 0
@@ -358,6 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=float, default=2.0, help="蒸馏轮数（可为小数）")
     p.add_argument("--max-texts", type=int, default=6000,
                    help="最多使用的训练文本条数（随机抽样，限制 CPU 时间；默认 6000）")
+    p.add_argument("--short-views", type=int, default=0,
+                   help="另从训练条目截取的短诉求条数（标题、首句或前 15–60 字），让学生也学会短文本")
+    p.add_argument("--init", type=Path, help="从已有的学生编码器继续蒸馏（层数须相同）")
     p.set_defaults(func=cmd_base_encoder)
 
     p = sub.add_parser("serve", help="启动 HTTP 服务")

@@ -68,7 +68,13 @@ class Settings(BaseModel):
         "default: 0 on the bundled corpus, 2 when a site's own labelled files are in the training set.")
     BERT_MAX_LENGTH: int | None = Field(
         default=None, ge=8, le=512, description="BERT tokens per item; default: 256 for the probe, 128 when "
-        "fine-tuning (the cost of a training step grows with it).")
+        "fine-tuning (the cost of a training step grows with it). Set, it also overrides a trained model's own "
+        "budget when the model is loaded (serving a 256-token probe at 128: about a third less BERT CPU on long "
+        "messages, docs/BENCHMARKS.md \"Round 7\").")
+    BERT_TAIL_TOKENS: int | None = Field(
+        default=None, ge=0, le=256, description="Of a longer item's BERT tokens, this many from its end (where a "
+        "message often says what it asks for), the rest from its head; default: the model's own (0: the head "
+        "alone). Applies to training and, set, overrides a trained model's own when it is loaded.")
     ORT_SPINNING: bool = Field(
         default=False, description="Let ONNX Runtime's worker threads spin-wait after each BERT batch (a little "
         "faster back to back, but on a small machine they take the cores from the web server's own threads).")
@@ -84,6 +90,15 @@ class Settings(BaseModel):
         "costs about a quarter; `auto` within a point on the real sets but weaker on short requests, "
         "docs/BENCHMARKS.md); default: e5-small's 12 layers and 256 tokens.")
     ENSEMBLE: bool = Field(default=True, description="auto = BERT and TF-IDF pooled when both are loaded.")
+    ENSEMBLE_BERT_MAX_LENGTH: int = Field(
+        default=512, ge=8, le=512, description="BERT tokens per item when BERT answers inside auto (pooled with "
+        "TF-IDF): a model with a longer budget reads this many there, SQMY_ENSEMBLE_BERT_TAIL_TOKENS of them from "
+        "the item's end (BERT alone keeps its own); default 512: the model's own. 128 (80 + 48) against 256: "
+        "35–47 % less CPU for sqmy batch of 300-character messages, level-1 macro-F1 within a point on the "
+        "probe and the 948 but -1.4 on the 200 through bench/generalisation.py (docs/BENCHMARKS.md \"Round 7\").")
+    ENSEMBLE_BERT_TAIL_TOKENS: int = Field(
+        default=48, ge=0, le=256, description="Of auto's BERT tokens per item (SQMY_ENSEMBLE_BERT_MAX_LENGTH), "
+        "this many from a longer item's end (where a message often says what it asks for).")
     CASCADE_THRESHOLD: float | None = Field(
         default=None, gt=0, description="auto (the ensemble): items on which TF-IDF's level-1 confidence is at least "
         "this skip BERT and get TF-IDF's answer; default: the threshold chosen on the corpus's evaluation split and "
@@ -231,6 +246,11 @@ def default(name: str) -> Any:
     """The default of one setting, for the plain dataclasses (routing policy, gate) built from settings: every
     default is written once, here."""
     return Settings.model_fields[name].default
+
+
+def ensemble_bert_budget(settings: Settings) -> tuple[int, int]:
+    """``(max_length, tail_tokens)`` of BERT inside ``auto`` (a model whose own budget is no larger keeps it)."""
+    return settings.ENSEMBLE_BERT_MAX_LENGTH, settings.ENSEMBLE_BERT_TAIL_TOKENS
 
 
 @lru_cache

@@ -280,3 +280,63 @@ def test_an_item_gets_the_same_answer_alone_or_among_items_of_other_lengths(bert
     among = served.predict_proba([others[0], item, *others[1:]])
     for head in ("topic_l1", "topic_l2", "lead", "involved"):
         np.testing.assert_allclose(getattr(among, head)[1], getattr(alone, head)[0], atol=1e-7)
+
+
+def test_head_and_tail_truncation_keeps_the_end_of_a_long_message_when_set_at_serving(bert_engine, tmp_path,
+                                                                                       monkeypatch):
+    """``SQMY_BERT_MAX_LENGTH`` / ``SQMY_BERT_TAIL_TOKENS`` at serving: a message longer than the budget keeps its
+    head and its last tokens (where it says what it asks for) instead of its head alone; a short one is read whole
+    either way; the saved model itself is not changed."""
+    from sqmy.core.config import get_settings
+    from sqmy.models.bert_onnx import export_onnx
+
+    long_text = "小区门口垃圾成堆" * 20 + "要求物业立即清运"
+    whole = bert_engine.tokenizer_([long_text], truncation=True, max_length=512)["input_ids"][0]
+    bert_engine.metadata_["version"] = "bert-tail"
+    path = bert_engine.save(tmp_path / "bert")
+    export_onnx(bert_engine.encoder_, bert_engine.heads_, bert_engine.tokenizer_, path)
+    try:
+        monkeypatch.setenv("SQMY_BERT_MAX_LENGTH", "24")
+        get_settings.cache_clear()
+        head_only = BertEngine.load(path)._encode([long_text])[0]
+        monkeypatch.setenv("SQMY_BERT_TAIL_TOKENS", "8")
+        get_settings.cache_clear()
+        served = BertEngine.load(path)
+        cut = served._encode([long_text, "路灯坏了"])
+        assert len(cut[0]) == 24 and cut[0][:16] == whole[:16] and cut[0][-8:] == whole[-8:] != head_only[-8:]
+        assert cut[1] == bert_engine._encode(["路灯坏了"])[0]
+        assert served.metadata_["serving"] == {"max_length": 24, "tail_tokens": 8}
+        np.testing.assert_allclose(served.predict_proba([Doc(long_text)]).topic_l1,
+                                   BertEngine.load(path, runtime="onnx").predict_proba([Doc(long_text)]).topic_l1,
+                                   atol=1e-6)
+        monkeypatch.delenv("SQMY_BERT_MAX_LENGTH")
+        monkeypatch.delenv("SQMY_BERT_TAIL_TOKENS")
+        get_settings.cache_clear()
+        own = BertEngine.load(path)
+        assert (own.max_length, own.tail_tokens) == (bert_engine.max_length, 0) and "serving" not in own.metadata_
+    finally:
+        get_settings.cache_clear()
+
+
+def test_auto_reads_a_long_message_within_its_budget_while_bert_alone_reads_the_model_s(bert_engine, tfidf_engine):
+    """``SQMY_ENSEMBLE_BERT_MAX_LENGTH`` / ``_TAIL_TOKENS`` (opt-in, e.g. 128 = 80 + 48): inside ``auto`` BERT
+    reads a long message's head and end only; ``engine: bert`` keeps the model's own budget (BERT alone loses more
+    at fewer tokens than the pool does, docs/BENCHMARKS.md); by default both read the model's own."""
+    from sqmy.app.reload import ensemble_of
+    from sqmy.core.config import Settings, ensemble_bert_budget
+
+    assert ensemble_bert_budget(Settings(ENSEMBLE_BERT_MAX_LENGTH=128)) == (128, 48)
+    own = ensemble_of({"bert": bert_engine, "tfidf": tfidf_engine}, cascade=1.0,
+                      bert_budget=ensemble_bert_budget(Settings()))
+    assert own["ensemble"].members[0] is bert_engine  # the default: the model's own budget (256) inside auto too
+    long_text = "小区门口垃圾成堆" * 20 + "要求物业立即清运"
+    engines = {"bert": bert_engine, "tfidf": tfidf_engine}
+    pooled = ensemble_of(engines, cascade=1.0, bert_budget=(24, 8))["ensemble"]
+    inside = pooled.members[0]
+    whole = bert_engine._encode([long_text])[0]
+    assert inside._encode([long_text]) == [whole[:16] + whole[-8:]] and len(whole) > 24
+    assert bert_engine.max_length == 256 and bert_engine._encode([long_text]) == [whole]  # BERT alone: unchanged
+    assert inside.version == bert_engine.version and inside.encoder_ is bert_engine.encoder_  # shared, not copied
+    probs = pooled.predict_proba([Doc(long_text), Doc("路灯坏了")])
+    np.testing.assert_allclose(probs.topic_l1.sum(1), 1, atol=1e-6)
+    assert ensemble_of(engines, cascade=1.0)["ensemble"].members[0] is bert_engine  # no budget: the model's own

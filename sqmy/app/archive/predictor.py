@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from sqmy.app.archive.readers import Item
 from sqmy.app.archive.rows import ChunkResult, Layout, process_chunk
 from sqmy.app.policy import RoutingPolicy, engines_needed
-from sqmy.core.config import TRAINABLE_ENGINES, EngineName, Settings
+from sqmy.core.config import TRAINABLE_ENGINES, EngineName, Settings, ensemble_bert_budget
 from sqmy.models.registry import ModelRegistry
 
 if TYPE_CHECKING:  # kept out of the reading/writing parent process, which then stays small (no scikit-learn)
@@ -34,12 +34,13 @@ class PredictorSpec:
     directory_path: Path | None = None
     duty_prior_weight: float = 0.0
     cascade: float | None = None  # SQMY_CASCADE_THRESHOLD
+    bert_budget: tuple[int, int] | None = None  # SQMY_ENSEMBLE_BERT_MAX_LENGTH / _TAIL_TOKENS
 
     @classmethod
     def from_settings(cls, settings: Settings, engine: str = "auto") -> PredictorSpec:
         return cls(settings.models_dir, engine, RoutingPolicy.from_settings(settings), settings.ENSEMBLE,
                    settings.TAXONOMY_PATH, settings.DIRECTORY_PATH, settings.DUTY_PRIOR_WEIGHT,
-                   settings.CASCADE_THRESHOLD)
+                   settings.CASCADE_THRESHOLD, ensemble_bert_budget(settings))
 
     def load(self) -> Predictor:
         """Load the engines ``engine`` needs (all promoted ones for ``auto``); ``ModelMissingError`` if none."""
@@ -48,7 +49,7 @@ class PredictorSpec:
 
         engines = load_current_engines(ModelRegistry(self.models_dir), names=engines_needed(self.engine),
                                        ensemble=self.ensemble or self.engine == EngineName.ENSEMBLE,
-                                       cascade=self.cascade)
+                                       cascade=self.cascade, bert_budget=self.bert_budget)
         if not engines:
             raise ModelMissingError(f"{self.models_dir} 中没有可用模型，请先运行：sqmy train --engine tfidf")
         knowledge = None
