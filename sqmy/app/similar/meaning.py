@@ -4,7 +4,9 @@ Too slow to compute when an item is added (≈ 28 items/s on one core against �
 the indexer process computes them afterwards at its own pace (``embed_pending``: newest items first) and stores
 them beside the index (``ItemStore.put_meaning``); a query encodes its own text (one text, ≈ 13 ms of CPU)
 and the pairwise model uses the rank and the relative similarity of each candidate by meaning where the candidate
-has its embedding (``pairs``; docs/BENCHMARKS.md, similar items, round 5). The encoder is the int8 graph of an
+has its embedding (``pairs``; docs/BENCHMARKS.md, similar items, round 5). An HNSW graph over the stored
+embeddings (``MeaningGraph``, kept by the indexer and by each server) adds a query's nearest items by meaning to
+its candidates by characters (round 6). The encoder is the int8 graph of an
 encoder's pooled output, installed under ``SQMY_HOME/similar/encoder`` by ``sqmy index --encoder DIR``; without
 it nothing here runs and the scores are those of round 4."""
 
@@ -36,7 +38,7 @@ INFO = "meaning.json"
 MAX_TOKENS = 128  # the student encoder's budget; longer texts are cut (the title and the start carry the matter)
 BATCH = 32  # texts per pass of the graph
 STEP = 16  # texts the indexer embeds between two looks at the classification log (≈ 0.5 s of one core)
-QUERY_TOKENS = MAX_TOKENS  # a query's budget (docs/BENCHMARKS.md, round 6: what fewer tokens cost in quality)
+QUERY_TOKENS = 64  # a query's budget: as good as 128 on the dev half (docs/BENCHMARKS.md, round 6), half the cost
 QUERY_CACHE = 256  # query texts whose embeddings are kept
 CANDIDATES = 20  # a query's nearest items by meaning, added to its candidates by characters
 SAVE_EVERY = 5_000  # embeddings between two snapshots of the graph by meaning written by the indexer
