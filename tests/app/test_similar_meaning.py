@@ -189,3 +189,24 @@ def test_a_candidate_ranked_first_by_meaning_scores_higher_than_the_same_candida
     mixed = pairs.probability(pairs.features(pairs.Candidates(**base, meaning=partial), 0.25))
     round4 = pairs.probability(pairs.features(pairs.Candidates(**base), 0.25))
     assert mixed[3] == pytest.approx(round4[3])
+
+
+def test_a_round_5_file_has_its_embeddings_taken_into_the_graph_when_opened(index_dir):
+    """A file written before the embeddings were logged (round 5: a ``meaning`` table, no ``meaning_log``): opening
+    it logs the stored embeddings once, so a server's graph by meaning holds every one of them."""
+    import sqlite3
+
+    index = open_index(index_dir)
+    index.add(entries())
+    embed_all(index)
+    index.close()
+    for snapshot in index_dir.glob("meaning-*.usearch"):
+        snapshot.unlink()
+    with sqlite3.connect(index_dir / "items.db") as conn:
+        conn.execute("DROP TABLE meaning_log")
+    reopened = open_index(index_dir)
+    assert len(reopened._meaning_graph or []) == reopened.store.meaning_count() == len(entries())
+    query = reports("m002")[0]
+    _keys, _rows, found = reopened.candidates(query["text"], query["title"])
+    assert found.meaning is not None and not np.isnan(found.meaning).any()
+    reopened.close()

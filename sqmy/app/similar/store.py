@@ -308,7 +308,7 @@ class ItemStore:
 
     def clear_meaning(self) -> None:
         """Drop every embedding (another encoder was installed)."""
-        self._write(lambda c: (c.execute("DELETE FROM meaning"),
+        self._write(lambda c: (c.execute("DELETE FROM meaning"), c.execute("DELETE FROM meaning_log"),
                                c.execute("INSERT INTO meaning_log (key) VALUES (?)", (RESET,))))
 
     def meaning_count(self) -> int:
