@@ -164,11 +164,13 @@ class MeaningGraph:
     def save(self, *, every: int = 1, seconds: float = 0.0) -> bool:
         """Write a snapshot when at least ``every`` embeddings came since the last one, or any came and
         ``seconds`` passed since (unless a newer snapshot exists); whether one was written."""
+        due = self.seq - self._saved >= every or (self.seq > self._saved and
+                                                  time.monotonic() - self._saved_at >= seconds)
+        if self._graph is None or not due:  # the indexer asks at every poll: no lock, no listing
+            return False
         with self._lock, file_lock(self.directory / "meaning.lock"):
-            due = self.seq - self._saved >= every or (
-                self.seq > self._saved and time.monotonic() - self._saved_at >= seconds)
             existing = self._snapshots()
-            if self._graph is None or not due or (existing and existing[-1] >= self.seq):
+            if self._graph is None or (existing and existing[-1] >= self.seq):
                 return False
             temporary = self.directory / f"meaning.tmp-{os.getpid()}"
             self._graph.save(str(temporary))
