@@ -32,7 +32,14 @@ sys.path.insert(0, str(REPO))
 from bench import similar_eval as ev  # noqa: E402
 from sqmy.app.similar import pairs  # noqa: E402
 from sqmy.app.similar.index import SimilarIndex, Thresholds, background  # noqa: E402
-from sqmy.app.similar.meaning import MeaningEncoder, encoder_dir, install_encoder, open_encoder  # noqa: E402
+from sqmy.app.similar.meaning import CANDIDATES as MEANING_CANDIDATES  # noqa: E402
+from sqmy.app.similar.meaning import (  # noqa: E402
+    MeaningEncoder,
+    MeaningFiller,
+    encoder_dir,
+    install_encoder,
+    open_encoder,
+)
 from sqmy.app.similar.store import Entry  # noqa: E402
 from sqmy.core.text import join_title  # noqa: E402
 
@@ -102,6 +109,16 @@ def embed_candidates(index: SimilarIndex, items: list[dict]) -> int:
     return len(missing)
 
 
+def embed_all(index: SimilarIndex) -> int:
+    """Embed every item that has no embedding yet, as the indexer would; how many."""
+    assert index.encoder is not None
+    filler, count = MeaningFiller(index.store, index.encoder), 0
+    while done := filler.step(256):
+        count += done
+        print(f"embedded {count}", file=sys.stderr, flush=True)
+    return count
+
+
 def copy_meaning(source: SimilarIndex, target: SimilarIndex, ids: list[str]) -> None:
     """The embeddings of ``ids`` from one index's store into another's (same encoder)."""
     have = source.store.meaning_of(sorted(source.store.keys_of(ids).values()))
@@ -153,6 +170,10 @@ def main() -> None:
     parser.add_argument("--fp-out", type=Path, default=ev.OUT / "similar-pairwise-fp.jsonl")
     parser.add_argument("--meaning", type=Path, metavar="ENCODER", help="round 5: rerank by meaning with this "
                         "encoder (installed in --home once; the labelled items and their candidates embedded once)")
+    parser.add_argument("--meaning-candidates", type=int, default=MEANING_CANDIDATES,
+                        help="round 6: nearest items by meaning added to each query's candidates (0: none)")
+    parser.add_argument("--embed-all", action="store_true", help="round 6: embed every indexed item that has no "
+                        "embedding (what the indexer does; ≈ 30 items/s of one core), not only the candidates")
     args = parser.parse_args()
     items = ev.load_set()
     others, notes = ev.background_items()
@@ -165,7 +186,10 @@ def main() -> None:
         encoder = open_encoder(args.home)
     index = open_built(args.home, items, others, encoder)
     if encoder is not None:
-        notes.append(f"embedded by meaning now: {embed_candidates(index, items)}")
+        embedded = embed_all(index) if args.embed_all else embed_candidates(index, items)
+        notes.append(f"embedded by meaning now: {embedded}")
+        index.sync()
+        index.meaning_candidates = args.meaning_candidates
     real = collect(index, items)
     home = Path(tempfile.mkdtemp(prefix="sqmy-similar-plain-"))
     try:

@@ -115,3 +115,20 @@ class OnnxRunner:
         outputs = self.session.run(None, {"input_ids": input_ids.astype(np.int64),
                                           "attention_mask": attention_mask.astype(np.int64)})
         return dict(zip(self.names, outputs, strict=True))
+
+
+def pooled_embeddings(runner: OnnxRunner, ids: list[list[int]], pad_id: int, *, batch_size: int,
+                      max_tokens: int | None = None) -> np.ndarray:
+    """The ``pooled`` output of a pooled graph (``export_pooled_onnx``) for every tokenised text, one ``float32``
+    row each in the order of ``ids`` (not normalised): texts sorted by length and padded per batch
+    (``numpy_batches``: at most ``batch_size`` rows, and ``max_tokens`` padded tokens when given)."""
+    from sqmy.models.bert_layers import numpy_batches
+
+    order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
+    out = np.zeros((len(ids), 0), dtype=np.float32)
+    for rows, input_ids, mask in numpy_batches(ids, order, batch_size, pad_id, max_tokens=max_tokens):
+        pooled = runner(input_ids, mask)["pooled"]
+        if out.shape[1] == 0:
+            out = np.zeros((len(ids), pooled.shape[1]), dtype=np.float32)
+        out[rows] = pooled
+    return out

@@ -59,7 +59,7 @@ def teacher_embeddings(teacher: Path, texts: Sequence[str], *, max_length: int, 
     torch = torch_module()
     from transformers import AutoModel, AutoTokenizer
 
-    from sqmy.models.bert_onnx import OnnxRunner, export_pooled_onnx
+    from sqmy.models.bert_onnx import OnnxRunner, export_pooled_onnx, pooled_embeddings
 
     tokenizer = AutoTokenizer.from_pretrained(teacher)
     ids = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"]
@@ -76,15 +76,8 @@ def teacher_embeddings(teacher: Path, texts: Sequence[str], *, max_length: int, 
                 encoder = load_encoder(AutoModel, teacher).float().eval()
                 runner = OnnxRunner(export_pooled_onnx(encoder, tokenizer, cache / "teacher-onnx"),
                                     threads=torch.get_num_threads())
-            part = [ids[i] for i in rows]
-            order = sorted(range(len(part)), key=lambda i: len(part[i]))
-            chunk = np.zeros((len(rows), 0), dtype=np.float32)
-            for batch_rows, input_ids, mask in padded_batches(part, order, 64, tokenizer.pad_token_id,
-                                                              max_tokens=4096):
-                pooled = runner(input_ids.numpy(), mask.numpy())["pooled"]
-                if chunk.shape[1] == 0:
-                    chunk = np.zeros((len(rows), pooled.shape[1]), dtype=np.float32)
-                chunk[batch_rows] = pooled
+            chunk = pooled_embeddings(runner, [ids[i] for i in rows], tokenizer.pad_token_id, batch_size=64,
+                                      max_tokens=4096)
             np.save(cache / "tmp-teacher.npy", chunk)
             (cache / "tmp-teacher.npy").rename(file)
         out = np.zeros((len(ids), chunk.shape[1]), dtype=np.float32) if out is None else out

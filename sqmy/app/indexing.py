@@ -26,7 +26,7 @@ from pathlib import Path
 from sqlalchemy.engine import Engine as DbEngine
 
 from sqmy.app.similar.feed import LogFeed
-from sqmy.app.similar.meaning import MeaningFiller, open_encoder
+from sqmy.app.similar.meaning import MeaningFiller, MeaningGraph, open_encoder
 from sqmy.app.similar.service import SimilarService
 from sqmy.app.similar.store import FORMAT, ItemStore
 from sqmy.app.similar.vectors import Projection
@@ -76,6 +76,16 @@ def tail(feed: LogFeed, stop: threading.Event, alive: Callable[[], bool] = lambd
             stop.wait(POLL_SECONDS)
 
 
+def close_filler(filler: MeaningFiller | None) -> None:
+    """Save the graph by meaning as the indexer stops (a failure is logged: the next start reads the log)."""
+    if filler is None:
+        return
+    try:
+        filler.close()
+    except Exception:
+        log.exception("the similarity indexer could not save its graph by meaning")
+
+
 def _open_feed(settings: Settings, stop: threading.Event) -> LogFeed | None:
     """The indexer's feed, once the server has the projection fitted and the store in the current format."""
     from sqmy.app.storage import make_engine
@@ -111,8 +121,10 @@ def indexer_main(settings: Settings, parent: int) -> None:
     if feed is not None:
         log.info("similarity indexer %d feeding from classification %d", os.getpid(), feed.watermark())
         encoder = open_encoder(settings.similar_dir) if settings.SIMILAR_MEANING else None
-        filler = MeaningFiller(feed.store, encoder) if encoder is not None else None
+        filler = (MeaningFiller(feed.store, encoder, MeaningGraph(settings.similar_dir)) if encoder is not None
+                  else None)
         tail(feed, stop, alive=lambda: os.getppid() == parent, filler=filler)
+        close_filler(filler)
 
 
 class FedSimilarService(SimilarService):

@@ -10,7 +10,7 @@ import pytest
 
 from sqmy.app.similar import pairs
 from sqmy.app.similar.index import SimilarIndex, Thresholds
-from sqmy.app.similar.meaning import MeaningFiller, install_encoder, open_encoder
+from sqmy.app.similar.meaning import MeaningFiller, MeaningGraph, install_encoder, open_encoder
 from sqmy.app.similar.store import Entry
 from sqmy.app.similar.vectors import Projection
 from sqmy.core.text import join_title
@@ -88,6 +88,7 @@ def test_embedded_candidates_are_scored_by_meaning_and_a_query_by_id_reuses_its_
     filler = MeaningFiller(index.store, index.encoder)  # type: ignore[arg-type]
     while filler.step():
         pass
+    index.sync()  # what a server does within a second: takes in the indexer's embeddings
     query = reports("m004")[0]
     by_id = index.similar(query["text"], query["title"], exclude="m004-0", everything=True)
     _keys, _rows, found = index.candidates(query["text"], query["title"], exclude="m004-0")
@@ -102,6 +103,75 @@ def test_embedded_candidates_are_scored_by_meaning_and_a_query_by_id_reuses_its_
     assert {a["id"] for a in by_id} == {a["id"] for a in without}
     assert [a["score"] for a in by_id] != [a["score"] for a in without]
     assert all(0.0 <= a["score"] <= 1.0 for a in by_id)
+
+
+def embed_all(index: SimilarIndex, graph: MeaningGraph | None = None) -> MeaningFiller:
+    filler = MeaningFiller(index.store, index.encoder, graph)  # type: ignore[arg-type]
+    while filler.step():
+        pass
+    index.sync()
+    return filler
+
+
+def test_an_item_near_by_meaning_alone_becomes_a_candidate(index_dir):
+    """The graph by meaning proposes candidates the character index does not: an item of another matter whose
+    stored embedding is the query's own is among the query's candidates (with its cosine by meaning) only when
+    the graph by meaning is searched."""
+    index = open_index(index_dir)
+    index.add(entries())
+    embed_all(index)
+    query = reports("m001")[0]
+    index.meaning_candidates = 0
+    ids, rows, _found = index.candidates(query["text"], query["title"], exclude="m001-0", candidates=2)
+    by_characters = {rows[k]["id"] for k in ids}
+    target = next(e.id for e in entries() if not e.id.startswith("m001") and e.id not in by_characters)
+    keys = index.store.keys_of(["m001-0", target])
+    own = index.store.meaning_of([keys["m001-0"]])[keys["m001-0"]]
+    index.store.put_meaning([keys[target]], own[None, :])
+    index.sync()
+    index.meaning_candidates = 3
+    ids, rows, found = index.candidates(query["text"], query["title"], exclude="m001-0", candidates=2)
+    by_id = {rows[k]["id"]: i for i, k in enumerate(ids)}
+    assert target in by_id and by_characters <= set(by_id) and found.meaning is not None
+    assert found.meaning[by_id[target]] == pytest.approx(1.0, abs=0.01)
+    assert len(ids) <= len(by_characters) + 3
+    index.close()
+
+
+def test_the_graph_by_meaning_is_saved_by_the_indexer_and_follows_removals_and_a_new_encoder(index_dir):
+    """The indexer's filler writes a snapshot of the graph by meaning when it stops; a process opened later loads
+    it, drops the items removed meanwhile and forgets every embedding when they are cleared (another encoder)."""
+    index = open_index(index_dir)
+    index.add(entries())
+    filler = embed_all(index, MeaningGraph(index_dir))
+    filler.close()
+    assert [p.name for p in index_dir.glob("meaning-*.usearch")] == [f"meaning-{len(entries())}.usearch"]
+    later = MeaningGraph(index_dir)
+    later.load()
+    assert len(later) == len(entries()) and later.seq == len(entries())
+    index.remove(["m002-0"])
+    later.sync(index.store)
+    assert len(later) == len(entries()) - 1
+    vector = index.store.meaning_of([index.store.key_of("m004-1")])  # type: ignore[list-item]
+    assert next(iter(later.search(next(iter(vector.values())), 1))) == index.store.key_of("m004-1")
+    index.store.clear_meaning()
+    later.sync(index.store)
+    assert len(later) == 0
+    index.close()
+
+
+def test_a_query_text_is_encoded_once_for_repeated_lookups(index_dir):
+    """The classify page asks again for the same text: the second lookup reuses the first's embedding."""
+    encoder = open_encoder(index_dir)
+    assert encoder is not None
+    text = "溪口镇老街的路灯又坏了，晚上一片漆黑。"
+    first = encoder.embed_query(text)
+    calls = []
+    runner = encoder.runner
+    encoder.runner = lambda ids, mask: calls.append(1) or runner(ids, mask)  # type: ignore[assignment]
+    again = encoder.embed_query(text)
+    assert calls == [] and np.array_equal(first, again)
+    assert np.allclose(first, encoder.embed([text])[0], atol=1e-5) and calls == [1]
 
 
 def test_a_candidate_ranked_first_by_meaning_scores_higher_than_the_same_candidate_ranked_last():
@@ -119,3 +189,24 @@ def test_a_candidate_ranked_first_by_meaning_scores_higher_than_the_same_candida
     mixed = pairs.probability(pairs.features(pairs.Candidates(**base, meaning=partial), 0.25))
     round4 = pairs.probability(pairs.features(pairs.Candidates(**base), 0.25))
     assert mixed[3] == pytest.approx(round4[3])
+
+
+def test_a_round_5_file_has_its_embeddings_taken_into_the_graph_when_opened(index_dir):
+    """A file written before the embeddings were logged (round 5: a ``meaning`` table, no ``meaning_log``): opening
+    it logs the stored embeddings once, so a server's graph by meaning holds every one of them."""
+    import sqlite3
+
+    index = open_index(index_dir)
+    index.add(entries())
+    embed_all(index)
+    index.close()
+    for snapshot in index_dir.glob("meaning-*.usearch"):
+        snapshot.unlink()
+    with sqlite3.connect(index_dir / "items.db") as conn:
+        conn.execute("DROP TABLE meaning_log")
+    reopened = open_index(index_dir)
+    assert len(reopened._meaning_graph or []) == reopened.store.meaning_count() == len(entries())
+    query = reports("m002")[0]
+    _keys, _rows, found = reopened.candidates(query["text"], query["title"])
+    assert found.meaning is not None and not np.isnan(found.meaning).any()
+    reopened.close()

@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
-from sqmy.app.similar.index import Thresholds, score, usearch_index
+from sqmy.app.similar.ann import usearch_index
+from sqmy.app.similar.index import Thresholds, score
 from sqmy.app.similar.places import place_overlap, places_of
 from sqmy.app.similar.vectors import Projection, item_text, jaccard, signatures
 

@@ -8,7 +8,6 @@ signatures (format 2 also pickled them, ``lsh-<key>.pkl``: ignored when found, d
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import threading
@@ -24,8 +23,10 @@ if TYPE_CHECKING:
     from usearch.index import Index
 
 from sqmy.app.similar import pairs
+from sqmy.app.similar.ann import usearch_index
 from sqmy.app.similar.lsh import BandLSH
-from sqmy.app.similar.meaning import MeaningEncoder, open_encoder
+from sqmy.app.similar.meaning import CANDIDATES as MEANING_CANDIDATES
+from sqmy.app.similar.meaning import MeaningEncoder, MeaningGraph, open_encoder
 from sqmy.app.similar.places import item_places, place_overlap, places_of
 from sqmy.app.similar.store import FORMAT, Entry, ItemStore
 from sqmy.app.similar.vectors import NUM_PERM, Projection, item_text, jaccard, matter_text, signatures
@@ -79,6 +80,8 @@ class SimilarIndex:
                  encoder: MeaningEncoder | None = None) -> None:
         self.directory, self.projection, self.thresholds = directory, projection, thresholds
         self.encoder = encoder  # embeddings by meaning for reranking (``meaning.py``); None: round 4's scores
+        self.meaning_candidates = MEANING_CANDIDATES  # nearest items by meaning added to a query's candidates
+        self._meaning_graph = MeaningGraph(directory) if encoder is not None else None
         directory.mkdir(parents=True, exist_ok=True)
         self.store = ItemStore(directory / "items.db")
         self._lock = threading.RLock()
@@ -91,6 +94,8 @@ class SimilarIndex:
         if self.store.format != FORMAT:
             self._rederive()
         self._load_snapshot()
+        if self._meaning_graph is not None:
+            self._meaning_graph.load()
         self.sync()
 
     def _rederive(self) -> None:
@@ -172,6 +177,8 @@ class SimilarIndex:
                 self.watermark = int(keys[-1])
                 added += len(keys)
             self._apply_removals()
+            if self._meaning_graph is not None:
+                self._meaning_graph.sync(self.store)
             self._synced_at = time.monotonic()
             if self.watermark - self._saved >= SAVE_EVERY:
                 self.save()
@@ -194,6 +201,8 @@ class SimilarIndex:
         removed = self.store.remove(ids)
         with self._lock:
             self._apply_removals()
+            if self._meaning_graph is not None:
+                self._meaning_graph.sync(self.store)
         return removed
 
     def set_labels(self, item_id: str, *, topic: str | None = None, lead: str | None = None,
@@ -209,6 +218,9 @@ class SimilarIndex:
 
     def close(self) -> None:
         self.save()
+        if self._meaning_graph is not None:
+            self._meaning_graph.sync(self.store)
+            self._meaning_graph.save()
         self.store.close()
 
     # -- searching ------------------------------------------------------------------------------------------
@@ -227,15 +239,19 @@ class SimilarIndex:
 
     def candidates(self, text: str, title: str = "", *, exclude: str | None = None,
                    candidates: int = 50) -> tuple[list[int], dict[int, dict[str, Any]], pairs.Candidates]:
-        """The query's candidates (the graph's ``candidates`` nearest and the LSH hits, ``exclude`` left out):
-        their keys, stored rows and what is known of each (``pairs.Candidates``)."""
+        """The query's candidates (the graph's ``candidates`` nearest, the LSH hits and, with an encoder, the
+        ``meaning_candidates`` nearest by meaning; ``exclude`` left out): their keys, stored rows and what is
+        known of each (``pairs.Candidates``)."""
         self.sync(force=False)
         normal = item_text(title, text)
         vector = self.projection.transform([normal])[0]
         signature = signatures([normal])[0]
+        query_meaning = self._query_meaning(text, title, exclude)
         with self._lock:
             found = self._ann.search(vector, min(candidates, max(len(self._ann), 1))) if len(self._ann) else None
             near = set(self._lsh.query(signature))
+            if query_meaning is not None and self._meaning_graph is not None:
+                near |= set(self._meaning_graph.search(query_meaning, self.meaning_candidates + 1))
         cosines: dict[int, float] = {}
         if found is not None:
             cosines = {int(key): 1.0 - float(d) for key, d in zip(found.keys, found.distances, strict=True)}
@@ -249,7 +265,7 @@ class SimilarIndex:
                  else matter_text(item_text(rows[k]["title"], rows[k]["text"])) for k in keys]
         query_places = places_of(f"{title} {text}")
         return keys, rows, pairs.Candidates(
-            meaning=self._meaning(text, title, keys, exclude),
+            meaning=self._meaning(query_meaning, keys),
             dense=np.array([cosines[k] for k in keys], dtype=np.float64),
             sparse=self._sparse(matter_text(normal), norms),
             jaccard=(jaccard(signature, np.vstack([rows[k]["sig"] for k in keys])) if keys
@@ -257,19 +273,25 @@ class SimilarIndex:
             places=[place_overlap(query_places, set(rows[k]["places"].split())) for k in keys],
             query_len=len(matter_text(normal)), candidate_len=np.array([len(n) for n in norms], dtype=np.float64))
 
-    def _meaning(self, text: str, title: str, keys: list[int], exclude: str | None) -> np.ndarray | None:
-        """Cosines by meaning of the query with each candidate (NaN where a candidate has no embedding yet); None
-        without an encoder or when no candidate has one (the query is then not encoded). A query by id reuses its
-        stored embedding."""
-        if self.encoder is None or not keys:
+    def _query_meaning(self, text: str, title: str, exclude: str | None) -> np.ndarray | None:
+        """The query's embedding by meaning: a query by id reuses its stored one; None without an encoder or while
+        no item has one (the query is then not encoded)."""
+        if self.encoder is None or self._meaning_graph is None or not len(self._meaning_graph):
             return None
         own = self.store.key_of(exclude) if exclude is not None else None
-        stored = self.store.meaning_of(keys + ([own] if own is not None else []))
-        if not any(k in stored for k in keys):
+        stored = self.store.meaning_of([own]) if own is not None else {}
+        if own in stored:
+            return stored[own]
+        return self.encoder.embed_query(join_title(title, text))
+
+    def _meaning(self, query: np.ndarray | None, keys: list[int]) -> np.ndarray | None:
+        """Cosines by meaning of the query with each candidate (NaN where a candidate has no embedding yet); None
+        without the query's embedding or when no candidate has one."""
+        if query is None or not keys:
             return None
-        query = stored.get(own) if own is not None else None
-        if query is None:
-            query = self.encoder.embed([join_title(title, text)])[0]
+        stored = self.store.meaning_of(keys)
+        if not stored:
+            return None
         return np.array([float(stored[k] @ query) if k in stored else np.nan for k in keys], dtype=np.float64)
 
     def _sparse(self, query: str, norms: list[str]) -> np.ndarray:
@@ -313,17 +335,6 @@ def store_entries(store: ItemStore, projection: Projection, entries: Sequence[En
 def new_lsh(threshold: float) -> BandLSH:
     """An empty MinHash LSH (the banding of ``datasketch``'s ``MinHashLSH`` for ``threshold``)."""
     return BandLSH(threshold, NUM_PERM)
-
-
-def usearch_index() -> type[Index]:
-    """usearch's ``Index`` class, with onnxruntime (when installed) imported first: imported after usearch (whose
-    numkong kernels bring their own libgomp), onnxruntime 1.32's extension crashes the process on import — a server
-    whose similarity index was open died when its BERT engine loaded. Every usearch import goes through here."""
-    with contextlib.suppress(ImportError):
-        import onnxruntime  # noqa: F401
-    from usearch.index import Index
-
-    return Index
 
 
 def new_graph(dim: int) -> Index:

@@ -4,7 +4,9 @@ Too slow to compute when an item is added (≈ 28 items/s on one core against �
 the indexer process computes them afterwards at its own pace (``embed_pending``: newest items first) and stores
 them beside the index (``ItemStore.put_meaning``); a query encodes its own text (one text, ≈ 13 ms of CPU)
 and the pairwise model uses the rank and the relative similarity of each candidate by meaning where the candidate
-has its embedding (``pairs``; docs/BENCHMARKS.md, similar items, round 5). The encoder is the int8 graph of an
+has its embedding (``pairs``; docs/BENCHMARKS.md, similar items, round 5). An HNSW graph over the stored
+embeddings (``MeaningGraph``, kept by the indexer and by each server) adds a query's nearest items by meaning to
+its candidates by characters (round 6). The encoder is the int8 graph of an
 encoder's pooled output, installed under ``SQMY_HOME/similar/encoder`` by ``sqmy index --encoder DIR``; without
 it nothing here runs and the scores are those of round 4."""
 
@@ -12,15 +14,23 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import threading
+import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sqmy.app.similar.ann import usearch_index
 from sqmy.app.similar.store import ItemStore
+from sqmy.core.locks import file_lock
+
+if TYPE_CHECKING:
+    from usearch.index import Index
 
 log = logging.getLogger(__name__)
 GRAPH = "model.int8.onnx"
@@ -28,40 +38,153 @@ INFO = "meaning.json"
 MAX_TOKENS = 128  # the student encoder's budget; longer texts are cut (the title and the start carry the matter)
 BATCH = 32  # texts per pass of the graph
 STEP = 16  # texts the indexer embeds between two looks at the classification log (≈ 0.5 s of one core)
+QUERY_TOKENS = 64  # a query's budget: as good as 128 on the dev half (docs/BENCHMARKS.md, round 6), half the cost
+QUERY_CACHE = 256  # query texts whose embeddings are kept
+CANDIDATES = 20  # a query's nearest items by meaning, added to its candidates by characters
+SAVE_EVERY = 5_000  # embeddings between two snapshots of the graph by meaning written by the indexer
+SAVE_SECONDS = 600.0  # …or this long after the first embedding not in a snapshot
 
 
 class MeaningEncoder:
     """Mean-pooled, L2-normalised embeddings from an installed pooled int8 graph (one thread: the indexer and the
     queries must not take both cores)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, query_tokens: int = QUERY_TOKENS) -> None:
         from sqmy.models.bert_layers import FastTokenizer
         from sqmy.models.bert_onnx import OnnxRunner
 
         info = json.loads((directory / INFO).read_text(encoding="utf-8"))
         self.prefix: str = info.get("prefix", "")
         self.name: str = info.get("name", directory.name)
+        self.query_tokens = query_tokens
         self.tokenizer = FastTokenizer(directory)
         self.runner = OnnxRunner(directory / GRAPH, threads=1)
         self._lock = threading.Lock()
+        self._queries: OrderedDict[str, np.ndarray] = OrderedDict()  # the last queries' embeddings
 
-    def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """One ``float32`` unit row per text (``texts``: titles and bodies joined)."""
-        from sqmy.models.bert_layers import numpy_batches
+    def embed(self, texts: Sequence[str], *, max_tokens: int = MAX_TOKENS) -> np.ndarray:
+        """One ``float32`` unit row per text (``texts``: titles and bodies joined), cut to ``max_tokens``."""
+        from sqmy.models.bert_onnx import pooled_embeddings
 
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
-        ids = self.tokenizer([self.prefix + t for t in texts], max_length=MAX_TOKENS)["input_ids"]
-        order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
-        out: np.ndarray | None = None
+        ids = self.tokenizer([self.prefix + t for t in texts], max_length=max_tokens)["input_ids"]
         with self._lock:
-            for rows, input_ids, mask in numpy_batches(ids, order, BATCH, self.tokenizer.pad_token_id):
-                pooled = self.runner(input_ids, mask)["pooled"]
-                if out is None:
-                    out = np.zeros((len(texts), pooled.shape[1]), dtype=np.float32)
-                out[rows] = pooled
-        assert out is not None
+            out = pooled_embeddings(self.runner, ids, self.tokenizer.pad_token_id, batch_size=BATCH)
         return np.asarray(out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-9), dtype=np.float32)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """The embedding of one query's text (cut to ``query_tokens``), kept for the next ``QUERY_CACHE`` queries:
+        the classify page asks for the same text's similar items again after a verdict or a merge."""
+        with self._lock:
+            cached = self._queries.get(text)
+            if cached is not None:
+                self._queries.move_to_end(text)
+                return cached
+        vector: np.ndarray = np.asarray(self.embed([text], max_tokens=self.query_tokens)[0])
+        with self._lock:
+            self._queries[text] = vector
+            while len(self._queries) > QUERY_CACHE:
+                self._queries.popitem(last=False)
+        return vector
+
+
+class MeaningGraph:
+    """An HNSW graph (usearch) over the stored embeddings by meaning, to find a query's candidates by meaning as well
+    as by characters. Each process holding one catches up with the store's ``meaning_log`` (embeddings written by
+    the indexer) and its ``removed`` table; snapshots ``meaning-<seq>.usearch`` under the index directory (saved by
+    the indexer as it embeds, and by a server when it closes) spare a restart the whole log."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.seq = 0  # the last ``meaning_log`` row taken in
+        self._removed_seq = 0
+        self._saved, self._saved_at = 0, time.monotonic()
+        self._graph: Index | None = None
+        self._lock = threading.RLock()
+
+    def __len__(self) -> int:
+        return 0 if self._graph is None else len(self._graph)
+
+    def _snapshots(self) -> list[int]:
+        return sorted(int(p.stem.split("-")[1]) for p in self.directory.glob("meaning-*.usearch"))
+
+    def load(self) -> None:
+        """The newest snapshot, if any (an unreadable one is ignored: the log is read from the start)."""
+        with self._lock, file_lock(self.directory / "meaning.lock"):
+            found = self._snapshots()
+            if not found:
+                return
+            try:
+                graph = usearch_index().restore(str(self.directory / f"meaning-{found[-1]}.usearch"))
+            except Exception:
+                log.exception("meaning snapshot %d unreadable; reading the embeddings again", found[-1])
+                return
+            if graph is not None:
+                self._graph, self.seq, self._saved = graph, found[-1], found[-1]
+
+    def sync(self, store: ItemStore) -> int:
+        """Take in the embeddings stored since the last call and take out the removed items; how many came."""
+        added = 0
+        with self._lock:
+            for seq, keys, vectors in store.meaning_since(self.seq):
+                if vectors is None:  # every embedding dropped (another encoder)
+                    self._graph = None
+                elif keys:
+                    self._add(np.asarray(keys, dtype=np.uint64), vectors)
+                    added += len(keys)
+                self.seq = seq
+            self._removed_seq, removed = store.removed_since(self._removed_seq)
+            if removed and self._graph is not None:
+                self._remove(np.asarray(removed, dtype=np.uint64))
+        return added
+
+    def _add(self, keys: np.ndarray, vectors: np.ndarray) -> None:
+        keys, last = np.unique(keys[::-1], return_index=True)  # a key stored twice: its latest embedding
+        vectors = vectors[::-1][last]
+        if self._graph is None:
+            self._graph = new_meaning_graph(vectors.shape[1])
+        self._remove(keys)
+        self._graph.add(keys, vectors, threads=1)
+
+    def _remove(self, keys: np.ndarray) -> None:
+        assert self._graph is not None
+        present = keys[np.asarray(self._graph.contains(keys), dtype=bool).reshape(-1)]
+        if len(present):
+            self._graph.remove(present)
+
+    def search(self, vector: np.ndarray, count: int) -> dict[int, float]:
+        """The ``count`` nearest items by meaning: key → cosine (int8 estimate)."""
+        with self._lock:
+            if self._graph is None or not len(self._graph):
+                return {}
+            found = self._graph.search(vector, min(count, len(self._graph)))
+        return {int(k): 1.0 - float(d) for k, d in zip(found.keys, found.distances, strict=True)}
+
+    def save(self, *, every: int = 1, seconds: float = 0.0) -> bool:
+        """Write a snapshot when at least ``every`` embeddings came since the last one, or any came and
+        ``seconds`` passed since (unless a newer snapshot exists); whether one was written."""
+        due = self.seq - self._saved >= every or (self.seq > self._saved and
+                                                  time.monotonic() - self._saved_at >= seconds)
+        if self._graph is None or not due:  # the indexer asks at every poll: no lock, no listing
+            return False
+        with self._lock, file_lock(self.directory / "meaning.lock"):
+            existing = self._snapshots()
+            if self._graph is None or (existing and existing[-1] >= self.seq):
+                return False
+            temporary = self.directory / f"meaning.tmp-{os.getpid()}"
+            self._graph.save(str(temporary))
+            os.replace(temporary, self.directory / f"meaning-{self.seq}.usearch")
+            for old in existing:
+                (self.directory / f"meaning-{old}.usearch").unlink(missing_ok=True)
+            self._saved, self._saved_at = self.seq, time.monotonic()
+            return True
+
+
+def new_meaning_graph(dim: int) -> Index:
+    """Cosine over int8-quantised unit embeddings (the candidates' own cosines are read from the store)."""
+    return usearch_index()(ndim=dim, metric="cos", dtype="i8", connectivity=16, expansion_add=64,
+                           expansion_search=128)
 
 
 def encoder_dir(similar_dir: Path) -> Path:
@@ -112,11 +235,14 @@ def install_encoder(source: Path, similar_dir: Path, *, prefix: str | None = Non
 
 class MeaningFiller:
     """Embeds the stored items that have no embedding yet, a batch at a time, newest first (the indexer calls
-    ``step`` whenever it has caught up with the classification log)."""
+    ``step`` whenever it has caught up with the classification log), and keeps the graph by meaning's snapshot
+    (``graph``) up to date."""
 
-    def __init__(self, store: ItemStore, encoder: MeaningEncoder) -> None:
-        self.store, self.encoder = store, encoder
+    def __init__(self, store: ItemStore, encoder: MeaningEncoder, graph: MeaningGraph | None = None) -> None:
+        self.store, self.encoder, self.graph = store, encoder, graph
         self.complete_to = 0  # every item up to this key had an embedding at the last full look
+        if graph is not None:
+            graph.load()
 
     def step(self, limit: int = STEP) -> int:
         """Embed up to ``limit`` items; how many (0: every item has one)."""
@@ -124,9 +250,18 @@ class MeaningFiller:
 
         top = self.store.max_key()
         rows = self.store.without_meaning(limit, above=self.complete_to)
-        if not rows:
+        if rows:
+            vectors = self.encoder.embed([join_title(title or "", text) for _key, title, text in rows])
+            self.store.put_meaning([int(r[0]) for r in rows], vectors)
+        else:
             self.complete_to = top
-            return 0
-        vectors = self.encoder.embed([join_title(title or "", text) for _key, title, text in rows])
-        self.store.put_meaning([int(r[0]) for r in rows], vectors)
+        if self.graph is not None:
+            self.graph.sync(self.store)
+            self.graph.save(every=SAVE_EVERY, seconds=SAVE_SECONDS)
         return len(rows)
+
+    def close(self) -> None:
+        """Write the graph's snapshot (the indexer is stopping)."""
+        if self.graph is not None:
+            self.graph.sync(self.store)
+            self.graph.save()

@@ -43,7 +43,13 @@ CREATE TABLE IF NOT EXISTS meaning (  -- embeddings by meaning (``meaning.py``),
     key INTEGER PRIMARY KEY,
     vec BLOB NOT NULL  -- float16, L2-normalised
 );
+""", """
+CREATE TABLE IF NOT EXISTS meaning_log (  -- every embedding stored, in order, for the graphs by meaning to catch up
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    key INTEGER NOT NULL  -- RESET: every embedding was dropped (another encoder)
+);
 """)
+RESET = -1  # ``meaning_log.key`` of a ``clear_meaning``
 FORMAT = 3  # what vec/sig/places/norm hold (PRAGMA user_version); 2: multiply-shift MinHash, places of the facts
 # extractor; 3: the ``norm`` column (added to a format-2 file on open; its rows keep NULL, computed when read)
 FIELDS = ("key", "id", "source", "title", "text", "topic", "lead", "date", "verdict", "places")
@@ -66,6 +72,16 @@ class Entry:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def log_meaning(conn: sqlite3.Connection) -> None:
+    """Embeddings stored before ``meaning_log`` existed go into it once, in key order."""
+    if conn.execute("SELECT 1 FROM meaning_log LIMIT 1").fetchone() is None:
+        conn.execute("INSERT INTO meaning_log (key) SELECT key FROM meaning ORDER BY key")
+
+
+def _halves(vectors: list[bytes]) -> np.ndarray:
+    return np.frombuffer(b"".join(vectors), dtype=np.float16).reshape(len(vectors), -1).astype(np.float32)
+
+
 class ItemStore:
     """SQLite access to the items table (one connection, serialised by a lock; WAL, busy timeout)."""
 
@@ -78,6 +94,7 @@ class ItemStore:
         self._conn.execute("PRAGMA synchronous=NORMAL")
         self._write(lambda c: [c.execute(statement) for statement in SCHEMA])
         self._upgrade()
+        self._write(log_meaning)
         if self.format == 0 and self.count() == 0:
             self.format = FORMAT
 
@@ -241,11 +258,43 @@ class ItemStore:
                 "ORDER BY key DESC LIMIT ?", (above, limit)).fetchall()
 
     def put_meaning(self, keys: Sequence[int], vectors: np.ndarray) -> None:
-        """Store the embeddings of these items (those removed meanwhile are skipped)."""
+        """Store the embeddings of these items (those removed meanwhile are skipped), logged in ``meaning_log``."""
         rows = [(int(k), vectors[i].astype(np.float16).tobytes()) for i, k in enumerate(keys)]
-        self._write(lambda c: c.executemany(
-            "INSERT OR REPLACE INTO meaning (key, vec) SELECT ?1, ?2 WHERE EXISTS (SELECT 1 FROM items WHERE key = ?1)",
-            rows))
+
+        def work(conn: sqlite3.Connection) -> None:
+            conn.executemany("INSERT OR REPLACE INTO meaning (key, vec) SELECT ?1, ?2 "
+                             "WHERE EXISTS (SELECT 1 FROM items WHERE key = ?1)", rows)
+            conn.executemany("INSERT INTO meaning_log (key) SELECT ?1 "
+                             "WHERE EXISTS (SELECT 1 FROM meaning WHERE key = ?1)", [(k,) for k, _ in rows])
+        self._write(work)
+
+    def meaning_since(self, seq: int, batch: int = 20_000) -> Iterator[tuple[int, list[int], np.ndarray | None]]:
+        """The embeddings logged after ``seq``, in order: ``(last seq, keys, float32 rows)`` batches, and
+        ``(seq, [], None)`` where every embedding was dropped (``clear_meaning``). Keys removed since are left out;
+        a key stored twice comes twice."""
+        while True:
+            with self._lock:
+                rows = self._conn.execute(
+                    "SELECT l.seq, l.key, m.vec FROM meaning_log l LEFT JOIN meaning m ON m.key = l.key "
+                    "WHERE l.seq > ? ORDER BY l.seq LIMIT ?", (seq, batch)).fetchall()
+            if not rows:
+                return
+            keys: list[int] = []
+            vectors: list[bytes] = []
+            for row_seq, key, vec in rows:
+                if key == RESET:
+                    if keys:
+                        yield seq, keys, _halves(vectors)
+                    keys, vectors = [], []
+                    yield int(row_seq), [], None
+                elif vec is not None:
+                    keys.append(int(key))
+                    vectors.append(vec)
+                seq = int(row_seq)
+            if keys:
+                yield seq, keys, _halves(vectors)
+            elif rows[-1][1] != RESET:
+                yield seq, [], np.zeros((0, 0), dtype=np.float32)
 
     def meaning_of(self, keys: Sequence[int]) -> dict[int, np.ndarray]:
         """The stored embeddings of these items (those that have one), ``float32``."""
@@ -259,7 +308,8 @@ class ItemStore:
 
     def clear_meaning(self) -> None:
         """Drop every embedding (another encoder was installed)."""
-        self._write(lambda c: c.execute("DELETE FROM meaning"))
+        self._write(lambda c: (c.execute("DELETE FROM meaning"), c.execute("DELETE FROM meaning_log"),
+                               c.execute("INSERT INTO meaning_log (key) VALUES (?)", (RESET,))))
 
     def meaning_count(self) -> int:
         with self._lock:
