@@ -28,7 +28,9 @@ with_uv() {
     for item in $(pip_setting extra-index-url); do  # a local index only where it exists (pip skips it with a warning)
         [[ $item != file://* || -d ${item#file://} ]] && args+=(--index "$item")
     done
-    "$venv/bin/uv" pip install --quiet --compile-bytecode --python "$venv/bin/python" "${args[@]}" -e ".[dev]"
+    # unsafe-best-match: the best version over all indexes, as pip picks it (uv's default stops at the first index)
+    "$venv/bin/uv" pip install --quiet --compile-bytecode --index-strategy unsafe-best-match \
+        --python "$venv/bin/python" "${args[@]}" -e ".[dev]"
 }
 
 if [ "${SQMY_INSTALLER:-uv}" != pip ] && with_uv; then
