@@ -9,9 +9,9 @@ STAMP := $(VENV)/.installed
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+## uv when it installs (pinned; parallel downloads and bytecode compile), pip otherwise: tools/install.sh
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	tools/install.sh
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -33,10 +33,13 @@ bert: model
 run: model
 	$(BIN)/sqmy serve
 
+## The tests run in TEST_WORKERS processes (pytest-xdist), a test file at a time each (its module fixtures built
+## once); TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= 2
 test: $(STAMP)
 	$(BIN)/ruff check .
 	tools/typecheck.sh
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

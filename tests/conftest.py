@@ -28,6 +28,11 @@ os.environ["SQMY_BERT"] = "off"
 # Nor fits the similarity index's vectors on the corpus at every server start (tests of #17 turn it on, with a
 # projection fitted once per session: tests/utils/similar.py).
 os.environ["SQMY_SIMILAR"] = "off"
+# Under pytest-xdist (`make test`) the workers, and the servers and commands they start, share the cores: torch gets
+# its share of OpenMP threads (set before any test imports torch), not one per core in each worker, whose threads
+# would wait on each other's time slices (a tiny fine-tune took many times longer on a loaded 2-core machine).
+if (_workers := os.environ.get("PYTEST_XDIST_WORKER_COUNT")) and "OMP_NUM_THREADS" not in os.environ:
+    os.environ["OMP_NUM_THREADS"] = str(max(1, len(os.sched_getaffinity(0)) // int(_workers)))
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

@@ -41,8 +41,10 @@ def router_for(settings: Settings, labels: LabelSpace, engine: TfidfEngine) -> R
 
 
 def worker_pids() -> set[int]:
-    """The bulk workers: this process's spawned children (the resource tracker is not one)."""
-    return {p.pid for p in psutil.Process().children() if "resource_tracker" not in " ".join(p.cmdline())}
+    """The bulk workers: this process's children started by multiprocessing's spawn (the resource tracker is not
+    one, nor a server a session fixture of this pytest process started, e.g. in a pytest-xdist worker)."""
+    return {p.pid for p in psutil.Process().children()
+            if "multiprocessing.spawn" in (cmdline := " ".join(p.cmdline())) and "resource_tracker" not in cmdline}
 
 
 async def classify(serving: ServingRouter, batch: list[Doc], **kwargs: object) -> list[object]:

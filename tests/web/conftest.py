@@ -43,8 +43,11 @@ if CHROMIUM is None:
                 allow_module_level=True)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    """Chromium for one test module: Playwright's sync API keeps an event loop running in the main thread while it
+    is open, and a test run after it in the same process (``asyncio.run`` in tests/app, as pytest-xdist may order
+    them) would find that loop and fail."""
     with sync_api.sync_playwright() as playwright:
         # --no-sandbox: CI containers run as root, where Chromium's sandbox cannot start
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--lang=zh-CN"],
