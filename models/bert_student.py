@@ -43,8 +43,6 @@ class StudentArguments:
     init: str = ""  # a student to continue from (same layers); empty: the teacher's ``layers``
 
 
-
-
 def _key(*parts: Any, texts: Sequence[str] = ()) -> str:
     digest = hashlib.sha256(repr(parts).encode())
     for text in texts:

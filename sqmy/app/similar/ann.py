@@ -1,8 +1,12 @@
-"""Where usearch is imported (the HNSW graphs of ``index`` and ``meaning``)."""
+"""Where usearch is imported, and the snapshot files of its HNSW graphs (``index``'s by characters, ``ann-<key>``;
+``meaning``'s, ``meaning-<seq>``)."""
 
 from __future__ import annotations
 
 import contextlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -18,3 +22,22 @@ def usearch_index() -> type[Index]:
     from usearch.index import Index
 
     return Index
+
+
+def snapshot_path(directory: Path, prefix: str, key: int) -> Path:
+    return directory / f"{prefix}-{key}.usearch"
+
+
+def snapshots(directory: Path, prefix: str) -> list[int]:
+    """The keys of the snapshots ``<prefix>-<key>.usearch`` in ``directory``, oldest first."""
+    return sorted(int(p.stem.split("-")[1]) for p in directory.glob(f"{prefix}-*.usearch"))
+
+
+def write_snapshot(graph: Index, directory: Path, prefix: str, key: int, older: Sequence[int]) -> None:
+    """Save ``graph`` as snapshot ``key`` (written under a temporary name, then renamed: a reader never sees half a
+    file) and delete the ``older`` snapshots. The caller holds the directory's snapshot lock."""
+    temporary = directory / f"{prefix}.tmp-{os.getpid()}"
+    graph.save(str(temporary))
+    os.replace(temporary, snapshot_path(directory, prefix, key))
+    for old in older:
+        snapshot_path(directory, prefix, old).unlink(missing_ok=True)

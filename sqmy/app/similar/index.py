@@ -9,7 +9,6 @@ signatures (format 2 also pickled them, ``lsh-<key>.pkl``: ignored when found, d
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -23,7 +22,7 @@ if TYPE_CHECKING:
     from usearch.index import Index
 
 from sqmy.app.similar import pairs
-from sqmy.app.similar.ann import usearch_index
+from sqmy.app.similar.ann import snapshot_path, snapshots, usearch_index, write_snapshot
 from sqmy.app.similar.lsh import BandLSH
 from sqmy.app.similar.meaning import CANDIDATES as MEANING_CANDIDATES
 from sqmy.app.similar.meaning import MeaningEncoder, MeaningGraph, open_encoder
@@ -122,18 +121,15 @@ class SimilarIndex:
     def _file_lock(self) -> Any:
         return file_lock(self.directory / "snapshot.lock")
 
-    def _snapshots(self) -> list[int]:
-        return sorted(int(p.stem.split("-")[1]) for p in self.directory.glob("ann-*.usearch"))
-
     def _load_snapshot(self) -> None:
         """The newest graph snapshot, and the LSH tables of the items it holds (from the stored signatures)."""
         with self._file_lock():
-            found = self._snapshots()
+            found = snapshots(self.directory, "ann")
             if not found:
                 return
             key = found[-1]
             try:
-                self._ann.load(str(self.directory / f"ann-{key}.usearch"))
+                self._ann.load(str(snapshot_path(self.directory, "ann", key)))
             except Exception:  # a damaged snapshot: rebuild from the store
                 log.exception("similarity snapshot %d unreadable; rebuilding from the store", key)
                 self._ann.reset()  # type: ignore[no-untyped-call]  # usearch has no annotation here
@@ -145,14 +141,11 @@ class SimilarIndex:
     def save(self) -> None:
         """Write a snapshot of what this process holds (unless a newer one exists) and drop older ones."""
         with self._lock, self._file_lock():
-            existing = self._snapshots()
+            existing = snapshots(self.directory, "ann")
             if self.watermark == 0 or (existing and existing[-1] >= self.watermark):
                 return
-            key, pid = self.watermark, os.getpid()
-            self._ann.save(str(self.directory / f"ann.tmp-{pid}"))
-            os.replace(self.directory / f"ann.tmp-{pid}", self.directory / f"ann-{key}.usearch")
-            for old in existing:
-                (self.directory / f"ann-{old}.usearch").unlink(missing_ok=True)
+            key = self.watermark
+            write_snapshot(self._ann, self.directory, "ann", key, existing)
             for pickled in self.directory.glob("lsh-*.pkl"):  # format 2's LSH snapshots: rebuilt, not read
                 pickled.unlink(missing_ok=True)
             self._saved = key

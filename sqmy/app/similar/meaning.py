@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import threading
 import time
@@ -25,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sqmy.app.similar.ann import usearch_index
+from sqmy.app.similar.ann import snapshot_path, snapshots, usearch_index, write_snapshot
 from sqmy.app.similar.store import ItemStore
 from sqmy.core.locks import file_lock
 
@@ -106,17 +105,14 @@ class MeaningGraph:
     def __len__(self) -> int:
         return 0 if self._graph is None else len(self._graph)
 
-    def _snapshots(self) -> list[int]:
-        return sorted(int(p.stem.split("-")[1]) for p in self.directory.glob("meaning-*.usearch"))
-
     def load(self) -> None:
         """The newest snapshot, if any (an unreadable one is ignored: the log is read from the start)."""
         with self._lock, file_lock(self.directory / "meaning.lock"):
-            found = self._snapshots()
+            found = snapshots(self.directory, "meaning")
             if not found:
                 return
             try:
-                graph = usearch_index().restore(str(self.directory / f"meaning-{found[-1]}.usearch"))
+                graph = usearch_index().restore(str(snapshot_path(self.directory, "meaning", found[-1])))
             except Exception:
                 log.exception("meaning snapshot %d unreadable; reading the embeddings again", found[-1])
                 return
@@ -169,14 +165,10 @@ class MeaningGraph:
         if self._graph is None or not due:  # the indexer asks at every poll: no lock, no listing
             return False
         with self._lock, file_lock(self.directory / "meaning.lock"):
-            existing = self._snapshots()
+            existing = snapshots(self.directory, "meaning")
             if self._graph is None or (existing and existing[-1] >= self.seq):
                 return False
-            temporary = self.directory / f"meaning.tmp-{os.getpid()}"
-            self._graph.save(str(temporary))
-            os.replace(temporary, self.directory / f"meaning-{self.seq}.usearch")
-            for old in existing:
-                (self.directory / f"meaning-{old}.usearch").unlink(missing_ok=True)
+            write_snapshot(self._graph, self.directory, "meaning", self.seq, existing)
             self._saved, self._saved_at = self.seq, time.monotonic()
             return True
 
