@@ -45,14 +45,17 @@ def _path(row: dict[str, Any]) -> list[str]:
     return list(row.get("topic_path") or [row["topic"]])
 
 
-def score(router: Router, engine: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Route every row with ``engine`` and compare with its labels."""
+def score(router: Router, engine: str, rows: list[dict[str, Any]],
+          answers: list[str] | None = None) -> dict[str, Any]:
+    """Route every row with ``engine`` and compare with its labels (each row's answer appended to ``answers``)."""
     results = []
     for start in range(0, len(rows), 256):
         docs = [Doc(text=r["text"], title=r.get("title") or "") for r in rows[start:start + 256]]
         results += router.classify(docs, engine=engine)
     truth = [_path(r)[0] for r in rows]
     pred = [s.topic for s in results]
+    if answers is not None:
+        answers.extend(pred)
     conf = np.array([s.topic_confidence for s in results])
     right = np.array(truth) == np.array(pred)
     flagged = np.array([s.needs_review for s in results])
@@ -103,6 +106,9 @@ def main() -> None:
     parser.add_argument("--engines", nargs="+", default=["tfidf", "bert", "auto"])
     parser.add_argument("--sets", nargs="+", default=list(SETS))
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--answers", type=Path, help="also write every item's level-1 answer and label per set and "
+                        "engine (JSON, for a paired comparison of two runs: bench/paired.py); keep it out of the "
+                        "project, it holds ../shared labels")
     args = parser.parse_args()
     settings = get_settings()
     engines = load_current_engines(ModelRegistry(settings.models_dir), ensemble=settings.ENSEMBLE,
@@ -110,6 +116,7 @@ def main() -> None:
                                    bert_budget=ensemble_bert_budget(settings))
     router = Router(engines, RoutingPolicy.from_settings(settings), DirectoryKnowledge.from_settings(settings))
     report: dict[str, Any] = {"models": {n: e.version for n, e in engines.items()}}
+    answers: dict[str, dict[str, list[str]]] = {}
     for name in args.sets:
         if not SETS[name].is_file():
             print(f"skip {name}: {SETS[name]} not found", file=sys.stderr)
@@ -118,7 +125,8 @@ def main() -> None:
         for engine in args.engines:
             if engine != "auto" and engine not in engines:
                 continue
-            result = score(router, engine, rows)
+            answers.setdefault(name, {})["truth"] = [_path(r)[0] for r in rows]
+            result = score(router, engine, rows, answers[name].setdefault(engine, []))
             report.setdefault(name, {})[engine if engine != "auto" else f"auto={router.pick('auto').name}"] = result
             print(f"{name:9} {engine:6} n={result['n']:4} acc={result['accuracy']:.3f} "
                   f"macroF1={result['macro_f1']:.3f} ECE={result['ece']:.3f} flagged={result['flagged_share']:.2f} "
@@ -126,6 +134,8 @@ def main() -> None:
                   f"l3acc={result.get('l3_accuracy')} lead@1={result.get('lead_top1')} "
                   f"lead@3={result.get('lead_top3')} skipped_bert={result.get('skipped_bert_share')}",
                   file=sys.stderr)
+    if args.answers:
+        args.answers.write_text(json.dumps(answers, ensure_ascii=False))
     print_report(report, args.out)
 
 
