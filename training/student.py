@@ -19,6 +19,7 @@ from sqmy.training.train import DEFAULT_EVAL_FRACTION, split_items
 STUDENT_INFO = "student.json"
 PREFIX = "passage: "
 DEFAULT_STUDENT_TEXTS = 6000  # the recipe measured in docs/BENCHMARKS.md: 6,000 corpus texts, 2 epochs
+DEFAULT_SHORT_VIEWS = 6000  # the default student's second pass: one epoch on those texts and 6,000 short requests
 
 
 def student_dir(encoders_dir: Path, teacher: Path, args: StudentArguments) -> Path:

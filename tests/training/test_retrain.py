@@ -151,16 +151,42 @@ def test_with_the_student_on_the_probe_uses_it_and_fine_tuning_the_full_encoder(
     from sqmy.training import retrain
 
     built: list[str] = []
-    for name in ("e5-small-zh", "e5-small-zh-s6-128"):
+    for name in ("e5-small-zh", "e5-small-zh-s6-128", "e5-small-zh-s6-128-short"):
         (tmp_path / "encoders" / name).mkdir(parents=True)
         (tmp_path / "encoders" / name / "config.json").write_text("{}")
-    (tmp_path / "encoders" / "e5-small-zh-s6-128" / "student.json").write_text(
+    (tmp_path / "encoders" / "e5-small-zh-s6-128-short" / "student.json").write_text(
         json.dumps({"max_length": 128, "prefix": "passage: "}))
     monkeypatch.setattr("sqmy.models.e5.convert.convert", lambda out: built.append(str(out)))
     probe = retrain.bert_params(Settings(HOME=tmp_path, BERT_STUDENT=True))
-    assert probe["base"].endswith("e5-small-zh-s6-128") and probe["max_length"] == 128
+    assert probe["base"].endswith("e5-small-zh-s6-128-short") and probe["max_length"] == 128
     fine = retrain.bert_params(Settings(HOME=tmp_path, BERT_STUDENT=True), site_data=True)
     assert fine["base"].endswith("e5-small-zh") and fine["epochs"] == 2 and fine["max_length"] == 128
     off = retrain.bert_params(Settings(HOME=tmp_path))
     assert off["base"].endswith("e5-small-zh") and off["max_length"] == 256 and off["prefix"] == "passage: "
     assert not built  # both encoders present: nothing converted or distilled
+
+
+def test_the_default_student_gets_a_second_pass_with_short_requests(tmp_path, monkeypatch):
+    """A site whose student was distilled before (one pass on full texts) gets the second pass, started from it,
+    on the same texts plus short requests cut from the corpus; the first pass is not distilled again."""
+    from sqmy.core.config import Settings
+    from sqmy.training import retrain, student
+
+    for name in ("e5-small-zh", "e5-small-zh-s6-128"):
+        (tmp_path / "encoders" / name).mkdir(parents=True)
+        (tmp_path / "encoders" / name / "config.json").write_text("{}")
+    calls: list[dict] = []
+
+    def build(settings, teacher, out, args, *, max_texts=None, short_views=0, log=print):
+        calls.append({"out": out.name, "init": args.init, "epochs": args.epochs, "texts": max_texts,
+                      "short_views": short_views})
+        out.mkdir(parents=True)
+        (out / "config.json").write_text("{}")
+        return {}
+
+    monkeypatch.setattr(student, "build_student", build)
+    path = retrain.default_student(Settings(HOME=tmp_path), log=lambda _m: None)
+    assert path.name == "e5-small-zh-s6-128-short"
+    assert calls == [{"out": "e5-small-zh-s6-128-short", "init": str(tmp_path / "encoders" / "e5-small-zh-s6-128"),
+                      "epochs": 1.0, "texts": 6000, "short_views": 6000}]
+    assert retrain.default_student(Settings(HOME=tmp_path), log=lambda _m: None) == path and len(calls) == 1
