@@ -194,10 +194,15 @@ def _parent_matrix(children: tuple[str, ...], parents: tuple[str, ...]) -> np.nd
     return out
 
 
+@per_class_list
+def _l3_family_matrix(l3_classes: Sequence[str]) -> np.ndarray:
+    """``_parent_matrix`` of level-3 classes and their level-2 parents, per class list."""
+    return _parent_matrix(tuple(l3_classes), tuple(dict.fromkeys(c.rsplit("/", 1)[0] for c in l3_classes)))
+
+
 def conditional_l3(p3: np.ndarray, l3_classes: Sequence[str]) -> np.ndarray:
     """P(level 3 | its level 2): each level-2 family of columns renormalised to sum to one."""
-    parents = tuple(dict.fromkeys(c.rsplit("/", 1)[0] for c in l3_classes))
-    member = _parent_matrix(tuple(l3_classes), parents).astype(p3.dtype, copy=False)
+    member = _l3_family_matrix(l3_classes).astype(p3.dtype, copy=False)
     totals = (p3 @ member) @ member.T  # each column's family total
     out: np.ndarray = p3 / np.maximum(totals, 1e-12)
     return out

@@ -53,7 +53,24 @@ class EnsembleEngine(Engine):
                 "members": [m.metadata_ for m in self.members], "metrics": {}}
 
     def _classes(self, head: str) -> list[str]:
-        return sorted({c for m in self.members for c in getattr(m, f"{head}_classes_", [])})
+        return self._alignment(head)[0]
+
+    def _alignment(self, head: str) -> tuple[list[str], list[np.ndarray]]:
+        """The union of the members' classes of ``head``, sorted, and per member the columns its classes take in
+        it; kept while the members and their class lists are the same objects. Built once instead of on every
+        call (a sorted union and a ``list.index`` per class were most of the CPU of an item that skips BERT), and
+        the same list each time, so the routing's per-list caches (``families``, ``class_paths``) hold."""
+        lists = [getattr(m, f"{head}_classes_", []) for m in self.members]
+        cache: dict[str, tuple[list[Any], list[str], list[np.ndarray]]] = self.__dict__.setdefault("_alignments", {})
+        entry = cache.get(head)
+        current = [*self.members, *lists]
+        if entry is None or len(entry[0]) != len(current) or any(a is not b for a, b in zip(entry[0], current,
+                                                                                              strict=True)):
+            classes = sorted({c for names in lists for c in names})
+            position = {c: i for i, c in enumerate(classes)}
+            entry = cache[head] = (current, classes,
+                                   [np.array([position[c] for c in names], dtype=np.intp) for names in lists])
+        return entry[1], entry[2]
 
     @property
     def topic_l3_classes_(self) -> list[str]:  # type: ignore[override]
@@ -121,13 +138,12 @@ class EnsembleEngine(Engine):
         and a class only it knows gets probability 0)."""
         pooled = {}
         for head in HEADS:
-            classes = self._classes(head)
+            classes, columns = self._alignment(head)
             total = np.zeros((n, len(classes)))
             votes = np.zeros(len(classes))
-            for member, probs in zip(self.members, outputs, strict=True):
+            for index, probs in zip(columns, outputs, strict=True):
                 if probs is None or getattr(probs, head) is None:  # a member without this head abstains
                     continue
-                index = [classes.index(c) for c in getattr(member, f"{head}_classes_", [])]
                 p = np.clip(getattr(probs, head), EPS, 1 - EPS)
                 total[:, index] += np.log(p) - (np.log1p(-p) if head == "involved" else 0)
                 votes[index] += 1

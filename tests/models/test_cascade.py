@@ -134,3 +134,29 @@ def test_bert_training_stores_the_threshold_and_sqmy_classify_uses_it(home, tiny
     assert runs["0.01"]["engine"] == runs["1"]["engine"] == "ensemble"
     assert runs["0.01"]["model_version"] == registry.current("tfidf")
     assert runs["1"]["model_version"] == f"{meta['version']}+{registry.current('tfidf')}"
+
+
+def test_the_pool_keeps_its_class_alignment_and_follows_a_member_replaced(bert_engine, tfidf_engine):
+    """The ensemble lines its members' classes up once (a sorted union and a lookup per class cost most of an
+    item that skips BERT when redone on every call) and keeps it while its members and their class lists stay
+    the same; a member replaced by one whose classes come in another order is lined up again, so each pooled
+    probability still belongs to its class."""
+    import copy
+
+    ensemble = EnsembleEngine(members=[tfidf_engine, bert_engine], cascade=1.0)
+    before = ensemble.predict_proba([CONFIDENT, UNSURE])
+    assert ensemble.lead_classes_ is ensemble.lead_classes_  # the same list: routing's per-list caches hold
+
+    reordered = copy.copy(bert_engine)
+    reordered.lead_classes_ = list(reversed(bert_engine.lead_classes_))
+
+    def reversed_lead(docs):
+        probs = BertEngine.predict_proba(bert_engine, docs)
+        probs.lead = probs.lead[:, ::-1]
+        return probs
+
+    reordered.predict_proba = reversed_lead
+    ensemble.members = [tfidf_engine, reordered]
+    after = ensemble.predict_proba([CONFIDENT, UNSURE])
+    np.testing.assert_allclose(after.lead, before.lead, atol=1e-12)
+    np.testing.assert_allclose(after.topic_l1, before.topic_l1, atol=1e-12)
