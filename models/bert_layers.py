@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator, Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -126,15 +127,26 @@ class FastTokenizer:
         return {"input_ids": [e.ids for e in self.tokenizer.encode_batch(texts)]}
 
 
+@lru_cache(maxsize=16)
+def _l2_families(l2_classes: tuple[str, ...], l1_classes: tuple[str, ...]) -> np.ndarray:
+    """``(len(l1_classes), len(l2_classes))``: level-2 column j is a child of level-1 class i."""
+    parents = np.array([c.split("/")[0] for c in l2_classes])
+    return np.array([parents == name for name in l1_classes], dtype=bool).reshape(len(l1_classes), len(l2_classes))
+
+
 def l1_logits_from_l2(l2_logits: np.ndarray, l2_classes: list[str], l1_classes: list[str]) -> np.ndarray:
     """Level-1 logits as the log-sum-exp of their level-2 children's logits (softmax of them is the sum of the
-    children's probabilities); a level-1 class without children gets a very low logit."""
-    from scipy.special import logsumexp
-
+    children's probabilities); a level-1 class without children gets a very low logit. Every family at once
+    (shifted by its own maximum, in float64): a loop of scipy's ``logsumexp`` per class cost 2.8 ms per call,
+    a tenth of a served BERT item."""
     out = np.full((len(l2_logits), len(l1_classes)), UNSEEN_LOGIT, dtype=np.float32)
-    parents = np.array([c.split("/")[0] for c in l2_classes])
-    for j, name in enumerate(l1_classes):
-        children = parents == name
-        if children.any():
-            out[:, j] = logsumexp(l2_logits[:, children], axis=1)
+    family = _l2_families(tuple(l2_classes), tuple(l1_classes))
+    known = family.any(axis=1)
+    if not len(l2_logits) or not known.any():
+        return out
+    members = family[known][None]  # (1, families, level-2 columns)
+    logits = np.asarray(l2_logits, dtype=np.float64)[:, None, :]
+    top = np.where(members, logits, -np.inf).max(axis=2, keepdims=True)
+    total = np.exp(np.where(members, logits - top, -np.inf)).sum(axis=2)
+    out[:, known] = np.log(total) + top[..., 0]
     return out

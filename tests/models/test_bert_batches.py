@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from sqmy.models.bert_layers import token_budget_groups
 
 
@@ -31,3 +33,26 @@ def test_a_padding_limit_keeps_items_of_other_lengths_apart():
         real = sum(lengths[i] for i in batch)
         assert len(batch) * max(lengths[i] for i in batch) <= 1.1 * real
     assert [[lengths[i] for i in b] for b in batches] == [[20, 21, 22], [35], [60], [200, 200, 210]]
+
+
+def test_level_one_probabilities_read_off_level_two_are_the_sums_of_their_children():
+    """BERT answers level 1 from its level-2 head: softmax of the level-1 logits must equal the summed
+    probabilities of each class's level-2 children (also for extreme logits), and a level-1 class without
+    children gets next to nothing."""
+    from sqmy.models.bert_layers import l1_logits_from_l2
+
+    l2_classes = ["交通运输/出租车管理", "交通运输/客货运输", "城乡建设/村镇建设", "政法/户籍证件", "政法/社会治安"]
+    l1_classes = ["交通运输", "城乡建设", "政法", "民政"]  # 民政 has no level-2 child here
+    rng = np.random.default_rng(0)
+    logits = np.vstack([rng.normal(0, 6, (5, 5)), [[900.0, -900.0, 0.0, 40.0, 41.0]]]).astype(np.float32)
+
+    def softmax(x):
+        e = np.exp(x - x.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    p2 = softmax(logits.astype(np.float64))
+    expected = np.stack([p2[:, :2].sum(1), p2[:, 2], p2[:, 3:].sum(1)], axis=1)
+    p1 = softmax(l1_logits_from_l2(logits, l2_classes, l1_classes).astype(np.float64))
+    assert (p1[:, 3] < 1e-3).all()  # the childless class: a fixed very low logit
+    np.testing.assert_allclose(p1[:, :3] / p1[:, :3].sum(axis=1, keepdims=True), expected, atol=1e-6)
+    assert l1_logits_from_l2(logits[:0], l2_classes, l1_classes).shape == (0, 4)
