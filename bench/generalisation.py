@@ -122,10 +122,10 @@ def main() -> None:
             print(f"skip {name}: {SETS[name]} not found", file=sys.stderr)
             continue
         rows = _rows(SETS[name])
+        answers[name] = {"truth": [_path(r)[0] for r in rows]}
         for engine in args.engines:
             if engine != "auto" and engine not in engines:
                 continue
-            answers.setdefault(name, {})["truth"] = [_path(r)[0] for r in rows]
             result = score(router, engine, rows, answers[name].setdefault(engine, []))
             report.setdefault(name, {})[engine if engine != "auto" else f"auto={router.pick('auto').name}"] = result
             print(f"{name:9} {engine:6} n={result['n']:4} acc={result['accuracy']:.3f} "

@@ -182,7 +182,7 @@ def choose_topic_path(l1_classes: Sequence[str], l2_classes: Sequence[str], l1_r
 
 
 @lru_cache(maxsize=64)
-def _parent_matrix(children: tuple[str, ...], parents: tuple[str, ...]) -> np.ndarray:
+def parent_matrix(children: tuple[str, ...], parents: tuple[str, ...]) -> np.ndarray:
     """``(len(children), len(parents))`` indicator: child column j belongs to parent i (a child whose parent is
     not listed has an all-zero row)."""
     index = {p: i for i, p in enumerate(parents)}
@@ -196,8 +196,8 @@ def _parent_matrix(children: tuple[str, ...], parents: tuple[str, ...]) -> np.nd
 
 @per_class_list
 def _l3_family_matrix(l3_classes: Sequence[str]) -> np.ndarray:
-    """``_parent_matrix`` of level-3 classes and their level-2 parents, per class list."""
-    return _parent_matrix(tuple(l3_classes), tuple(dict.fromkeys(c.rsplit("/", 1)[0] for c in l3_classes)))
+    """``parent_matrix`` of level-3 classes and their level-2 parents, per class list."""
+    return parent_matrix(tuple(l3_classes), tuple(dict.fromkeys(c.rsplit("/", 1)[0] for c in l3_classes)))
 
 
 def conditional_l3(p3: np.ndarray, l3_classes: Sequence[str]) -> np.ndarray:
@@ -215,7 +215,7 @@ def hierarchical_l2(l1: np.ndarray, l1_classes: list[str], l2: np.ndarray, l2_cl
     without level-2 children keeps its mass on no level-2 column (the path then stops at level 1)."""
     if l2.shape[1] == 0:
         return l2
-    member = _parent_matrix(tuple(l2_classes), tuple(l1_classes)).astype(l2.dtype, copy=False)
+    member = parent_matrix(tuple(l2_classes), tuple(l1_classes)).astype(l2.dtype, copy=False)
     within = (l2 * member.any(axis=1)) / np.maximum((l2 @ member) @ member.T, 1e-12)  # P(l2 | its l1)
     out: np.ndarray = within * (l1 @ member.T)
     return out

@@ -304,7 +304,7 @@ class ItemStore:
         with self._lock:
             found = self._conn.execute(f"SELECT key, vec FROM meaning WHERE key IN ({marks})",
                                        [int(k) for k in keys]).fetchall()
-        return {int(k): np.frombuffer(v, dtype=np.float16).astype(np.float32) for k, v in found}
+        return dict(zip((int(k) for k, _ in found), _halves([v for _, v in found]), strict=True)) if found else {}
 
     def clear_meaning(self) -> None:
         """Drop every embedding (another encoder was installed)."""
