@@ -67,10 +67,10 @@ def collect(index: SimilarIndex, items: list[dict]) -> dict[str, dict]:
 
 
 def answers(data: dict[str, dict], coefficients: dict[str, float] | None,
-            intercept: float | None) -> dict[str, list[dict]]:
+            intercept: float | None, kind: str = "") -> dict[str, list[dict]]:
     """The answers as ``similar_eval.metrics`` reads them (``score``: the probability)."""
     return {q: [{"id": i, "score": float(p), "jaccard": float(j)} for i, p, j in
-                zip(d["ids"], pairs.probability(d["x"], coefficients, intercept), d["jaccard"], strict=True)]
+                zip(d["ids"], pairs.probability(d["x"], coefficients, intercept, kind=kind), d["jaccard"], strict=True)]
             for q, d in data.items()}
 
 
@@ -149,11 +149,12 @@ def evaluate(every: list[dict], data: dict[str, dict], coef: dict[str, float], i
             "all": ev.metrics(every, scored, t, dev | test)}
 
 
-def false_positives(every: list[dict], data: dict[str, dict], t: Thresholds, queries: set[str]) -> list[dict]:
+def false_positives(every: list[dict], data: dict[str, dict], t: Thresholds, queries: set[str],
+                    kind: str = "") -> list[dict]:
     """Wrong-matter answers in the top 5 of ``queries`` (ids only), highest probability first."""
     matter = {i["id"]: i["matter"] for i in every}
     out = []
-    for q, rows in answers(data, None, None).items():
+    for q, rows in answers(data, None, None, kind).items():
         if q not in queries:
             continue
         kept = sorted((a for a in rows if a["jaccard"] >= t.duplicate or a["score"] >= t.same_matter),
@@ -202,8 +203,7 @@ def main() -> None:
         shutil.rmtree(home, ignore_errors=True)
         index.close()
     coef, intercept = fit(every, real, halves[0], args.c)
-    shipped = ((pairs.MEANING_COEFFICIENTS, pairs.MEANING_INTERCEPT) if encoder is not None
-               else (pairs.COEFFICIENTS, pairs.INTERCEPT))
+    shipped = pairs.meaning_model(encoder.kind) if encoder is not None else (pairs.COEFFICIENTS, pairs.INTERCEPT)
     report = {"notes": notes, "indexed": len(every), "refit_coefficients": coef, "refit_intercept": intercept}
     for name, (cf, ic) in (("shipped", shipped), ("refit", (coef, intercept))):
         chosen = evaluate(every, real, cf, ic, halves)
@@ -212,7 +212,7 @@ def main() -> None:
                         "plain_at_default": evaluate(items, plain, cf, ic, halves, Thresholds().same_matter)}
     report["refit_intercept_at_default"] = at_default(report["refit"]["realistic_dev_chosen"]["threshold"],
                                                       intercept)
-    wrong = false_positives(every, real, Thresholds(), halves[1])
+    wrong = false_positives(every, real, Thresholds(), halves[1], encoder.kind if encoder is not None else "")
     args.fp_out.parent.mkdir(parents=True, exist_ok=True)
     args.fp_out.write_text("".join(json.dumps(w, ensure_ascii=False) + "\n" for w in wrong), encoding="utf-8")
     report["false_positives"] = {"file": str(args.fp_out), "count": len(wrong)}

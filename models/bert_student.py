@@ -43,7 +43,7 @@ class StudentArguments:
     init: str = ""  # a student to continue from (same layers); empty: the teacher's ``layers``
 
 
-def _key(*parts: Any, texts: Sequence[str] = ()) -> str:
+def checkpoint_key(*parts: Any, texts: Sequence[str] = ()) -> str:
     digest = hashlib.sha256(repr(parts).encode())
     for text in texts:
         digest.update(text.encode() + b"\0")
@@ -66,7 +66,7 @@ def teacher_embeddings(teacher: Path, texts: Sequence[str], *, max_length: int, 
     started = time.perf_counter()
     for start in range(0, len(ids), TEACHER_CHUNK):
         rows = list(range(start, min(start + TEACHER_CHUNK, len(ids))))
-        file = cache / f"teacher-{_key(str(teacher), max_length, texts=[texts[i] for i in rows])}.npy"
+        file = cache / f"teacher-{checkpoint_key(str(teacher), max_length, texts=[texts[i] for i in rows])}.npy"
         if file.is_file():
             chunk = np.load(file)
         else:
@@ -98,7 +98,7 @@ def student_from(teacher: Path, layers: Sequence[int], init: str = "") -> tuple[
     return encoder, AutoTokenizer.from_pretrained(teacher)
 
 
-def _schedule(step: int, total: int, warmup: int) -> float:
+def cosine_schedule(step: int, total: int, warmup: int) -> float:
     if step < warmup:
         return (step + 1) / max(warmup, 1)
     return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(total - warmup, 1)))
@@ -136,15 +136,15 @@ def distil(teacher: Path, texts: Sequence[str], out: Path, *, args: StudentArgum
     targets = torch.from_numpy(teacher_embeddings(teacher, texts, max_length=args.teacher_length,
                                                   cache=checkpoint_dir, log=log))
     settings = {k: v for k, v in asdict(args).items() if k != "checkpoint_every"}
-    state = checkpoint_dir / f"student-{_key(settings, str(teacher), texts=texts)}.pt"
+    state = checkpoint_dir / f"student-{checkpoint_key(settings, str(teacher), texts=texts)}.pt"
     torch.manual_seed(args.seed)
     encoder, tokenizer = student_from(teacher, args.layers, args.init)
     ids = tokenizer(list(texts), truncation=True, max_length=args.max_length)["input_ids"]
     batches = _batches_of([len(x) for x in ids], args)
     optimiser = torch.optim.AdamW(encoder.parameters(), lr=args.lr, weight_decay=0.01)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimiser, lambda s: _schedule(s, len(batches), int(args.warmup * len(batches))))
-    first, losses = _resume(state, encoder, optimiser, scheduler, log)
+        optimiser, lambda s: cosine_schedule(s, len(batches), int(args.warmup * len(batches))))
+    first, losses = resume_checkpoint(state, encoder, optimiser, scheduler, log)
     encoder.train()
     started = time.perf_counter()
     for step in range(first, len(batches)):
@@ -162,7 +162,7 @@ def distil(teacher: Path, texts: Sequence[str], out: Path, *, args: StudentArgum
         scheduler.step()
         losses.append(float(loss.detach()))
         if (step + 1) % args.checkpoint_every == 0 or step + 1 == len(batches):
-            _save_checkpoint(state, encoder, optimiser, scheduler, step + 1, losses)
+            save_checkpoint(state, encoder, optimiser, scheduler, step + 1, losses)
             log(f"student: step {step + 1}/{len(batches)}, loss {np.mean(losses[-args.checkpoint_every:]):.4f} "
                 f"({time.perf_counter() - started:.0f}s)")
     encoder.eval()
@@ -174,7 +174,7 @@ def distil(teacher: Path, texts: Sequence[str], out: Path, *, args: StudentArgum
             **asdict(args)}
 
 
-def _save_checkpoint(path: Path, encoder: Any, optimiser: Any, scheduler: Any, step: int,
+def save_checkpoint(path: Path, encoder: Any, optimiser: Any, scheduler: Any, step: int,
                      losses: list[float]) -> None:
     torch = torch_module()
     torch.save({"encoder": encoder.state_dict(), "optimiser": optimiser.state_dict(),
@@ -182,7 +182,7 @@ def _save_checkpoint(path: Path, encoder: Any, optimiser: Any, scheduler: Any, s
     path.with_suffix(".tmp").rename(path)
 
 
-def _resume(path: Path, encoder: Any, optimiser: Any, scheduler: Any,
+def resume_checkpoint(path: Path, encoder: Any, optimiser: Any, scheduler: Any,
             log: Callable[[str], None]) -> tuple[int, list[float]]:
     """The step to start from (0 without a checkpoint) and the losses so far; restores the saved state."""
     if not path.is_file():
@@ -191,5 +191,5 @@ def _resume(path: Path, encoder: Any, optimiser: Any, scheduler: Any,
     encoder.load_state_dict(saved["encoder"])
     optimiser.load_state_dict(saved["optimiser"])
     scheduler.load_state_dict(saved["scheduler"])
-    log(f"student: resuming at step {saved['step']} from the checkpoint")
+    log(f"resuming at step {saved['step']} from the checkpoint")
     return int(saved["step"]), list(saved["losses"])

@@ -260,11 +260,46 @@ def _student(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _matter(args: argparse.Namespace, settings: Settings) -> int:
+    """``sqmy base-encoder --matter``: adapt the student (``--init``: any encoder) to tell matters apart, for the
+    similarity index; the default student is distilled first when missing."""
+    from sqmy.models.bert_student import StudentArguments
+    from sqmy.training.matter import build_matter_encoder, matter_dir
+    from sqmy.training.retrain import default_teacher
+    from sqmy.training.student import build_student, student_dir
+
+    def log(message: str) -> None:
+        sys.stderr.write(message + "\n")
+
+    base = args.init
+    if base is None:
+        teacher = default_teacher(settings, log)
+        base = student_dir(settings.encoders_dir, teacher, StudentArguments())
+        if not (base / "config.json").is_file():
+            log(f"先蒸馏学生编码器：{base}")
+            build_student(settings, teacher, base, StudentArguments(), max_texts=args.max_texts, log=log)
+    elif not (base / "config.json").is_file():
+        return _fail(f"编码器目录无效（缺少 config.json）：{base}")
+    out = args.out or matter_dir(settings.encoders_dir, base)
+    if (out / "config.json").is_file() and not args.force:
+        sys.stderr.write(f"{out} 已存在（--force 重新生成）\n")
+        _print({"path": str(out)})
+        return 0
+    info = build_matter_encoder(settings, base, out, log=log)
+    sys.stderr.write(f"已生成相似留言编码器：{out}（安装：sqmy index --encoder {out}）\n")
+    _print({"path": str(out), **info})
+    return 0
+
+
 def cmd_base_encoder(args: argparse.Namespace, settings: Settings) -> int:
     from sqmy.models.e5.convert import convert
 
+    if args.student and args.matter:
+        return _fail("--student 与 --matter 只能选一个")
     if args.student:
         return _student(args, settings)
+    if args.matter:
+        return _matter(args, settings)
     out = args.out or settings.encoders_dir / ("e5-small" if args.no_prune else "e5-small-zh")
     if (out / "config.json").is_file() and not args.force:
         sys.stderr.write(f"{out} 已存在（--force 重新生成）\n")
@@ -362,7 +397,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="最多使用的训练文本条数（随机抽样，限制 CPU 时间；默认 6000）")
     p.add_argument("--short-views", type=int, default=0,
                    help="另从训练条目截取的短诉求条数（标题、首句或前 15–60 字），让学生也学会短文本")
-    p.add_argument("--init", type=Path, help="从已有的学生编码器继续蒸馏（层数须相同）")
+    p.add_argument("--init", type=Path, help="从已有的学生编码器继续蒸馏（层数须相同）；--matter：要调整的编码器")
+    p.add_argument("--matter", action="store_true",
+                   help="把学生编码器调整为分辨“是否同一件事”的相似留言编码器（用 sqmy index --encoder 安装）")
     p.set_defaults(func=cmd_base_encoder)
 
     p = sub.add_parser("serve", help="启动 HTTP 服务")

@@ -223,7 +223,8 @@ class SimilarIndex:
         threshold (``everything``: every candidate, scored, for evaluation). ``exclude``: an id left out."""
         keys, rows, found = self.candidates(text, title, exclude=exclude, candidates=candidates)
         if self.thresholds.model == "pairwise":
-            values = pairs.probability(pairs.features(found, background(list((found.dense + found.sparse) / 2))))
+            values = pairs.probability(pairs.features(found, background(list((found.dense + found.sparse) / 2))),
+                                       kind=self.encoder.kind if self.encoder is not None else "")
         else:
             mixed = (found.dense + found.sparse) / 2
             mixed = mixed - self.thresholds.background * background(list(mixed))

@@ -55,6 +55,7 @@ class MeaningEncoder:
         info = json.loads((directory / INFO).read_text(encoding="utf-8"))
         self.prefix: str = info.get("prefix", "")
         self.name: str = info.get("name", directory.name)
+        self.kind: str = info.get("kind", "")  # "matter": adapted to tell matters apart (its own pairwise model)
         self.query_tokens = query_tokens
         self.tokenizer = FastTokenizer(directory)
         self.runner = OnnxRunner(directory / GRAPH, threads=1)
@@ -216,9 +217,11 @@ def install_encoder(source: Path, similar_dir: Path, *, prefix: str | None = Non
     for name in ("tokenizer.json", "tokenizer_config.json"):
         if (source / name).is_file():
             shutil.copy(source / name, staging / name)
+    recorded = student_info(source)
     if prefix is None:  # a distilled student's own, else the e5 passage prefix every engine here uses
-        prefix = student_info(source).get("prefix", PREFIX)
-    info: dict[str, Any] = {"name": source.name, "prefix": prefix, "source": str(source)}
+        prefix = recorded.get("prefix", PREFIX)
+    info: dict[str, Any] = {"name": source.name, "prefix": prefix, "source": str(source),
+                            "kind": recorded.get("kind", "")}
     (staging / INFO).write_text(json.dumps(info, ensure_ascii=False), encoding="utf-8")
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
