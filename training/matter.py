@@ -20,7 +20,7 @@ from sqmy.training.data import LabeledItem, corpus_files, load_items
 from sqmy.training.student import PREFIX, STUDENT_INFO, short_view, student_info
 
 MATTER_KIND = "matter"  # what ``student.json`` and the installed encoder's ``meaning.json`` call such an encoder
-DEFAULT_MATTER_TEXTS = 4000  # the recipe measured in docs/BENCHMARKS.md: 4,000 corpus items, one epoch
+DEFAULT_MATTER_TEXTS: int | None = None  # every corpus item, one epoch (docs/BENCHMARKS.md: 4,000 gained less)
 VIEWS = ("split", "title", "short")
 _SENTENCE_END = re.compile(r"(?<=[。！？!?；;\n])")
 

@@ -264,7 +264,7 @@ def _matter(args: argparse.Namespace, settings: Settings) -> int:
     """``sqmy base-encoder --matter``: adapt the student (``--init``: any encoder) to tell matters apart, for the
     similarity index; the default student is distilled first when missing."""
     from sqmy.models.bert_student import StudentArguments
-    from sqmy.training.matter import build_matter_encoder, matter_dir
+    from sqmy.training.matter import DEFAULT_MATTER_TEXTS, build_matter_encoder, matter_dir
     from sqmy.training.retrain import default_teacher
     from sqmy.training.student import build_student, student_dir
 
@@ -285,7 +285,8 @@ def _matter(args: argparse.Namespace, settings: Settings) -> int:
         sys.stderr.write(f"{out} 已存在（--force 重新生成）\n")
         _print({"path": str(out)})
         return 0
-    info = build_matter_encoder(settings, base, out, log=log)
+    texts = DEFAULT_MATTER_TEXTS if args.matter_texts is None else args.matter_texts or None  # 0: every item
+    info = build_matter_encoder(settings, base, out, max_texts=texts, log=log)
     sys.stderr.write(f"已生成相似留言编码器：{out}（安装：sqmy index --encoder {out}）\n")
     _print({"path": str(out), **info})
     return 0
@@ -400,6 +401,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init", type=Path, help="从已有的学生编码器继续蒸馏（层数须相同）；--matter：要调整的编码器")
     p.add_argument("--matter", action="store_true",
                    help="把学生编码器调整为分辨“是否同一件事”的相似留言编码器（用 sqmy index --encoder 安装）")
+    p.add_argument("--matter-texts", type=int,
+                   help="--matter：使用的语料条数（随机抽样，限制 CPU 时间；0 表示全部；默认见 docs/BENCHMARKS.md）")
     p.set_defaults(func=cmd_base_encoder)
 
     p = sub.add_parser("serve", help="启动 HTTP 服务")

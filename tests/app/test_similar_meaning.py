@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from sqmy.app.similar import pairs
-from sqmy.app.similar.index import SimilarIndex, Thresholds
+from sqmy.app.similar.index import SimilarIndex, Thresholds, background
 from sqmy.app.similar.meaning import MeaningFiller, MeaningGraph, install_encoder, open_encoder
 from sqmy.app.similar.store import Entry
 from sqmy.app.similar.vectors import Projection
@@ -103,6 +103,32 @@ def test_embedded_candidates_are_scored_by_meaning_and_a_query_by_id_reuses_its_
     assert {a["id"] for a in by_id} == {a["id"] for a in without}
     assert [a["score"] for a in by_id] != [a["score"] for a in without]
     assert all(0.0 <= a["score"] <= 1.0 for a in by_id)
+
+
+def test_an_encoder_adapted_to_matters_scores_with_the_model_fitted_for_it(tmp_path, encoder_source):
+    """``sqmy base-encoder --matter`` records ``kind: matter``; installed, the index scores the candidates that
+    have an embedding with ``MATTER_COEFFICIENTS`` (the student's model would give other probabilities)."""
+    import json
+    import shutil
+
+    matter_source = tmp_path / "student-matter"
+    shutil.copytree(encoder_source, matter_source)
+    (matter_source / "student.json").write_text(json.dumps({"kind": "matter", "prefix": ""}))
+    directory = with_projection(tmp_path / "site") / "similar"
+    install_encoder(matter_source, directory)
+    index = open_index(directory)
+    assert index.encoder is not None and index.encoder.kind == "matter"
+    index.add(entries())
+    embed_all(index)
+    query = reports("m004")[0]
+    answers = index.similar(query["text"], query["title"], exclude="m004-0", everything=True)
+    keys, rows, found = index.candidates(query["text"], query["title"], exclude="m004-0")
+    x = pairs.features(found, background(list((found.dense + found.sparse) / 2)))
+    by_id = {a["id"]: a["score"] for a in answers if a["kind"] != "duplicate"}
+    for kind, expected in (("matter", True), ("", False)):
+        scores = dict(zip((rows[k]["id"] for k in keys), pairs.probability(x, kind=kind), strict=True))
+        assert all(by_id[i] == pytest.approx(scores[i], abs=1e-4) for i in by_id) is expected
+    index.close()
 
 
 def embed_all(index: SimilarIndex, graph: MeaningGraph | None = None) -> MeaningFiller:
