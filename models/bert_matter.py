@@ -3,14 +3,13 @@ contrastive training on two views of each text (a query-like view and the stored
 positive the other view of its own text and its negatives every other text of the batch (in-batch negatives,
 symmetric InfoNCE), the batches drawn from one group of texts at a time (``groups``: texts of one genre and one
 topic), so that neither genre nor topic tells the texts of a batch apart and only their matter does
-(docs/BENCHMARKS.md, similar items, round 7). The word embeddings stay frozen (the optimiser skips ~10⁷ rows;
-nothing on the other side of the vocabulary is seen). Checkpoints as for the student (``bert_student``): a killed
-run resumes where it stopped."""
+(docs/BENCHMARKS.md, similar items, round 7). The word embeddings stay frozen (the words the corpus never uses
+keep their pretrained rows). Checkpoints as for the student (``bert_student``): a killed run resumes where it
+stopped."""
 
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -19,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from sqmy.models.bert_layers import load_encoder, mean_pool, torch_module
-from sqmy.models.bert_student import checkpoint_key, cosine_schedule, resume_checkpoint, save_checkpoint
+from sqmy.models.bert_student import checkpoint_key, cosine_schedule, resume_checkpoint, run_steps, save_encoder
 
 MIN_BATCH = 8  # a group's leftover smaller than this is not a batch (too few negatives)
 
@@ -28,7 +27,7 @@ MIN_BATCH = 8  # a group's leftover smaller than this is not a batch (too few ne
 class MatterArguments:
     """How to adapt: the views' token budgets (the query's as ``meaning.QUERY_TOKENS``, the item's as
     ``meaning.MAX_TOKENS``), the batch (its texts are each other's negatives), the temperature of the softmax
-    over cosines, and the optimisation (one epoch over a few thousand texts, measured in docs/BENCHMARKS.md)."""
+    over cosines, and the optimisation (one epoch over the corpus, measured in docs/BENCHMARKS.md)."""
 
     query_length: int = 64
     max_length: int = 128
@@ -98,29 +97,16 @@ def tune_for_matters(base: Path, pairs: Sequence[tuple[str, str]], groups: Seque
         hidden = encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
         return torch.nn.functional.normalize(mean_pool(hidden, batch["attention_mask"]), dim=-1)
 
-    encoder.train()
-    started = time.perf_counter()
-    for step in range(first, len(batches)):
-        rows = batches[step]
+    def loss_of(rows: list[int]) -> Any:
         queries = embed([pairs[i][0] for i in rows], args.query_length)
         items = embed([pairs[i][1] for i in rows], args.max_length)
         logits = queries @ items.T / args.temperature
         target = torch.arange(len(rows))
-        loss = (torch.nn.functional.cross_entropy(logits, target) +
+        return (torch.nn.functional.cross_entropy(logits, target) +
                 torch.nn.functional.cross_entropy(logits.T, target)) / 2
-        optimiser.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(encoder.parameters(), 1.0)
-        optimiser.step()
-        scheduler.step()
-        losses.append(float(loss.detach()))
-        if (step + 1) % args.checkpoint_every == 0 or step + 1 == len(batches):
-            save_checkpoint(state, encoder, optimiser, scheduler, step + 1, losses)
-            log(f"matter: step {step + 1}/{len(batches)}, loss {np.mean(losses[-args.checkpoint_every:]):.4f} "
-                f"({time.perf_counter() - started:.0f}s)")
-    encoder.eval()
-    out.mkdir(parents=True, exist_ok=True)
-    encoder.save_pretrained(out)
-    tokenizer.save_pretrained(out)
+
+    run_steps("matter", batches, first, loss_of, (encoder, optimiser, scheduler), losses, state,
+              args.checkpoint_every, log)
+    save_encoder(encoder, tokenizer, out)
     return {"base": str(base), "steps": len(batches), "pairs": len(pairs), "groups": len(set(groups)),
             "final_loss": round(float(np.mean(losses[-20:])), 5) if losses else None, **asdict(args)}

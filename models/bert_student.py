@@ -145,33 +145,53 @@ def distil(teacher: Path, texts: Sequence[str], out: Path, *, args: StudentArgum
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimiser, lambda s: cosine_schedule(s, len(batches), int(args.warmup * len(batches))))
     first, losses = resume_checkpoint(state, encoder, optimiser, scheduler, log)
-    encoder.train()
-    started = time.perf_counter()
-    for step in range(first, len(batches)):
-        rows = sorted(batches[step], key=lambda i: len(ids[i]))
+
+    def loss_of(batch: list[int]) -> Any:
+        rows = sorted(batch, key=lambda i: len(ids[i]))
         _, input_ids, mask = next(padded_batches([ids[i] for i in rows], range(len(rows)), len(rows),
                                                  tokenizer.pad_token_id))
         pooled = mean_pool(encoder(input_ids=input_ids, attention_mask=mask).last_hidden_state, mask)
         target = targets[rows]
-        loss = torch.nn.functional.mse_loss(pooled, target) + args.cosine_weight * (
+        return torch.nn.functional.mse_loss(pooled, target) + args.cosine_weight * (
             1 - torch.nn.functional.cosine_similarity(pooled, target).mean())
+
+    run_steps("student", batches, first, loss_of, (encoder, optimiser, scheduler), losses, state,
+              args.checkpoint_every, log)
+    save_encoder(encoder, tokenizer, out)
+    return {"teacher": str(teacher), "steps": len(batches), "texts": len(texts),
+            "final_loss": round(float(np.mean(losses[-50:])), 5) if losses else None,
+            **asdict(args)}
+
+
+def run_steps(name: str, batches: Sequence[list[int]], first: int, loss_of: Callable[[list[int]], Any],
+              trained: tuple[Any, Any, Any], losses: list[float], state: Path, checkpoint_every: int,
+              log: Callable[[str], None]) -> None:
+    """The optimisation loop of the student and of the matter encoder: one step per batch from ``first`` on
+    (``loss_of(batch)``; gradients clipped at 1), the state of ``trained`` (encoder, optimiser, scheduler) saved
+    and a line logged every ``checkpoint_every`` steps and after the last."""
+    torch = torch_module()
+    encoder, optimiser, scheduler = trained
+    encoder.train()
+    started = time.perf_counter()
+    for step in range(first, len(batches)):
+        loss = loss_of(batches[step])
         optimiser.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(encoder.parameters(), 1.0)
         optimiser.step()
         scheduler.step()
         losses.append(float(loss.detach()))
-        if (step + 1) % args.checkpoint_every == 0 or step + 1 == len(batches):
+        if (step + 1) % checkpoint_every == 0 or step + 1 == len(batches):
             save_checkpoint(state, encoder, optimiser, scheduler, step + 1, losses)
-            log(f"student: step {step + 1}/{len(batches)}, loss {np.mean(losses[-args.checkpoint_every:]):.4f} "
+            log(f"{name}: step {step + 1}/{len(batches)}, loss {np.mean(losses[-checkpoint_every:]):.4f} "
                 f"({time.perf_counter() - started:.0f}s)")
     encoder.eval()
+
+
+def save_encoder(encoder: Any, tokenizer: Any, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     encoder.save_pretrained(out)
     tokenizer.save_pretrained(out)
-    return {"teacher": str(teacher), "steps": len(batches), "texts": len(texts),
-            "final_loss": round(float(np.mean(losses[-50:])), 5) if losses else None,
-            **asdict(args)}
 
 
 def save_checkpoint(path: Path, encoder: Any, optimiser: Any, scheduler: Any, step: int,

@@ -6,7 +6,6 @@ views of each of a seeded sample of corpus items, batched by genre and topic (``
 from __future__ import annotations
 
 import random
-import re
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +16,11 @@ from sqmy.core.labels import load_label_space
 from sqmy.core.text import join_title
 from sqmy.models.bert_matter import MatterArguments, tune_for_matters
 from sqmy.training.data import LabeledItem, corpus_files, load_items
-from sqmy.training.student import PREFIX, STUDENT_INFO, short_view, student_info
+from sqmy.training.student import PREFIX, SENTENCE_END, STUDENT_INFO, short_view, student_info
 
 MATTER_KIND = "matter"  # what ``student.json`` and the installed encoder's ``meaning.json`` call such an encoder
 DEFAULT_MATTER_TEXTS: int | None = None  # every corpus item, one epoch (docs/BENCHMARKS.md: 4,000 gained less)
 VIEWS = ("split", "title", "short")
-_SENTENCE_END = re.compile(r"(?<=[。！？!?；;\n])")
 
 
 def matter_dir(encoders_dir: Path, base: Path) -> Path:
@@ -35,7 +33,7 @@ def two_views(title: str, text: str, rng: random.Random) -> tuple[str, str]:
     (``short_view``) against the whole item (chosen by ``rng``; the first two fall back to the last)."""
     title, text = title.strip(), text.strip()
     kind = rng.choice(VIEWS)
-    sentences = [s for s in _SENTENCE_END.split(text) if s.strip()]
+    sentences = [s for s in SENTENCE_END.split(text) if s.strip()]
     if kind == "split" and len(sentences) >= 2:
         cut = rng.randint(1, len(sentences) - 1)
         return join_title(title, "".join(sentences[:cut])), "".join(sentences[cut:])

@@ -27,7 +27,7 @@ def student_dir(encoders_dir: Path, teacher: Path, args: StudentArguments) -> Pa
     return encoders_dir / f"{teacher.name}-s{len(args.layers)}-{args.max_length}"
 
 
-_SENTENCE_END = re.compile(r"(?<=[。！？!?；;\n])")
+SENTENCE_END = re.compile(r"(?<=[。！？!?；;\n])")
 _CLAUSE_END = re.compile(r"(?<=[，,。！？!?；;、])")
 
 
@@ -35,7 +35,7 @@ def short_view(title: str, text: str, rng: random.Random) -> str:
     """A short request cut from a corpus item, as users type one-line requests: its title alone, its first
     sentence, or its first 15–60 characters ended at a clause where one ends in that span (chosen by ``rng``)."""
     title, text = title.strip(), text.strip()
-    first = next((s.strip() for s in _SENTENCE_END.split(text) if len(s.strip()) >= 6), text)
+    first = next((s.strip() for s in SENTENCE_END.split(text) if len(s.strip()) >= 6), text)
     choices = [first[:120]]
     if len(title) >= 4:
         choices.append(title)
