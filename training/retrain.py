@@ -59,22 +59,35 @@ def default_teacher(settings: Settings, log: Log = print) -> Path:
     return teacher
 
 
-def default_student(settings: Settings, log: Log = print) -> Path:
-    """The default encoder's distilled student (6 layers, 128 tokens), distilled once when missing (resumable:
-    ``$SQMY_HOME/student-checkpoints``): two epochs on 6,000 corpus texts, then one more on those texts and 6,000
-    short requests cut from the corpus (its second pass, ``<student>-short``: BERT alone +8.8 points on the
-    probe's one-line requests, +1.7 on the 948 real messages; docs/BENCHMARKS.md "Round 8")."""
-    from dataclasses import replace
-
+def first_pass_student(settings: Settings, log: Log = print, *, max_texts: int | None = None) -> Path:
+    """The default encoder's student of one pass (6 layers, 128 tokens; two epochs on ``max_texts`` corpus texts,
+    6,000 unless given), distilled once when missing (resumable: ``$SQMY_HOME/student-checkpoints``): the start of
+    ``default_student`` and the base of ``sqmy base-encoder --matter``."""
     from sqmy.models.bert_student import StudentArguments
-    from sqmy.training.student import DEFAULT_SHORT_VIEWS, DEFAULT_STUDENT_TEXTS, build_student, student_dir
+    from sqmy.training.student import DEFAULT_STUDENT_TEXTS, build_student, student_dir
 
     teacher = default_teacher(settings, log)
     args = StudentArguments()
     first = student_dir(settings.encoders_dir, teacher, args)
     if not (first / "config.json").is_file():
         log(f"蒸馏学生编码器 {first}（一次性，约 20–40 分钟，可中断续跑）…")
-        build_student(settings, teacher, first, args, max_texts=DEFAULT_STUDENT_TEXTS, log=log)
+        build_student(settings, teacher, first, args, max_texts=max_texts or DEFAULT_STUDENT_TEXTS, log=log)
+    return first
+
+
+def default_student(settings: Settings, log: Log = print) -> Path:
+    """The default encoder's distilled student (6 layers, 128 tokens), distilled once when missing (resumable:
+    ``$SQMY_HOME/student-checkpoints``): two epochs on 6,000 corpus texts (``first_pass_student``), then one more on
+    those texts and 6,000 short requests cut from the corpus (its second pass, ``<student>-short``: BERT alone +8.8
+    points on the probe's one-line requests, +1.7 on the 948 real messages; docs/BENCHMARKS.md "Round 8")."""
+    from dataclasses import replace
+
+    from sqmy.models.bert_student import StudentArguments
+    from sqmy.training.student import DEFAULT_SHORT_VIEWS, DEFAULT_STUDENT_TEXTS, build_student
+
+    first = first_pass_student(settings, log)
+    teacher = default_teacher(settings, log)
+    args = StudentArguments()
     student = first.with_name(f"{first.name}-short")
     if not (student / "config.json").is_file():
         log(f"学生编码器第二轮（加入短诉求）{student}（一次性，约 15 分钟，可中断续跑）…")

@@ -263,21 +263,15 @@ def _student(args: argparse.Namespace, settings: Settings) -> int:
 def _matter(args: argparse.Namespace, settings: Settings) -> int:
     """``sqmy base-encoder --matter``: adapt the student (``--init``: any encoder) to tell matters apart, for the
     similarity index; the default student is distilled first when missing."""
-    from sqmy.models.bert_student import StudentArguments
     from sqmy.training.matter import DEFAULT_MATTER_TEXTS, build_matter_encoder, matter_dir
-    from sqmy.training.retrain import default_teacher
-    from sqmy.training.student import build_student, student_dir
+    from sqmy.training.retrain import first_pass_student
 
     def log(message: str) -> None:
         sys.stderr.write(message + "\n")
 
     base = args.init
     if base is None:
-        teacher = default_teacher(settings, log)
-        base = student_dir(settings.encoders_dir, teacher, StudentArguments())
-        if not (base / "config.json").is_file():
-            log(f"先蒸馏学生编码器：{base}")
-            build_student(settings, teacher, base, StudentArguments(), max_texts=args.max_texts, log=log)
+        base = first_pass_student(settings, log, max_texts=args.max_texts)
     elif not (base / "config.json").is_file():
         return _fail(f"编码器目录无效（缺少 config.json）：{base}")
     out = args.out or matter_dir(settings.encoders_dir, base)
