@@ -26,23 +26,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench import similar_eval as ev  # noqa: E402
-from sqmy.app.similar.meaning import GRAPH, INFO, MAX_TOKENS, QUERY_TOKENS, install_encoder  # noqa: E402
+from sqmy.app.similar.meaning import MAX_TOKENS, QUERY_TOKENS, MeaningEncoder, install_encoder  # noqa: E402
 from sqmy.core.text import join_title  # noqa: E402
-from sqmy.models.bert_layers import FastTokenizer  # noqa: E402
-from sqmy.models.bert_onnx import OnnxRunner, pooled_embeddings  # noqa: E402
 
 
 def embedder(source: Path, work: Path):
-    """A function embedding texts (unit rows) with ``source``'s installed graph, two threads."""
-    directory = install_encoder(source, work)
-    prefix = json.loads((directory / INFO).read_text(encoding="utf-8"))["prefix"]
-    tokenizer, runner = FastTokenizer(directory), OnnxRunner(directory / GRAPH, threads=2)
-
-    def embed(texts: list[str], max_tokens: int) -> np.ndarray:
-        ids = tokenizer([prefix + t for t in texts], max_length=max_tokens)["input_ids"]
-        out = pooled_embeddings(runner, ids, tokenizer.pad_token_id, batch_size=32)
-        return out / np.linalg.norm(out, axis=1, keepdims=True)
-    return embed
+    """A function embedding texts (unit rows) with ``source``'s installed graph, as the index does, two threads."""
+    encoder = MeaningEncoder(install_encoder(source, work), threads=2)
+    return lambda texts, max_tokens: encoder.embed(texts, max_tokens=max_tokens)
 
 
 def figures(items: list[dict], matter: list[str], sims: np.ndarray, dev: set[str]) -> dict:

@@ -45,10 +45,10 @@ SAVE_SECONDS = 600.0  # …or this long after the first embedding not in a snaps
 
 
 class MeaningEncoder:
-    """Mean-pooled, L2-normalised embeddings from an installed pooled int8 graph (one thread: the indexer and the
-    queries must not take both cores)."""
+    """Mean-pooled, L2-normalised embeddings from an installed pooled int8 graph (one thread unless told: the
+    indexer and the queries must not take both cores; a benchmark may)."""
 
-    def __init__(self, directory: Path, *, query_tokens: int = QUERY_TOKENS) -> None:
+    def __init__(self, directory: Path, *, query_tokens: int = QUERY_TOKENS, threads: int = 1) -> None:
         from sqmy.models.bert_layers import FastTokenizer
         from sqmy.models.bert_onnx import OnnxRunner
 
@@ -58,7 +58,7 @@ class MeaningEncoder:
         self.kind: str = info.get("kind", "")  # "matter": adapted to tell matters apart (its own pairwise model)
         self.query_tokens = query_tokens
         self.tokenizer = FastTokenizer(directory)
-        self.runner = OnnxRunner(directory / GRAPH, threads=1)
+        self.runner = OnnxRunner(directory / GRAPH, threads=threads)
         self._lock = threading.Lock()
         self._queries: OrderedDict[str, np.ndarray] = OrderedDict()  # the last queries' embeddings
 
