@@ -33,6 +33,17 @@ def open_queue(page, server):
     page.wait_for_selector("#queue-summary:has-text('共')")
 
 
+def filter_queue(page, *, status: str | None = None, q: str | None = None) -> None:
+    """Change the status filter and/or search, then wait for the newest list: each change reloads it, and acting on
+    an older list races with the re-render that replaces it."""
+    if status is not None:
+        page.select_option("#queue-status", status)
+    if q is not None:
+        page.fill("#queue-q", q)
+        page.keyboard.press("Enter")
+    page.wait_for_selector("#queue-summary:has-text('共')")
+
+
 def fix_to_transport(page) -> None:
     """In the open correction form: topic 交通运输 / 客货运输, lead 市交通运输局 (typed, then chosen)."""
     for selector, typed in (("#queue-fix-topic", "交通运输 / 客货运输"), ("#queue-fix-lead", "交通局")):
@@ -97,9 +108,8 @@ def test_revising_a_verdict_supersedes_it(open_server, page):
     httpx.post(f"{open_server.url}/v1/feedback", json={"classification_id": p["classification_id"],
                                                        "action": "accept", "editor": "王编辑"}, timeout=10)
     open_queue(page, open_server)
-    page.select_option("#queue-status", "")
-    page.fill("#queue-q", "修改结论测试")
-    page.keyboard.press("Enter")
+    filter_queue(page, status="", q="修改结论测试")
+    page.wait_for_selector("#queue-summary:has-text('共 1 条')")
     page.wait_for_selector("#queue-list [data-status='accepted']")
     assert "已采纳：王编辑" in page.inner_text("#queue-list .triage-item")
     page.click("#queue-list [data-act='correct']")
@@ -144,7 +154,7 @@ def test_queue_and_paste_at_desktop_and_phone_width(open_server, page, width):
     classify(open_server, "宽度测试：" + LIFT)
     page.set_viewport_size({"width": width, "height": 900})
     open_queue(page, open_server)
-    page.select_option("#queue-status", "")
+    filter_queue(page, status="")
     page.wait_for_selector("#queue-list .triage-item")
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     assert axe_violations(page) == []
