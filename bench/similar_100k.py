@@ -123,7 +123,7 @@ def query(directory: Path, model: str = "pairwise") -> dict[str, Any]:
         cosine = ix.Thresholds(same_matter=0.31, model="cosine")
         index, opened = open_index(home, cosine if model == "cosine" else None)
         for owner, name, label in ((ix, "places_of", "places"), (index.store, "rows", "sqlite"),
-                                   (index, "_sparse", "sparse"), (index, "_rank", "rank"),
+                                   (index.projection, "cosines", "sparse"), (index, "_rank", "rank"),
                                    (ix.pairs, "features", "model"), (ix.pairs, "probability", "model"),
                                    (index._lsh, "query", "lsh"), (index._ann, "search", "graph"),
                                    (index.projection, "transform", "vector")):

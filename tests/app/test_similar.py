@@ -6,13 +6,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from sqmy.app.similar.cluster import Item, cluster
 from sqmy.app.similar.index import SimilarIndex, Thresholds
 from sqmy.app.similar.places import item_places, places_of
 from sqmy.app.similar.store import Entry
-from sqmy.app.similar.vectors import Projection
+from sqmy.app.similar.vectors import Projection, item_text, matter_text
 from tests.utils.similar import REPO, reports, with_projection
 
 
@@ -196,3 +197,19 @@ def test_an_answer_in_another_town_scores_lower_than_the_same_answer_in_the_same
         return float(pairs.probability(pairs.features(found, background=0.25))[0])
 
     assert probability((0.5, 0.0)) < probability((0.5, 0.5)) < probability((1.0, 1.0))
+
+
+def test_the_sparse_cosine_of_a_query_with_its_candidates_is_that_of_their_tf_idf_rows(index_dir):
+    """What the pairwise model reads as ``sparse`` (computed in NumPy alone) is the product of the query's and each
+    candidate's L2-normalised TF-IDF rows, including a candidate with nothing in common and an empty one."""
+    projection = Projection.load(index_dir / "projection")
+    assert projection is not None
+    texts = [matter_text(item_text(r["title"], r["text"])) for m in ("m001", "m002") for r in reports(m)]
+    query, candidates = texts[0], [*texts[1:], "", "𠀀𠀁", texts[0]]
+    rows = projection.tfidf([query, *candidates], prepared=True)
+    expected = np.asarray((rows[1:] @ rows[0].T).todense()).ravel()
+    found = projection.cosines(query, candidates)
+    assert found == pytest.approx(expected, abs=1e-6)
+    assert found[-1] == pytest.approx(1.0) and found[-3] == found[-2] == 0.0
+    assert (found[:len(reports("m001")) - 1].mean() > found[len(reports("m001")) - 1:-3].mean())  # own matter higher
+    assert projection.cosines(query, []).shape == (0,)

@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -51,6 +52,15 @@ class Thresholds:
     model: Literal["pairwise", "cosine"] = "pairwise"  # how a query's answers are scored (merge groups: cosine)
 
 
+@dataclass(frozen=True)
+class _Query:
+    """What a query's candidates are compared with: its matter text, its MinHash signature, its place keys."""
+
+    matter: str
+    signature: np.ndarray
+    places: set[str]
+
+
 BACKGROUND_RANKS = (10, 30)  # the candidates whose mean similarity is a query's background
 BACKGROUND_PRIOR = 0.2  # the background assumed for ranks a small index does not fill (its median on bench/similar)
 
@@ -81,6 +91,7 @@ class SimilarIndex:
         self.encoder = encoder  # embeddings by meaning for reranking (``meaning.py``); None: round 4's scores
         self.meaning_candidates = MEANING_CANDIDATES  # nearest items by meaning added to a query's candidates
         self._meaning_graph = MeaningGraph(directory) if encoder is not None else None
+        self._encoding: ThreadPoolExecutor | None = None  # the thread that encodes queries by meaning (lazily)
         directory.mkdir(parents=True, exist_ok=True)
         self.store = ItemStore(directory / "items.db")
         self._lock = threading.RLock()
@@ -210,6 +221,8 @@ class SimilarIndex:
         return int(self._ann.memory_usage)
 
     def close(self) -> None:
+        if self._encoding is not None:
+            self._encoding.shutdown()
         self.save()
         if self._meaning_graph is not None:
             self._meaning_graph.sync(self.store)
@@ -235,48 +248,76 @@ class SimilarIndex:
                    candidates: int = 50) -> tuple[list[int], dict[int, dict[str, Any]], pairs.Candidates]:
         """The query's candidates (the graph's ``candidates`` nearest, the LSH hits and, with an encoder, the
         ``meaning_candidates`` nearest by meaning; ``exclude`` left out): their keys, stored rows and what is
-        known of each (``pairs.Candidates``)."""
+        known of each (``pairs.Candidates``). The query's encoding by meaning runs on another thread meanwhile
+        (ONNX Runtime lets go of the GIL): the candidates by characters are read and compared while it runs."""
         self.sync(force=False)
         normal = item_text(title, text)
+        pending = self._query_meaning(text, title, exclude)
         vector = self.projection.transform([normal])[0]
         signature = signatures([normal])[0]
-        query_meaning = self._query_meaning(text, title, exclude)
         with self._lock:
             found = self._ann.search(vector, min(candidates, max(len(self._ann), 1))) if len(self._ann) else None
             near = set(self._lsh.query(signature))
-            if query_meaning is not None and self._meaning_graph is not None:
-                near |= set(self._meaning_graph.search(query_meaning, self.meaning_candidates + 1))
         cosines: dict[int, float] = {}
         if found is not None:
             cosines = {int(key): 1.0 - float(d) for key, d in zip(found.keys, found.distances, strict=True)}
+        rows: dict[int, dict[str, Any]] = {}
+        query = _Query(matter_text(normal), signature, places_of(f"{title} {text}"))
+        keys = self._read(rows, cosines, list(cosines), near, vector, exclude)
+        known = self._describe(query, keys, rows)
+        query_meaning = pending.result() if isinstance(pending, Future) else pending
+        if query_meaning is not None and self._meaning_graph is not None:
+            with self._lock:
+                by_meaning = set(self._meaning_graph.search(query_meaning, self.meaning_candidates + 1))
+            more = self._read(rows, cosines, [], by_meaning, vector, exclude)
+            keys += more
+            known = {name: np.concatenate([known[name], part])
+                     for name, part in self._describe(query, more, rows).items()}
+        return keys, rows, pairs.Candidates(
+            meaning=self._meaning(query_meaning, keys), dense=np.array([cosines[k] for k in keys], dtype=np.float64),
+            sparse=known["sparse"], jaccard=known["jaccard"], places=[tuple(p) for p in known["places"]],
+            query_len=len(query.matter), candidate_len=known["length"])
+
+    def _read(self, rows: dict[int, dict[str, Any]], cosines: dict[int, float], hits: list[int], near: set[int],
+              vector: np.ndarray, exclude: str | None) -> list[int]:
+        """Read into ``rows`` the graph's ``hits`` (their cosines known) and the keys of ``near`` whose cosine is
+        not, adding it to ``cosines`` (with the query's ``vector``); the keys found, in that order, without
+        ``exclude``."""
+        wanted = list(hits)
         missing = [key for key in near if key not in cosines]
-        rows = self.store.rows(list(cosines) + missing, vectors=bool(missing), norm=True)
+        rows.update(self.store.rows(wanted + missing, vectors=bool(missing), norm=True))
         for key in missing:
             if key in rows:
                 cosines[key] = float(rows[key]["vec"] @ vector)
-        keys = [key for key in cosines if key in rows and rows[key]["id"] != exclude]
+        return [key for key in wanted + missing if key in rows and rows[key]["id"] != exclude]
+
+    def _describe(self, query: _Query, keys: list[int], rows: dict[int, dict[str, Any]]) -> dict[str, np.ndarray]:
+        """What is compared with the query for each of ``keys``: the sparse TF-IDF cosine of their matter texts
+        (the dense cosine finds re-worded reports, the sparse one keeps the specific words that tell matters
+        apart), the estimated Jaccard of their shingles, their place overlap and their matter text's length."""
         norms = [rows[k]["norm"] if rows[k]["norm"] is not None  # NULL: a format-2 row
                  else matter_text(item_text(rows[k]["title"], rows[k]["text"])) for k in keys]
-        query_places = places_of(f"{title} {text}")
-        return keys, rows, pairs.Candidates(
-            meaning=self._meaning(query_meaning, keys),
-            dense=np.array([cosines[k] for k in keys], dtype=np.float64),
-            sparse=self._sparse(matter_text(normal), norms),
-            jaccard=(jaccard(signature, np.vstack([rows[k]["sig"] for k in keys])) if keys
-                     else np.zeros(0)).astype(np.float64),
-            places=[place_overlap(query_places, set(rows[k]["places"].split())) for k in keys],
-            query_len=len(matter_text(normal)), candidate_len=np.array([len(n) for n in norms], dtype=np.float64))
+        return {
+            "sparse": self.projection.cosines(query.matter, norms),
+            "jaccard": (jaccard(query.signature, np.vstack([rows[k]["sig"] for k in keys])) if keys
+                        else np.zeros(0)).astype(np.float64),
+            "places": np.array([place_overlap(query.places, set(rows[k]["places"].split())) for k in keys],
+                               dtype=np.float64).reshape(-1, 2),
+            "length": np.array([len(n) for n in norms], dtype=np.float64)}
 
-    def _query_meaning(self, text: str, title: str, exclude: str | None) -> np.ndarray | None:
+    def _query_meaning(self, text: str, title: str, exclude: str | None) -> Future[np.ndarray] | np.ndarray | None:
         """The query's embedding by meaning: a query by id reuses its stored one; None without an encoder or while
-        no item has one (the query is then not encoded)."""
+        no item has one (the query is then not encoded); otherwise its encoding, started on the encoder's thread."""
         if self.encoder is None or self._meaning_graph is None or not len(self._meaning_graph):
             return None
         own = self.store.key_of(exclude) if exclude is not None else None
         stored = self.store.meaning_of([own]) if own is not None else {}
         if own in stored:
             return stored[own]
-        return self.encoder.embed_query(join_title(title, text))
+        with self._lock:
+            if self._encoding is None:
+                self._encoding = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqmy-query-meaning")
+        return self._encoding.submit(self.encoder.embed_query, join_title(title, text))
 
     def _meaning(self, query: np.ndarray | None, keys: list[int]) -> np.ndarray | None:
         """Cosines by meaning of the query with each candidate (NaN where a candidate has no embedding yet); None
@@ -287,14 +328,6 @@ class SimilarIndex:
         if not stored:
             return None
         return np.array([float(stored[k] @ query) if k in stored else np.nan for k in keys], dtype=np.float64)
-
-    def _sparse(self, query: str, norms: list[str]) -> np.ndarray:
-        """The sparse TF-IDF cosine of the query's matter text with each candidate's: the dense cosine finds
-        re-worded reports, the sparse one keeps the specific words that tell matters apart."""
-        if not norms:
-            return np.zeros(0)
-        matrix = self.projection.tfidf([query, *norms], prepared=True)
-        return np.asarray((matrix[1:] @ matrix[0].T).todense(), dtype=np.float64).ravel()
 
     def _rank(self, rows: list[dict[str, Any]], values: np.ndarray, dups: np.ndarray, k: int,
               everything: bool) -> list[dict[str, Any]]:
