@@ -1,15 +1,20 @@
-"""Fit and evaluate the pairwise same-matter model (``sqmy/app/similar/pairs.py``) (issue #17, round 4).
+"""Fit and evaluate the pairwise same-matter model (``sqmy/app/similar/pairs.py``) (issue #17, rounds 4–8).
 
     .venv/bin/python bench/similar_fit.py --home /tmp/simq-real     # builds the realistic index once, then reuses it
+    .venv/bin/python bench/similar_fit.py --home H --meaning ENCODER --embed-all   # the model for that encoder
+    ... --write                                                       # and ship the refitted model
 
 The labelled set (bench/similar/) is indexed among the realistic background of ``similar_eval.background_items``
 (corpora/ and, read at run time only, the real archive of ../shared/data) in ``--home`` (kept: a second run reuses
 it), and on its own (514 items, rebuilt each run: < 1 s). Every labelled query's candidates and their features
-come from ``SimilarIndex.candidates``, as a server computes them. A logistic regression is fitted on the dev
-half's (query, candidate) pairs among the realistic background (labels: the same labelled matter); the threshold
-on its probability is the one with the highest recall@5 at precision >= 0.80 on the dev half; the held-out half
-is reported, among the background and alone, with the shipped coefficients (``pairs.COEFFICIENTS``) and the
-refitted ones (printed, to paste into pairs.py when they should change).
+come from ``SimilarIndex.candidates``, as a server computes them. Gradient-boosted trees (``TREES``, monotone in
+``pairs.MONOTONE``) are fitted on the dev half's (query, candidate) pairs among the realistic background (labels:
+the same labelled matter); the threshold is the one with the highest recall@5 at precision >= 0.80 on the dev half,
+read from out-of-fold probabilities (5 folds of dev queries: trees fit their own training pairs too closely for an
+in-sample choice), and the model is offset so that it reads as the default threshold. The held-out half is
+reported, among the background and alone, with the shipped model and the refitted one (``--write``: saved as the
+shipped model of this configuration, ``pairs.model_name``); ``--logistic`` adds rounds 4–7's logistic regression
+refitted the same way, for comparison.
 
 Precision is also reported with the answers that bench/similar/realistic-same-matter.tsv judges to be genuinely
 the labelled matter (background items that report it too) counted as right.
@@ -23,6 +28,7 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -41,6 +47,7 @@ from sqmy.app.similar.meaning import (  # noqa: E402
     open_encoder,
 )
 from sqmy.app.similar.store import Entry  # noqa: E402
+from sqmy.app.similar.trees import BoostedTrees  # noqa: E402
 from sqmy.core.text import join_title  # noqa: E402
 
 
@@ -66,27 +73,74 @@ def collect(index: SimilarIndex, items: list[dict]) -> dict[str, dict]:
     return out
 
 
-def answers(data: dict[str, dict], coefficients: dict[str, float] | None,
-            intercept: float | None, kind: str = "") -> dict[str, list[dict]]:
+TREES = {"max_depth": 3, "max_iter": 200, "learning_rate": 0.05, "early_stopping": False, "random_state": 0}
+FOLDS = 5
+
+
+def answers(data: dict[str, dict], models: dict[str, BoostedTrees] | None = None,
+            kind: str = "") -> dict[str, list[dict]]:
     """The answers as ``similar_eval.metrics`` reads them (``score``: the probability)."""
     return {q: [{"id": i, "score": float(p), "jaccard": float(j)} for i, p, j in
-                zip(d["ids"], pairs.probability(d["x"], coefficients, intercept, kind=kind), d["jaccard"], strict=True)]
+                zip(d["ids"], pairs.probability(d["x"], kind=kind, models=models), d["jaccard"], strict=True)]
             for q, d in data.items()}
 
 
-def fit(items: list[dict], data: dict[str, dict], dev: set[str], c: float) -> tuple[dict[str, float], float]:
-    """Coefficients over ``pairs.FEATURES``, or ``pairs.MEANING_FEATURES`` when the features carry the meaning
-    columns (pairs whose candidate has no embedding are left out of that fit)."""
+def pairs_of(items: list[dict], data: dict[str, dict], queries: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The (query, candidate) rows of ``queries`` whose features are all known, and their labels."""
+    matter = {i["id"]: i["matter"] for i in items}
+    x = np.vstack([data[q]["x"] for q in queries])
+    y = np.concatenate([[matter.get(a) == matter[q] for a in data[q]["ids"]] for q in queries])
+    keep = ~np.isnan(x).any(axis=1)
+    return x[keep], y[keep]
+
+
+def fit_model(x: np.ndarray, y: np.ndarray, *, logistic: bool = False) -> BoostedTrees | Any:
+    """Trees over the columns of ``x`` (``pairs.FEATURES`` or ``pairs.MEANING_FEATURES``), or a logistic
+    regression (scikit-learn's, to compare)."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.linear_model import LogisticRegression
 
-    matter = {i["id"]: i["matter"] for i in items}
-    x = np.vstack([data[q]["x"] for q in sorted(dev)])
-    y = np.concatenate([[matter.get(a) == matter[q] for a in data[q]["ids"]] for q in sorted(dev)])
     names = pairs.MEANING_FEATURES if x.shape[1] > len(pairs.FEATURES) else pairs.FEATURES
-    keep = ~np.isnan(x).any(axis=1)
-    model = LogisticRegression(C=c, max_iter=5000).fit(x[keep], y[keep])
-    return ({n: round(float(w), 3) for n, w in zip(names, model.coef_[0], strict=True)},
-            round(float(model.intercept_[0]), 3))
+    if logistic:
+        return LogisticRegression(max_iter=5000).fit(x, y)
+    model = HistGradientBoostingClassifier(**TREES, monotonic_cst=[pairs.MONOTONE.get(n, 0) for n in names])
+    return BoostedTrees.from_sklearn(model.fit(x, y), names)
+
+
+class Logistic:
+    """A fitted logistic regression behind ``BoostedTrees``' two methods (``--logistic``)."""
+
+    def __init__(self, model: Any, offset: float = 0.0) -> None:
+        self.model, self.offset = model, offset
+
+    def probability(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(1.0 / (1.0 + np.exp(-(self.model.decision_function(x) + self.offset))))
+
+    def with_offset(self, offset: float) -> Logistic:
+        return Logistic(self.model, offset)
+
+
+def logit(p: float) -> float:
+    return float(np.log(p / (1 - p)))
+
+
+def fit(items: list[dict], data: dict[str, dict], dev: set[str], kind: str | None, *,
+        logistic: bool = False) -> tuple[Any, float]:
+    """The model for candidates scored as ``kind`` (``pairs.model_name``) fitted on the dev half, offset so that
+    its dev threshold (chosen on out-of-fold probabilities) reads as the default; and that threshold."""
+    name = pairs.model_name(kind)
+    queries = sorted(dev)
+    order = list(np.random.default_rng(0).permutation(queries))
+    scored: dict[str, list[dict]] = {}
+    for fold in range(FOLDS):
+        held = set(order[fold::FOLDS])
+        model = fit_model(*pairs_of(items, data, [q for q in queries if q not in held]), logistic=logistic)
+        wrapped = model if not logistic else Logistic(model)
+        scored.update(answers({q: data[q] for q in held}, {name: wrapped}, kind or ""))
+    threshold = ev.threshold_on_dev(items, scored, Thresholds(), dev)
+    model = fit_model(*pairs_of(items, data, queries), logistic=logistic)
+    wrapped = model if not logistic else Logistic(model)
+    return wrapped.with_offset(logit(Thresholds().same_matter) - logit(threshold)), threshold
 
 
 def embed_candidates(index: SimilarIndex, items: list[dict]) -> int:
@@ -128,33 +182,23 @@ def copy_meaning(source: SimilarIndex, target: SimilarIndex, ids: list[str]) -> 
     target.store.put_meaning([k for k, _ in pairs_], np.vstack([v for _, v in pairs_]))
 
 
-def at_default(threshold: float, intercept: float) -> float:
-    """The intercept that moves a threshold chosen on the dev half to the default threshold (one
-    ``SQMY_SIMILAR_THRESHOLD`` for both models)."""
-    def logit(p: float) -> float:
-        return float(np.log(p / (1 - p)))
-    return round(intercept + logit(Thresholds().same_matter) - logit(threshold), 3)
-
-
-def evaluate(every: list[dict], data: dict[str, dict], coef: dict[str, float], intercept: float,
-             halves: tuple[set[str], set[str]], threshold: float | None = None) -> dict:
-    """Held-out figures at ``threshold`` (None: chosen on the dev half)."""
+def evaluate(every: list[dict], data: dict[str, dict], models: dict[str, Any] | None, kind: str,
+             halves: tuple[set[str], set[str]]) -> dict:
+    """The figures at the default threshold: the dev half (where the model was fitted), the held-out half, all."""
     dev, test = halves
-    scored = answers(data, coef, intercept)
-    if threshold is None:
-        threshold = ev.threshold_on_dev(every, scored, Thresholds(), dev)
-    t = Thresholds(same_matter=threshold)
-    return {"threshold": threshold, "dev_half": ev.metrics(every, scored, t, dev),
-            "test_half": ev.metrics(every, scored, t, test),
-            "all": ev.metrics(every, scored, t, dev | test)}
+    scored = answers(data, models, kind)
+    t = Thresholds()
+    return {"threshold": t.same_matter, "dev_half": ev.metrics(every, scored, t, dev),
+            "test_half": ev.metrics(every, scored, t, test), "all": ev.metrics(every, scored, t, dev | test)}
 
 
 def false_positives(every: list[dict], data: dict[str, dict], t: Thresholds, queries: set[str],
-                    kind: str = "") -> list[dict]:
-    """Wrong-matter answers in the top 5 of ``queries`` (ids only), highest probability first."""
+                    models: dict[str, Any] | None, kind: str = "") -> list[dict]:
+    """Wrong-matter answers in the top 5 of ``queries`` (ids only), highest probability first (the refitted
+    model's)."""
     matter = {i["id"]: i["matter"] for i in every}
     out = []
-    for q, rows in answers(data, None, None, kind).items():
+    for q, rows in answers(data, models, kind).items():
         if q not in queries:
             continue
         kept = sorted((a for a in rows if a["jaccard"] >= t.duplicate or a["score"] >= t.same_matter),
@@ -167,7 +211,8 @@ def false_positives(every: list[dict], data: dict[str, dict], t: Thresholds, que
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--home", type=Path, required=True, help="where the realistic index is built (kept)")
-    parser.add_argument("--c", type=float, default=1.0, help="inverse regularisation of the refit")
+    parser.add_argument("--write", action="store_true", help="save the refitted model as the shipped one")
+    parser.add_argument("--logistic", action="store_true", help="also refit rounds 4-7's logistic regression")
     parser.add_argument("--fp-out", type=Path, default=ev.OUT / "similar-pairwise-fp.jsonl")
     parser.add_argument("--meaning", type=Path, metavar="ENCODER", help="round 5: rerank by meaning with this "
                         "encoder (installed in --home once; the labelled items and their candidates embedded once)")
@@ -202,17 +247,25 @@ def main() -> None:
     finally:
         shutil.rmtree(home, ignore_errors=True)
         index.close()
-    coef, intercept = fit(every, real, halves[0], args.c)
-    shipped = pairs.meaning_model(encoder.kind) if encoder is not None else (pairs.COEFFICIENTS, pairs.INTERCEPT)
-    report = {"notes": notes, "indexed": len(every), "refit_coefficients": coef, "refit_intercept": intercept}
-    for name, (cf, ic) in (("shipped", shipped), ("refit", (coef, intercept))):
-        chosen = evaluate(every, real, cf, ic, halves)
-        report[name] = {"realistic_dev_chosen": chosen,
-                        "realistic_at_default": evaluate(every, real, cf, ic, halves, Thresholds().same_matter),
-                        "plain_at_default": evaluate(items, plain, cf, ic, halves, Thresholds().same_matter)}
-    report["refit_intercept_at_default"] = at_default(report["refit"]["realistic_dev_chosen"]["threshold"],
-                                                      intercept)
-    wrong = false_positives(every, real, Thresholds(), halves[1], encoder.kind if encoder is not None else "")
+    kind = encoder.kind if encoder is not None else None
+    name = pairs.model_name(kind)
+    refit, threshold = fit(every, real, halves[0], kind)
+    report: dict[str, Any] = {"notes": notes, "indexed": len(every), "model": name, "trees": TREES,
+                              "refit_dev_threshold": round(threshold, 3)}
+    compared: dict[str, dict[str, Any] | None] = {"refit": {name: refit}}
+    if (pairs.MODELS / f"{name}.json").is_file():
+        compared["shipped"] = None
+    if args.logistic:
+        logistic, logistic_threshold = fit(every, real, halves[0], kind, logistic=True)
+        compared["logistic"] = {name: logistic}
+        report["logistic_dev_threshold"] = round(logistic_threshold, 3)
+    for label, models in compared.items():
+        report[label] = {"realistic": evaluate(every, real, models, kind or "", halves),
+                         "plain": evaluate(items, plain, models, kind or "", halves)}
+    if args.write:
+        refit.save(pairs.MODELS / f"{name}.json")
+        report["written"] = str(pairs.MODELS / f"{name}.json")
+    wrong = false_positives(every, real, Thresholds(), halves[1], {name: refit}, kind or "")
     args.fp_out.parent.mkdir(parents=True, exist_ok=True)
     args.fp_out.write_text("".join(json.dumps(w, ensure_ascii=False) + "\n" for w in wrong), encoding="utf-8")
     report["false_positives"] = {"file": str(args.fp_out), "count": len(wrong)}

@@ -1,7 +1,7 @@
 """Adapt the student encoder to tell matters apart, for the similarity index (``sqmy base-encoder --matter``): two
 views of each of a seeded sample of corpus items, batched by genre and topic (``models.bert_matter``), saved as
 ``<student>-matter``, which ``sqmy index --encoder`` installs with the pairwise model fitted for it
-(``app.similar.pairs.MATTER_COEFFICIENTS``)."""
+(``app/similar/pair_models/matter.json``)."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from sqmy.app.similar import pairs
 from sqmy.app.similar.index import SimilarIndex, Thresholds, background
 from sqmy.app.similar.meaning import MeaningFiller, MeaningGraph, install_encoder, open_encoder
 from sqmy.app.similar.store import Entry
-from sqmy.app.similar.vectors import Projection
+from sqmy.app.similar.vectors import Projection, item_text, matter_text
 from sqmy.core.text import join_title
 from tests.utils.similar import reports, with_projection
 from tests.utils.tiny_bert import write_tiny_bert
@@ -107,7 +107,8 @@ def test_embedded_candidates_are_scored_by_meaning_and_a_query_by_id_reuses_its_
 
 def test_an_encoder_adapted_to_matters_scores_with_the_model_fitted_for_it(tmp_path, encoder_source):
     """``sqmy base-encoder --matter`` records ``kind: matter``; installed, the index scores the candidates that
-    have an embedding with ``MATTER_COEFFICIENTS`` (the student's model would give other probabilities)."""
+    have an embedding with the model fitted for it (``pair_models/matter.json``; the student's model would give other
+    probabilities)."""
     import json
     import shutil
 
@@ -161,6 +162,12 @@ def test_an_item_near_by_meaning_alone_becomes_a_candidate(index_dir):
     assert target in by_id and by_characters <= set(by_id) and found.meaning is not None
     assert found.meaning[by_id[target]] == pytest.approx(1.0, abs=0.01)
     assert len(ids) <= len(by_characters) + 3
+    # each candidate's figures are its own, whether it was found by characters or by meaning alone
+    query_matter = matter_text(item_text(query["title"], query["text"]))
+    for i, key in enumerate(ids):
+        matter = rows[key]["norm"]
+        assert found.candidate_len[i] == len(matter)
+        assert found.sparse[i] == pytest.approx(index.projection.cosines(query_matter, [matter])[0], abs=1e-9)
     index.close()
 
 

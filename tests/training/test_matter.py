@@ -51,5 +51,4 @@ def test_a_site_builds_the_matter_encoder_and_installs_it_for_the_similarity_ind
     assert installed.returncode == 0, installed.stderr
     encoder = open_encoder(home / "similar")
     assert encoder is not None and encoder.kind == "matter"
-    assert pairs.meaning_model(encoder.kind) == (pairs.MATTER_COEFFICIENTS, pairs.MATTER_INTERCEPT)
-    assert pairs.meaning_model("") == (pairs.MEANING_COEFFICIENTS, pairs.MEANING_INTERCEPT)
+    assert pairs.model_name(encoder.kind) == "matter" and pairs.model_name("") == "meaning"
