@@ -29,6 +29,8 @@ def test_exported_trees_give_scikit_learns_log_odds_after_a_round_trip_through_j
     moved = loaded.with_offset(1.0)
     assert moved.decision(queries) == pytest.approx(loaded.decision(queries) + 1.0)
     assert loaded.decision(np.zeros((0, 4))).shape == (0,)
+    with pytest.raises(ValueError, match="4 features"):
+        loaded.decision(queries[:, :3])  # rows of another model's features are refused, not misread
 
 
 @pytest.mark.parametrize("name", ["characters", "meaning", "matter"])

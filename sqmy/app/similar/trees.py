@@ -36,6 +36,9 @@ class BoostedTrees:
     def decision(self, x: np.ndarray) -> np.ndarray:
         """The log-odds of each row of ``x`` (columns in ``features`` order)."""
         x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != len(self.features):
+            raise ValueError(f"expected rows of {len(self.features)} features ({', '.join(self.features)}), "
+                             f"got shape {x.shape}")
         if not len(x):
             return np.zeros(0)
         rows = np.arange(len(x))[:, None]
