@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -112,6 +113,7 @@ class FastTokenizer:
 
         self.tokenizer = Tokenizer.from_file(str(directory / "tokenizer.json"))
         self.tokenizer.no_padding()
+        self._lock = threading.Lock()
         config_file = directory / "tokenizer_config.json"
         config = json.loads(config_file.read_text(encoding="utf-8")) if config_file.is_file() else {}
         pad = config.get("pad_token")
@@ -121,11 +123,13 @@ class FastTokenizer:
 
     def __call__(self, texts: list[str], *, truncation: bool = True,
                  max_length: int = 512) -> dict[str, list[list[int]]]:
-        if truncation:
-            self.tokenizer.enable_truncation(max_length)
-        else:
-            self.tokenizer.no_truncation()
-        return {"input_ids": [e.ids for e in self.tokenizer.encode_batch(texts)]}
+        with self._lock:  # the truncation is the tokenizer's state: one caller at a time sets it and encodes
+            if truncation:
+                self.tokenizer.enable_truncation(max_length)
+            else:
+                self.tokenizer.no_truncation()
+            encoded = self.tokenizer.encode_batch(texts)
+        return {"input_ids": [e.ids for e in encoded]}
 
 
 def l1_logits_from_l2(l2_logits: np.ndarray, l2_classes: list[str], l1_classes: list[str]) -> np.ndarray:

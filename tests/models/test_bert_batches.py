@@ -56,3 +56,33 @@ def test_level_one_probabilities_read_off_level_two_are_the_sums_of_their_childr
     assert (p1[:, 3] < 1e-3).all()  # the childless class: a fixed very low logit
     np.testing.assert_allclose(p1[:, :3] / p1[:, :3].sum(axis=1, keepdims=True), expected, atol=1e-6)
     assert l1_logits_from_l2(logits[:0], l2_classes, l1_classes).shape == (0, 4)
+
+
+def test_callers_on_two_threads_each_get_their_own_token_budget(tmp_path):
+    """``auto`` and ``bert`` batches (and the similarity index's queries and embeddings) share one tokenizer from
+    their own threads with different budgets: each caller's texts are cut to its own budget, never the other's."""
+    import threading
+
+    from tokenizers import Tokenizer, models, pre_tokenizers
+
+    from sqmy.models.bert_layers import FastTokenizer
+
+    vocab = {token: i for i, token in enumerate(["[PAD]", "[UNK]", *"小区电梯坏了三个月物业一直不修，。"])}
+    raw = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
+    raw.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    raw.save(str(tmp_path / "tokenizer.json"))
+    tokenizer = FastTokenizer(tmp_path)
+    texts = ["小区电梯坏了三个月，物业一直不修。" * 30] * 8
+    wrong: list[tuple[int, int]] = []
+
+    def cut_to(budget: int) -> None:
+        for _ in range(300):
+            wrong.extend((budget, len(ids)) for ids in tokenizer(texts, max_length=budget)["input_ids"]
+                         if len(ids) != budget)
+
+    threads = [threading.Thread(target=cut_to, args=(budget,)) for budget in (16, 64)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wrong == []
