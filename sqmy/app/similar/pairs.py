@@ -12,7 +12,7 @@ candidate without an embedding (or an index without an encoder), ``meaning`` for
 encoder, ``matter`` for an encoder adapted to tell matters apart (``meaning.json``: ``"kind": "matter"``). Each is
 monotone in the features whose direction is known (``MONOTONE``) and offset so that the threshold chosen on the dev
 half reads as the default ``SQMY_SIMILAR_THRESHOLD``. Rounds 4–7 used logistic regressions over the same features;
-the trees found 1–5 points more recall@5 at precision 0.80 on the held-out half (round 8)."""
+the trees found 0.6–5 points more recall@5 at precision 0.80 on the held-out halves (round 8)."""
 
 from __future__ import annotations
 

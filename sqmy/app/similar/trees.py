@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +53,6 @@ class BoostedTrees:
         return np.asarray(1.0 / (1.0 + np.exp(-self.decision(x))))
 
     def with_offset(self, offset: float) -> BoostedTrees:
-        from dataclasses import replace
-
         return replace(self, offset=float(offset))
 
     # -- files ----------------------------------------------------------------------------------------------------
