@@ -94,19 +94,6 @@ def pairs_of(items: list[dict], data: dict[str, dict], queries: list[str]) -> tu
     return x[keep], y[keep]
 
 
-def fit_model(x: np.ndarray, y: np.ndarray, *, logistic: bool = False) -> BoostedTrees | Any:
-    """Trees over the columns of ``x`` (``pairs.FEATURES`` or ``pairs.MEANING_FEATURES``), or a logistic
-    regression (scikit-learn's, to compare)."""
-    from sklearn.ensemble import HistGradientBoostingClassifier
-    from sklearn.linear_model import LogisticRegression
-
-    names = pairs.MEANING_FEATURES if x.shape[1] > len(pairs.FEATURES) else pairs.FEATURES
-    if logistic:
-        return LogisticRegression(max_iter=5000).fit(x, y)
-    model = HistGradientBoostingClassifier(**TREES, monotonic_cst=[pairs.MONOTONE.get(n, 0) for n in names])
-    return BoostedTrees.from_sklearn(model.fit(x, y), names)
-
-
 class Logistic:
     """A fitted logistic regression behind ``BoostedTrees``' two methods (``--logistic``)."""
 
@@ -118,6 +105,19 @@ class Logistic:
 
     def with_offset(self, offset: float) -> Logistic:
         return Logistic(self.model, offset)
+
+
+def fit_model(x: np.ndarray, y: np.ndarray, *, logistic: bool = False) -> BoostedTrees | Logistic:
+    """Trees over the columns of ``x`` (``pairs.FEATURES`` or ``pairs.MEANING_FEATURES``), or a logistic
+    regression (scikit-learn's, to compare) behind the same two methods."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.linear_model import LogisticRegression
+
+    names = pairs.MEANING_FEATURES if x.shape[1] > len(pairs.FEATURES) else pairs.FEATURES
+    if logistic:
+        return Logistic(LogisticRegression(max_iter=5000).fit(x, y))
+    model = HistGradientBoostingClassifier(**TREES, monotonic_cst=[pairs.MONOTONE.get(n, 0) for n in names])
+    return BoostedTrees.from_sklearn(model.fit(x, y), names)
 
 
 def logit(p: float) -> float:
@@ -135,12 +135,10 @@ def fit(items: list[dict], data: dict[str, dict], dev: set[str], kind: str | Non
     for fold in range(FOLDS):
         held = set(order[fold::FOLDS])
         model = fit_model(*pairs_of(items, data, [q for q in queries if q not in held]), logistic=logistic)
-        wrapped = model if not logistic else Logistic(model)
-        scored.update(answers({q: data[q] for q in held}, {name: wrapped}, kind or ""))
+        scored.update(answers({q: data[q] for q in held}, {name: model}, kind or ""))
     threshold = ev.threshold_on_dev(items, scored, Thresholds(), dev)
     model = fit_model(*pairs_of(items, data, queries), logistic=logistic)
-    wrapped = model if not logistic else Logistic(model)
-    return wrapped.with_offset(logit(Thresholds().same_matter) - logit(threshold)), threshold
+    return model.with_offset(logit(Thresholds().same_matter) - logit(threshold)), threshold
 
 
 def embed_candidates(index: SimilarIndex, items: list[dict]) -> int:
